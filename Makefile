@@ -1,0 +1,39 @@
+# The two commands: `make demo` runs the main job, `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck pytest fuzz bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tracker demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check tracker tests bench migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict tracker
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile
+
+fuzz: $(STAMP)
+	TRACKER_FUZZ_EXAMPLES=2000 $(BIN)/pytest -n 2 tests/test_differential.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) bench/.venv .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -1,0 +1,118 @@
+"""Fixtures that give each test a real, empty store: a SQLite file, a PostgreSQL schema, a JSON
+journal. PostgreSQL tests need TRACKER_TEST_POSTGRES_URL; without it they skip and say why,
+unless TRACKER_REQUIRE_POSTGRES=1 (set by CI), which turns every such skip into a failure."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tracker import ExperimentTracker
+
+PG_ENV = "TRACKER_TEST_POSTGRES_URL"
+REQUIRE_ENV = "TRACKER_REQUIRE_POSTGRES"
+BACKENDS = ["sqlite", "postgresql", "json"]
+SQL_BACKENDS = ["sqlite", "postgresql"]
+
+_skipped_postgres: list[str] = []
+
+
+def postgres_base_url() -> str:
+    """The server URL for PostgreSQL tests; skips (or fails in CI) when there is none."""
+    url = os.environ.get(PG_ENV)
+    required = os.environ.get(REQUIRE_ENV) == "1"
+    reason = None
+    if not url:
+        reason = f"PostgreSQL tests need {PG_ENV}=postgresql+psycopg://user@host/db"
+    else:
+        try:
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+        except Exception as exc:
+            reason = f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is not answering: {exc}"
+    if reason is not None:
+        if required:
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    assert url is not None
+    return url
+
+
+def with_search_path(url: str, schema: str) -> str:
+    return str(
+        make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    )
+
+
+@contextmanager
+def temporary_schema() -> Iterator[str]:
+    """A URL whose search_path is a new, empty PostgreSQL schema, dropped afterwards."""
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(base, schema)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with temporary_schema() as url:
+        yield url
+
+
+def make_store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if backend == "json":
+        return str(tmp_path / "store.jsonl")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty store of each backend."""
+    return make_store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return make_store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def tracker(store_url: str) -> Iterator[ExperimentTracker]:
+    with ExperimentTracker(store_url) as t:
+        yield t
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "postgres" in report.nodeid.lower():
+        _skipped_postgres.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get(REQUIRE_ENV) == "1" and _skipped_postgres:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get(REQUIRE_ENV) == "1" and _skipped_postgres:
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped_postgres)} PostgreSQL test(s) skipped although {REQUIRE_ENV}=1",
+            red=True,
+        )

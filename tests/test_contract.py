@@ -1,0 +1,535 @@
+"""The repository contract: every behaviour of the public API, run on every backend."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracker import (
+    DuplicateTrialError,
+    ExperimentTracker,
+    NotFoundError,
+    TrackerError,
+    ValidationError,
+)
+
+
+def new_experiment(t: ExperimentTracker, name: str = "momentum", **kwargs: object) -> int:
+    return t.create_experiment(name, "Momentum", "tpe_runtime_ttpt", {"n_trials": 50}, **kwargs)  # type: ignore[arg-type]
+
+
+class TestExperiments:
+    def test_a_created_experiment_reads_back_with_the_in_house_keys(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        e = tracker.get_experiment(eid)
+        assert {"id", "name", "template", "mode", "config", "created_at", "summary"} <= set(e)
+        assert (e["id"], e["name"], e["template"], e["mode"]) == (eid, "momentum", "Momentum", "tpe_runtime_ttpt")
+        assert e["config"] == {"n_trials": 50}
+        assert e["summary"] is None
+        assert (e["objective"], e["direction"]) == ("sharpe", "maximize")
+        created = datetime.fromisoformat(e["created_at"])
+        assert created.tzinfo is not None
+        assert abs(created - datetime.now(UTC)) < timedelta(minutes=5)
+
+    def test_config_may_be_omitted(self, tracker: ExperimentTracker) -> None:
+        eid = tracker.create_experiment("a", "b", "c")
+        assert tracker.get_experiment(eid)["config"] is None
+
+    def test_ids_grow_in_insertion_order_and_are_never_reused_after_a_delete(self, tracker: ExperimentTracker) -> None:
+        first, second = new_experiment(tracker), new_experiment(tracker)
+        assert second > first
+        tracker.delete_experiment(second)
+        third = new_experiment(tracker)
+        assert third > second
+        t1 = tracker.log_trial(third, 0, {}, {"sharpe": 1})
+        tracker.delete_experiment(third)
+        fourth = new_experiment(tracker)
+        assert tracker.log_trial(fourth, 0, {}, {"sharpe": 1}) > t1
+
+    def test_list_experiments_returns_all_in_id_order(self, tracker: ExperimentTracker) -> None:
+        ids = [new_experiment(tracker, f"e{i}") for i in range(3)]
+        assert [e["id"] for e in tracker.list_experiments()] == ids
+        assert [e["name"] for e in tracker.list_experiments()] == ["e0", "e1", "e2"]
+
+    def test_a_missing_experiment_raises_not_found_which_is_also_a_value_error(
+        self, tracker: ExperimentTracker
+    ) -> None:
+        with pytest.raises(NotFoundError, match="experiment 999 does not exist"):
+            tracker.get_experiment(999)
+        with pytest.raises(ValueError, match="999"):
+            tracker.get_experiment(999)
+
+    def test_summary_replaces_the_previous_one(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_experiment_summary(eid, {"best_sharpe": 1.0})
+        tracker.log_experiment_summary(eid, {"ttpt_summary": {"violation_rate": 0.1}, "best_sharpe": 2.0})
+        assert tracker.get_experiment(eid)["summary"] == {"ttpt_summary": {"violation_rate": 0.1}, "best_sharpe": 2.0}
+
+    def test_summary_of_a_missing_experiment_raises(self, tracker: ExperimentTracker) -> None:
+        with pytest.raises(NotFoundError):
+            tracker.log_experiment_summary(42, {"a": 1})
+
+    def test_objective_and_direction_are_stored(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker, objective="drawdown", direction="minimize")
+        e = tracker.get_experiment(eid)
+        assert (e["objective"], e["direction"]) == ("drawdown", "minimize")
+
+    def test_delete_cascades_to_trials_and_ttpt_results(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        keep = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 1, {"a": 1}, {"sharpe": 1.0})
+        tracker.log_ttpt_result(tid, True, 0, {})
+        kept = tracker.log_trial(keep, 1, {"a": 1}, {"sharpe": 1.0})
+        tracker.delete_experiment(eid)
+        with pytest.raises(NotFoundError):
+            tracker.get_experiment(eid)
+        with pytest.raises(NotFoundError):
+            tracker.get_trial(tid)
+        with pytest.raises(NotFoundError):
+            tracker.get_ttpt_results(tid)
+        assert tracker.get_trial(kept)["experiment_id"] == keep
+        with pytest.raises(NotFoundError):
+            tracker.delete_experiment(eid)
+
+
+class TestTrials:
+    def test_a_logged_trial_reads_back_with_the_in_house_keys(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 1, {"lookback": 20, "threshold": 0.05}, {"sharpe": 1.23, "returns": 0.15})
+        [trial] = tracker.get_trials(eid)
+        assert {
+            "id",
+            "experiment_id",
+            "trial_number",
+            "params",
+            "performance",
+            "strategy_code",
+            "strategy_template",
+            "generation_method",
+            "created_at",
+        } <= set(trial)
+        assert trial["id"] == tid
+        assert trial["params"] == {"lookback": 20, "threshold": 0.05}
+        assert trial["performance"] == {"sharpe": 1.23, "returns": 0.15}
+        assert trial["state"] == "complete"
+        assert trial["value"] == 1.23
+        assert trial["ttpt_result"] is None
+        assert tracker.get_trial(tid) == trial
+
+    def test_trials_are_ordered_by_trial_number_whatever_the_insert_order(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        for n in (5, 1, 3, 0, 4, 2):
+            tracker.log_trial(eid, n, {"n": n}, {"sharpe": n})
+        assert [t["trial_number"] for t in tracker.get_trials(eid)] == [0, 1, 2, 3, 4, 5]
+
+    def test_optional_fields_are_stored(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        start = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+        tid = tracker.log_trial(
+            eid,
+            0,
+            {},
+            {"sharpe": 0.5},
+            state="pruned",
+            strategy_code="def f(): pass",
+            strategy_template="MA",
+            generation_method="tpe",
+            started_at=start,
+            completed_at=start + timedelta(seconds=3),
+        )
+        t = tracker.get_trial(tid)
+        assert (t["state"], t["strategy_code"], t["strategy_template"], t["generation_method"]) == (
+            "pruned",
+            "def f(): pass",
+            "MA",
+            "tpe",
+        )
+        assert datetime.fromisoformat(t["started_at"]) == start
+        assert datetime.fromisoformat(t["completed_at"]) == start + timedelta(seconds=3)
+
+    def test_naive_datetimes_are_taken_as_utc(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {}, started_at=datetime(2026, 5, 1, 12, 0))
+        assert tracker.get_trial(tid)["started_at"] == "2026-05-01T12:00:00+00:00"
+
+    def test_strategy_metadata_is_set_on_an_existing_trial(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {"sharpe": 1})
+        tracker.log_strategy_metadata(tid, "code", "Momentum", "llm")
+        t = tracker.get_trial(tid)
+        assert (t["strategy_code"], t["strategy_template"], t["generation_method"]) == ("code", "Momentum", "llm")
+        with pytest.raises(NotFoundError, match="trial 999"):
+            tracker.log_strategy_metadata(999, "code", "Momentum", "llm")
+
+    def test_a_duplicate_trial_number_raises_and_stores_nothing(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 7, {"a": 1}, {"sharpe": 1})
+        with pytest.raises(DuplicateTrialError, match="7") as info:
+            tracker.log_trial(eid, 7, {"a": 2}, {"sharpe": 2})
+        assert isinstance(info.value, ValueError)
+        assert info.value.trial_numbers == [7]
+        assert [t["params"] for t in tracker.get_trials(eid)] == [{"a": 1}]
+
+    def test_the_same_trial_number_may_be_used_in_another_experiment(self, tracker: ExperimentTracker) -> None:
+        a, b = new_experiment(tracker), new_experiment(tracker)
+        tracker.log_trial(a, 0, {}, {})
+        tracker.log_trial(b, 0, {}, {})
+        assert len(tracker.get_trials(b)) == 1
+
+    def test_a_trial_for_a_missing_experiment_raises_not_found(self, tracker: ExperimentTracker) -> None:
+        with pytest.raises(NotFoundError, match="experiment 77 does not exist"):
+            tracker.log_trial(77, 0, {}, {"sharpe": 1})
+        with pytest.raises(NotFoundError):
+            tracker.get_trials(77)
+
+    def test_the_objective_value_is_copied_out_of_performance(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker, objective="calmar")
+        with_value = tracker.log_trial(eid, 0, {}, {"sharpe": 1.0, "calmar": 3.5})
+        without = tracker.log_trial(eid, 1, {}, {"sharpe": 1.0})
+        nan = tracker.log_trial(eid, 2, {}, {"calmar": float("nan")})
+        assert tracker.get_trial(with_value)["value"] == 3.5
+        assert tracker.get_trial(without)["value"] is None
+        assert tracker.get_trial(nan)["value"] is None
+        assert math.isnan(tracker.get_trial(nan)["performance"]["calmar"])
+
+    def test_a_non_numeric_objective_is_refused(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        with pytest.raises(ValidationError, match=r"performance\.sharpe"):
+            tracker.log_trial(eid, 0, {}, {"sharpe": "high"})
+        assert tracker.get_trials(eid) == []
+
+
+class TestBatches:
+    def test_log_trials_returns_ids_in_input_order_with_ttpt(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        ids = tracker.log_trials(
+            eid,
+            [
+                {
+                    "trial_number": 2,
+                    "params": {"x": 2},
+                    "performance": {"sharpe": 0.2},
+                    "ttpt": {
+                        "passed": False,
+                        "num_violations": 3,
+                        "metrics": {"corr": 0.4},
+                        "violations": [{"at": "2020-01-01"}],
+                    },
+                },
+                {"trial_number": 1, "params": {"x": 1}, "performance": {"sharpe": 0.1}, "state": "pruned"},
+            ],
+        )
+        assert len(ids) == 2
+        assert tracker.get_trial(ids[0])["trial_number"] == 2
+        assert tracker.get_trial(ids[1])["state"] == "pruned"
+        [check] = tracker.get_ttpt_results(ids[0])
+        assert (check["passed"], check["num_violations"], check["metrics"], check["violations"]) == (
+            False,
+            3,
+            {"corr": 0.4},
+            [{"at": "2020-01-01"}],
+        )
+        assert tracker.get_ttpt_results(ids[1]) == []
+
+    def test_a_batch_is_written_whole_or_not_at_all(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 3, {}, {})
+        with pytest.raises(DuplicateTrialError) as info:
+            tracker.log_trials(eid, [{"trial_number": n, "params": {}, "performance": {}} for n in range(5)])
+        assert info.value.trial_numbers == [3]
+        assert [t["trial_number"] for t in tracker.get_trials(eid)] == [3]
+
+    def test_a_batch_that_repeats_a_trial_number_is_refused(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        with pytest.raises(DuplicateTrialError):
+            tracker.log_trials(eid, [{"trial_number": 1, "params": {}, "performance": {}}] * 2)
+        assert tracker.get_trials(eid) == []
+
+    def test_a_batch_with_one_bad_item_stores_nothing(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        with pytest.raises(ValidationError, match=r"trials\[1\]\.params"):
+            tracker.log_trials(
+                eid,
+                [
+                    {"trial_number": 0, "params": {}, "performance": {}},
+                    {"trial_number": 1, "params": {"x": object()}, "performance": {}},
+                ],
+            )
+        assert tracker.get_trials(eid) == []
+
+    def test_an_empty_batch_returns_no_ids(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        assert tracker.log_trials(eid, []) == []
+        with pytest.raises(NotFoundError):
+            tracker.log_trials(eid + 100, [])
+
+    def test_a_large_batch_keeps_input_order(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        numbers = list(range(1500, 0, -1))
+        ids = tracker.log_trials(
+            eid, [{"trial_number": n, "params": {"n": n}, "performance": {"sharpe": n}} for n in numbers]
+        )
+        assert ids == sorted(ids)
+        assert [t["trial_number"] for t in tracker.get_trials(eid, order_by="value", limit=3)] == [1500, 1499, 1498]
+
+
+class TestTTPT:
+    def test_ttpt_results_read_back_and_the_latest_shows_on_the_trial(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {"sharpe": 1})
+        first = tracker.log_ttpt_result(tid, True, 0, {"correlation": 0.98})
+        second = tracker.log_ttpt_result(tid, False, 2, {"correlation": 0.5}, violations=[{"t": 1}, {"t": 2}])
+        assert second > first
+        results = tracker.get_ttpt_results(tid)
+        assert [r["id"] for r in results] == [first, second]
+        assert results[1]["violations"] == [{"t": 1}, {"t": 2}]
+        assert tracker.get_trial(tid)["ttpt_result"]["id"] == second
+        assert tracker.get_trials(eid)[0]["ttpt_result"]["passed"] is False
+
+    def test_metrics_may_be_omitted(self, tracker: ExperimentTracker) -> None:
+        tid = tracker.log_trial(new_experiment(tracker), 0, {}, {})
+        tracker.log_ttpt_result(tid, True, 0)
+        assert tracker.get_ttpt_results(tid)[0]["metrics"] is None
+
+    def test_a_ttpt_result_for_a_missing_trial_raises(self, tracker: ExperimentTracker) -> None:
+        with pytest.raises(NotFoundError, match="trial 5 does not exist"):
+            tracker.log_ttpt_result(5, True, 0, {})
+
+    def test_violation_rate_is_the_fraction_of_results_that_failed(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        assert tracker.violation_rate(eid) is None
+        for n, passed in enumerate([True, False, True, True]):
+            tid = tracker.log_trial(eid, n, {}, {"sharpe": n})
+            tracker.log_ttpt_result(tid, passed, 0 if passed else 1, {})
+        assert tracker.violation_rate(eid) == 0.25
+
+    def test_in_house_zero_and_one_are_accepted_for_passed(self, tracker: ExperimentTracker) -> None:
+        tid = tracker.log_trial(new_experiment(tracker), 0, {}, {})
+        tracker.log_ttpt_result(tid, 1, 0, {})
+        assert tracker.get_ttpt_results(tid)[0]["passed"] is True
+
+
+class TestQueries:
+    @pytest.fixture
+    def filled(self, tracker: ExperimentTracker) -> tuple[ExperimentTracker, list[int]]:
+        clean = tracker.create_experiment("clean run", "Momentum", "tpe")
+        leaky = tracker.create_experiment("leaky run", "MeanRev", "tpe")
+        unchecked = tracker.create_experiment("unchecked", "Momentum", "grid")
+        loss = tracker.create_experiment("loss", "Momentum", "tpe", objective="loss", direction="minimize")
+        for n in range(4):
+            t = tracker.log_trial(clean, n, {"n": n}, {"sharpe": n / 2})
+            tracker.log_ttpt_result(t, True, 0, {})
+            t = tracker.log_trial(leaky, n, {"n": n}, {"sharpe": 3 + n})
+            tracker.log_ttpt_result(t, n == 0, 0 if n == 0 else 2, {})
+            tracker.log_trial(unchecked, n, {"n": n}, {"sharpe": 1.0})
+            tracker.log_trial(loss, n, {"n": n}, {"loss": 10.0 - n})
+        tracker.log_trial(clean, 10, {"n": 10}, {"sharpe": 99.0}, state="pruned")
+        return tracker, [clean, leaky, unchecked, loss]
+
+    def test_filter_by_violation_rate_leaves_out_experiments_without_ttpt(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, (clean, leaky, _, _) = filled
+        assert [e["id"] for e in tracker.filter_experiments(max_violation_rate=0.2)] == [clean]
+        assert [e["id"] for e in tracker.filter_experiments(max_violation_rate=0.75)] == [clean, leaky]
+        rates = {e["id"]: e["violation_rate"] for e in tracker.filter_experiments(1.0)}
+        assert rates == {clean: 0.0, leaky: 0.75}
+
+    def test_filter_without_arguments_returns_every_experiment(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, ids = filled
+        assert [e["id"] for e in tracker.filter_experiments()] == ids
+
+    def test_filters_combine(self, filled: tuple[ExperimentTracker, list[int]]) -> None:
+        tracker, (clean, leaky, unchecked, loss) = filled
+        assert [e["id"] for e in tracker.filter_experiments(template="Momentum")] == [clean, unchecked, loss]
+        assert [e["id"] for e in tracker.filter_experiments(template="Momentum", mode="tpe")] == [clean, loss]
+        assert [e["id"] for e in tracker.filter_experiments(name_contains="run")] == [clean, leaky]
+        assert [e["id"] for e in tracker.filter_experiments(name_contains="Run")] == []
+        assert [e["id"] for e in tracker.filter_experiments(min_best_value=1.0)] == [clean, leaky, unchecked]
+        assert [e["id"] for e in tracker.filter_experiments(min_best_value=7.5)] == [loss]
+        future = datetime.now(UTC) + timedelta(days=1)
+        assert tracker.filter_experiments(created_after=future) == []
+        assert len(tracker.filter_experiments(created_before=future)) == 4
+
+    def test_best_trial_follows_objective_direction_and_ignores_pruned(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, (clean, leaky, unchecked, loss) = filled
+        assert tracker.best_trial(clean)["trial_number"] == 3  # type: ignore[index]
+        assert tracker.best_value(clean) == 1.5
+        assert tracker.best_value(leaky) == 6.0
+        assert tracker.best_trial(unchecked)["trial_number"] == 0  # type: ignore[index]  # ties: lowest number
+        assert tracker.best_value(loss) == 7.0
+        empty = tracker.create_experiment("empty", "x", "y")
+        assert tracker.best_trial(empty) is None
+        assert tracker.best_value(empty) is None
+        with pytest.raises(NotFoundError):
+            tracker.best_trial(9999)
+
+    def test_best_value_filter_follows_each_experiments_direction(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, ids = filled
+        best = {e["id"]: e["best_value"] for e in tracker.filter_experiments()}
+        assert best == {ids[0]: 1.5, ids[1]: 6.0, ids[2]: 1.0, ids[3]: 7.0}
+
+    def test_get_trials_filters_and_orders_in_the_store(self, filled: tuple[ExperimentTracker, list[int]]) -> None:
+        tracker, (clean, leaky, _, loss) = filled
+        assert [t["trial_number"] for t in tracker.get_trials(clean, states=["pruned"])] == [10]
+        assert [t["trial_number"] for t in tracker.get_trials(clean, order_by="value", limit=2)] == [10, 3]
+        assert [t["trial_number"] for t in tracker.get_trials(loss, order_by="value")] == [3, 2, 1, 0]
+        assert [t["trial_number"] for t in tracker.get_trials(leaky, ttpt_passed=True)] == [0]
+        assert [t["trial_number"] for t in tracker.get_trials(leaky, ttpt_passed=False)] == [1, 2, 3]
+        assert tracker.get_trials(clean, states="failed") == []
+
+    def test_improvement_is_best_overall_minus_best_of_the_first_half(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, (clean, leaky, unchecked, loss) = filled
+        assert tracker.get_performance_improvement(clean) == pytest.approx(1.5 - 0.5)
+        assert tracker.get_performance_improvement(leaky) == pytest.approx(6.0 - 4.0)
+        assert tracker.get_performance_improvement(unchecked) == 0.0
+        assert tracker.get_performance_improvement(loss) == pytest.approx(9.0 - 7.0)  # minimised: flipped
+        assert tracker.get_performance_improvement(tracker.create_experiment("e", "t", "m")) == 0.0
+
+    def test_compare_keeps_the_in_house_keys_and_adds_statistics(
+        self, filled: tuple[ExperimentTracker, list[int]]
+    ) -> None:
+        tracker, (clean, leaky, _, loss) = filled
+        rows = tracker.compare_experiments([leaky, clean, loss])
+        assert [r["id"] for r in rows] == [leaky, clean, loss]
+        c = rows[1]
+        assert (c["name"], c["best_sharpe"], c["n_trials"], c["best_value"]) == ("clean run", 1.5, 5, 1.5)
+        assert (c["n_complete"], c["n_pruned"], c["ttpt_validations"], c["violation_rate"]) == (4, 1, 4, 0.0)
+        assert c["mean_value"] == pytest.approx(0.75)
+        assert c["std_value"] == pytest.approx(float(np.std([0, 0.5, 1, 1.5], ddof=1)))
+        assert c["first_best_trial"] == 3
+        assert rows[0]["violation_rate"] == 0.75
+        assert rows[2]["best_loss"] == 7.0
+        assert rows[2]["improvement"] == pytest.approx(2.0)
+        with pytest.raises(NotFoundError):
+            tracker.compare_experiments([clean, 12345])
+
+    def test_compare_dataframe_has_one_row_per_experiment(self, filled: tuple[ExperimentTracker, list[int]]) -> None:
+        tracker, ids = filled
+        frame = tracker.compare_dataframe(ids)
+        assert list(frame["id"]) == ids
+        assert {"best_value", "violation_rate", "improvement", "n_trials"} <= set(frame.columns)
+
+    def test_improvement_curve_is_the_running_best(self, filled: tuple[ExperimentTracker, list[int]]) -> None:
+        tracker, (_, _, _, loss) = filled
+        curve = tracker.improvement_curve(loss)
+        assert list(curve["best_value"]) == [10.0, 9.0, 8.0, 7.0]
+        assert list(curve["trial_number"]) == [0, 1, 2, 3]
+
+
+class TestDataFrames:
+    def test_export_to_dataframe_has_the_in_house_shape(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 1, {"lookback": 20, "sharpe": 9}, {"sharpe": 1.0, "returns": 0.1})
+        tracker.log_trial(eid, 0, {"lookback": 10, "sharpe": 8}, {"sharpe": 0.5, "returns": 0.2})
+        frame = tracker.export_to_dataframe(eid)
+        assert list(frame["trial_number"]) == [0, 1]
+        assert set(frame.columns) == {"trial_number", "lookback", "params.sharpe", "performance.sharpe", "returns"}
+        assert list(frame["lookback"]) == [10, 20]
+        assert list(frame["performance.sharpe"]) == [0.5, 1.0]
+
+    def test_trials_dataframe_columns_and_dtypes(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        tid = tracker.log_trial(
+            eid,
+            0,
+            {"a": 1, "nested": {"b": 2.5}},
+            {"sharpe": 1.0, "flag": True},
+            started_at=start,
+            completed_at=start + timedelta(seconds=2),
+        )
+        tracker.log_ttpt_result(tid, False, 2, {"signal_correlation": 0.5})
+        tracker.log_trial(eid, 1, {"a": 2, "nested": {"b": 1.5}, "extra": "x"}, {"sharpe": 2.0})
+        frame = tracker.trials_dataframe([eid])
+        assert list(frame.columns[:10]) == [
+            "experiment_id",
+            "experiment_name",
+            "trial_id",
+            "trial_number",
+            "state",
+            "value",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "duration",
+        ]
+        assert frame["params.a"].dtype == "int64"
+        assert frame["params.nested.b"].dtype == "float64"
+        assert frame["performance.flag"].dtype == "boolean"
+        assert frame["performance.flag"].isna().tolist() == [False, True]
+        assert frame["params.extra"].isna().tolist() == [True, False]
+        assert str(frame["created_at"].dtype).startswith("datetime64")
+        assert str(frame["created_at"].dt.tz) == "UTC"
+        assert frame["duration"].iloc[0] == pd.Timedelta(seconds=2)
+        assert frame["ttpt.passed"].dtype == "boolean"
+        assert frame["ttpt.passed"].tolist()[0] is False or frame["ttpt.passed"].tolist()[0] == False  # noqa: E712
+        assert pd.isna(frame["ttpt.passed"].iloc[1])
+        assert frame["ttpt.num_violations"].dtype == "Int64"
+        assert frame["ttpt.signal_correlation"].iloc[0] == 0.5
+        assert "None" not in frame.astype(str).to_numpy().ravel().tolist()
+
+    def test_trials_dataframe_without_prefix_and_with_state_filter(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 0, {"a": 1}, {"sharpe": 1.0})
+        tracker.log_trial(eid, 1, {"a": 2}, {"sharpe": 2.0}, state="failed")
+        frame = tracker.trials_dataframe(eid, prefix=False, include_ttpt=False, states=["complete"])
+        assert list(frame["a"]) == [1]
+        assert "sharpe" in frame.columns
+        assert not any(c.startswith("ttpt.") for c in frame.columns)
+
+    def test_an_empty_store_gives_an_empty_frame_with_identity_columns(self, tracker: ExperimentTracker) -> None:
+        frame = tracker.trials_dataframe()
+        assert len(frame) == 0
+        assert "trial_number" in frame.columns
+        with pytest.raises(NotFoundError):
+            tracker.trials_dataframe([404])
+
+
+class TestTrackerObject:
+    def test_the_tracker_is_a_context_manager_and_repr_has_no_password(self, store_url: str) -> None:
+        with ExperimentTracker(store_url) as t:
+            assert "ExperimentTracker(" in repr(t)
+        assert t.backend in ("sqlite", "postgresql", "json")
+
+    def test_data_survives_reopening(self, store_url: str) -> None:
+        with ExperimentTracker(store_url) as t:
+            eid = new_experiment(t)
+            t.log_trial(eid, 0, {"x": [1, 2, {"y": None}]}, {"sharpe": float("-inf")})
+        with ExperimentTracker(store_url) as t:
+            [trial] = t.get_trials(eid)
+            assert trial["params"] == {"x": [1, 2, {"y": None}]}
+            assert trial["performance"]["sharpe"] == float("-inf")
+
+    def test_two_trackers_on_one_store_see_each_others_writes(self, store_url: str) -> None:
+        with ExperimentTracker(store_url) as a, ExperimentTracker(store_url) as b:
+            eid = new_experiment(a)
+            b.log_trial(eid, 0, {}, {"sharpe": 1})
+            assert len(a.get_trials(eid)) == 1
+            with pytest.raises(DuplicateTrialError):
+                a.log_trial(eid, 0, {}, {"sharpe": 1})
+
+    def test_returned_records_do_not_change_when_the_store_changes(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {"a": {"b": 1}}, {})
+        before = tracker.get_trial(tid)
+        before["params"]["a"]["b"] = 99
+        assert tracker.get_trial(tid)["params"] == {"a": {"b": 1}}
+
+    def test_every_error_derives_from_tracker_error(self, tracker: ExperimentTracker) -> None:
+        with pytest.raises(TrackerError):
+            tracker.get_trial(123)
+        with pytest.raises(TrackerError):
+            tracker.create_experiment("", "t", "m")

@@ -1,0 +1,161 @@
+"""Property tests: any storable value round-trips exactly on every backend (NaN, ±inf, -0.0,
+huge floats, big integers, unicode, deep nesting), and what cannot be stored is refused."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import BACKENDS, temporary_schema
+from tracker import ExperimentTracker, ValidationError
+
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**200), max_value=2**200)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | text
+)
+values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(text | st.sampled_from(["$float", "$dict"]), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+documents = st.dictionaries(text | st.sampled_from(["$float", "$dict", "sharpe"]), values, max_size=6)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal in value and in type; NaN equals NaN; -0.0 differs from 0.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ExperimentTracker, int, itertools.count[int]]]:
+    """One tracker per backend for all examples; each example logs a new trial number."""
+    folder: Path = tmp_path_factory.mktemp("roundtrip")
+    if request.param == "postgresql":
+        with temporary_schema() as url, ExperimentTracker(url) as t:
+            yield t, t.create_experiment("props", "t", "m"), itertools.count()
+        return
+    url = f"sqlite:///{folder / 'p.db'}" if request.param == "sqlite" else str(folder / "p.jsonl")
+    with ExperimentTracker(url) as t:
+        yield t, t.create_experiment("props", "t", "m"), itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=documents, performance=documents, metrics=documents)
+def test_params_performance_and_metrics_round_trip_exactly(
+    shared: tuple[ExperimentTracker, int, itertools.count[int]],
+    params: dict[str, Any],
+    performance: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:
+    tracker, experiment_id, numbers = shared
+    if ("sharpe" in performance and not isinstance(performance["sharpe"], int | float)) or isinstance(
+        performance.get("sharpe"), bool
+    ):
+        performance.pop("sharpe")
+    trial_id = tracker.log_trial(experiment_id, next(numbers), params, performance)
+    tracker.log_ttpt_result(trial_id, True, 0, metrics, violations=[params])
+    trial = tracker.get_trial(trial_id)
+    assert same(trial["params"], params)
+    assert same(trial["performance"], performance)
+    [check] = tracker.get_ttpt_results(trial_id)
+    assert same(check["metrics"], metrics)
+    assert same(check["violations"], [params])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_and_pandas_values_are_stored_as_plain_json(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.conftest import make_store_url
+
+    with ExperimentTracker(make_store_url(backend, tmp_path, request)) as tracker:
+        eid = tracker.create_experiment("np", "t", "m")
+        params = {
+            "i": np.int64(3),
+            "f": np.float32(0.5),
+            "nan": np.float64("nan"),
+            "b": np.bool_(True),
+            "a": np.array([[1, 2], [3, 4]]),
+            "ts": pd.Timestamp("2026-01-02T03:04:05", tz="UTC"),
+            "t": (1, 2),
+        }
+        tid = tracker.log_trial(eid, 0, params, {"sharpe": np.float64(1.25)})
+        got = tracker.get_trial(tid)
+        assert got["params"]["i"] == 3
+        assert type(got["params"]["i"]) is int
+        assert got["params"]["f"] == 0.5
+        assert type(got["params"]["f"]) is float
+        assert math.isnan(got["params"]["nan"])
+        assert got["params"]["b"] is True
+        assert got["params"]["a"] == [[1, 2], [3, 4]]
+        assert got["params"]["ts"] == "2026-01-02T03:04:05+00:00"
+        assert got["params"]["t"] == [1, 2]
+        assert got["value"] == 1.25
+
+
+class Opaque:
+    pass
+
+
+def _cycle() -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    d["self"] = d
+    return d
+
+
+def _deep(n: int) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for _ in range(n):
+        d = {"x": d}
+    return d
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"x": Opaque()}, "Opaque is not JSON-able"),
+        ({"x": {1, 2}}, "set is not JSON-able"),
+        ({"x": b"bytes"}, "bytes is not JSON-able"),
+        ({1: "non-string key"}, "dict keys must be strings"),
+        (_cycle(), "cycle"),
+        (_deep(200), "nested deeper"),
+        ({"x": "nul\x00inside"}, "NUL"),
+        ({"nul\x00key": 1}, "NUL"),
+        ({"x": 2**5000}, "bits"),
+        ({"x": "\ud800"}, "surrogate"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_refused_before_writing(
+    tracker: ExperimentTracker, bad: dict[Any, Any], message: str
+) -> None:
+    eid = tracker.create_experiment("bad", "t", "m")
+    with pytest.raises(ValidationError, match=message) as info:
+        tracker.log_trial(eid, 0, bad, {"sharpe": 1.0})
+    assert info.value.field.startswith("params")
+    assert tracker.get_trials(eid) == []

@@ -1,0 +1,267 @@
+"""Analysis over a repository: DataFrames, improvement, running best and comparison.
+
+DataFrames are built from columns (`Repository.trial_table`), never from one ORM object per
+trial. Nested params and metrics are flattened with dotted keys.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tracker.errors import NotFoundError
+from tracker.records import (
+    Direction,
+    ExperimentQuery,
+    ExperimentStats,
+    TrialQuery,
+    TrialState,
+    TrialTable,
+    best_of,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tracker.repository import Repository
+
+_IDENTITY = (
+    "experiment_id",
+    "experiment_name",
+    "trial_id",
+    "trial_number",
+    "state",
+    "value",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration",
+)
+
+
+def _valued(repo: Repository, experiment_id: int) -> tuple[Direction, list[tuple[int, float]]]:
+    """The direction and (trial_number, value) of the complete trials with a value, by number."""
+    experiment = repo.get_experiment(experiment_id)
+    trials = repo.list_trials(experiment_id, TrialQuery(states=("complete",)))
+    return experiment.direction, [(t.trial_number, t.value) for t in trials if t.value is not None]
+
+
+def improvement(repo: Repository, experiment_id: int) -> float:
+    direction, pairs = _valued(repo, experiment_id)
+    return _improvement([v for _, v in pairs], direction)
+
+
+def _improvement(values: list[float], direction: Direction) -> float:
+    if len(values) < 2:
+        return 0.0
+    overall = best_of(values, direction)
+    first = best_of(values[: len(values) // 2], direction)
+    if overall is None or first is None:
+        return 0.0
+    gain = overall - first
+    return gain if direction == "maximize" else -gain
+
+
+def _running_best(values: Iterable[float], direction: Direction) -> list[float]:
+    best: list[float] = []
+    for v in values:
+        if not best:
+            best.append(v)
+        else:
+            best.append(max(best[-1], v) if direction == "maximize" else min(best[-1], v))
+    return best
+
+
+def improvement_curve(repo: Repository, experiment_id: int) -> pd.DataFrame:
+    """Columns: trial_number, value, best_value (running best), improved (bool)."""
+    import pandas as pd
+
+    direction, pairs = _valued(repo, experiment_id)
+    values = [v for _, v in pairs]
+    best = _running_best(values, direction)
+    improved = [i == 0 or best[i] != best[i - 1] for i in range(len(best))]
+    return pd.DataFrame(
+        {
+            "trial_number": pd.Series([n for n, _ in pairs], dtype="int64"),
+            "value": pd.Series(values, dtype="float64"),
+            "best_value": pd.Series(best, dtype="float64"),
+            "improved": pd.Series(improved, dtype="bool"),
+        }
+    )
+
+
+def _stats_by_id(repo: Repository, ids: Sequence[int]) -> dict[int, ExperimentStats]:
+    found = {s.experiment.id: s for s in repo.list_experiments(ExperimentQuery(ids=tuple(ids)))}
+    for experiment_id in ids:
+        if experiment_id not in found:
+            raise NotFoundError(f"experiment {experiment_id} does not exist")
+    return found
+
+
+def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
+    stats = _stats_by_id(repo, ids)
+    rows = []
+    for experiment_id in ids:
+        s = stats[experiment_id]
+        e = s.experiment
+        direction, pairs = _valued(repo, experiment_id)
+        values = [v for _, v in pairs]
+        finite = [v for v in values if math.isfinite(v)]
+        first_best = None
+        if s.best_value is not None:
+            first_best = next(n for n, v in pairs if v == s.best_value)
+        rows.append(
+            {
+                "id": e.id,
+                "name": e.name,
+                "template": e.template,
+                "mode": e.mode,
+                "objective": e.objective,
+                "direction": e.direction,
+                "n_trials": s.n_trials,
+                "best_value": s.best_value,
+                f"best_{e.objective}": s.best_value,
+                "mean_value": statistics.fmean(finite) if finite else None,
+                "std_value": statistics.stdev(finite) if len(finite) > 1 else None,
+                **{f"n_{state}": count for state, count in s.n_by_state.items()},
+                "ttpt_validations": s.ttpt_total,
+                "ttpt_violations": s.ttpt_failed,
+                "violation_rate": s.violation_rate,
+                "improvement": _improvement(values, direction),
+                "first_best_trial": first_best,
+            }
+        )
+    return rows
+
+
+def compare_frame(repo: Repository, ids: Sequence[int]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = compare(repo, ids)
+    for row in rows:  # objective-named columns differ per experiment; best_value carries them
+        for key in [k for k in row if k.startswith("best_") and k != "best_value"]:
+            del row[key]
+    keys = list(rows[0]) if rows else ["id", "name"]
+    return pd.DataFrame({key: _series([row[key] for row in rows]) for key in keys})
+
+
+def flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    """Put the leaves of nested dicts into `out` under dotted keys that start with `prefix`."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+def _flat_columns(records: Sequence[Any], prefix: str) -> dict[str, list[Any]]:
+    """Columns of the flattened dicts (None where a row lacks a key), in first-seen key order."""
+    flat_rows = []
+    for record in records:
+        flat: dict[str, Any] = {}
+        if record is not None:
+            flatten(record, prefix, flat)
+        flat_rows.append(flat)
+    keys: dict[str, None] = {}
+    for flat in flat_rows:
+        for key in flat:
+            keys.setdefault(key)
+    return {key: [flat.get(key) for flat in flat_rows] for key in keys}
+
+
+def _series(values: list[Any]) -> pd.Series:
+    """A Series with the right dtype: numbers numeric, bools boolean, missing as NaN/<NA>."""
+    import pandas as pd
+
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    if kinds and kinds <= {bool}:
+        return pd.Series(values, dtype="boolean")
+    if kinds and kinds <= {int}:
+        if len(present) == len(values) and all(-(2**63) <= v < 2**63 for v in present):
+            return pd.Series(values, dtype="int64")
+        if all(-(2**63) <= v < 2**63 for v in present):
+            return pd.Series(values, dtype="Int64")
+        return pd.Series(values, dtype="object")
+    if kinds and kinds <= {int, float}:
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if kinds and kinds <= {str}:
+        return pd.Series(values, dtype="str")
+    return pd.Series(values, dtype="object")
+
+
+def _time_series(values: list[Any]) -> pd.Series:
+    import pandas as pd
+
+    return pd.Series(pd.to_datetime(pd.Series(values, dtype="object"), utc=True), dtype="datetime64[us, UTC]")
+
+
+def trials_frame(
+    repo: Repository,
+    ids: Sequence[int] | None,
+    *,
+    prefix: bool = True,
+    include_ttpt: bool = True,
+    states: Sequence[TrialState] | None = None,
+) -> pd.DataFrame:
+    """Identity columns, then params.*, performance.*, and (optionally) ttpt.* columns."""
+    import pandas as pd
+
+    query = ExperimentQuery(ids=None if ids is None else tuple(ids))
+    names = {s.experiment.id: s.experiment.name for s in repo.list_experiments(query)}
+    if ids is not None and len(names) != len(set(ids)):
+        _stats_by_id(repo, ids)
+    table = repo.trial_table(ids, states)
+    columns: dict[str, pd.Series] = {
+        "experiment_id": pd.Series(table.experiment_id, dtype="int64"),
+        "experiment_name": pd.Series([names.get(i) for i in table.experiment_id], dtype="str"),
+        "trial_id": pd.Series(table.trial_id, dtype="int64"),
+        "trial_number": pd.Series(table.trial_number, dtype="int64"),
+        "state": pd.Series(table.state, dtype="str"),
+        "value": pd.Series([math.nan if v is None else v for v in table.value], dtype="float64"),
+        "created_at": _time_series(table.created_at),
+        "started_at": _time_series(table.started_at),
+        "completed_at": _time_series(table.completed_at),
+    }
+    columns["duration"] = columns["completed_at"] - columns["started_at"]
+    params = _flat_columns(table.params, "")
+    performance = _flat_columns(table.performance, "")
+    clash = set(params) & set(performance)
+    for source, label in ((params, "params"), (performance, "performance")):
+        for key, values in source.items():
+            name = f"{label}.{key}" if prefix or key in clash or key in _IDENTITY else key
+            columns[name] = _series(values)
+    if include_ttpt:
+        columns.update(_ttpt_columns(table))
+    return pd.DataFrame(columns)
+
+
+def _ttpt_columns(table: TrialTable) -> dict[str, pd.Series]:
+    import pandas as pd
+
+    columns = {
+        "ttpt.passed": pd.Series(table.ttpt_passed, dtype="boolean"),
+        "ttpt.num_violations": pd.Series(table.ttpt_num_violations, dtype="Int64"),
+    }
+    for key, values in _flat_columns(table.ttpt_metrics, "").items():
+        if key not in ("passed", "num_violations"):
+            columns[f"ttpt.{key}"] = _series(values)
+    return columns
+
+
+def export_frame(repo: Repository, experiment_id: int) -> pd.DataFrame:
+    """The in-house export shape: trial_number, then param and performance keys as columns."""
+    import pandas as pd
+
+    repo.get_experiment(experiment_id)
+    table = repo.trial_table([experiment_id], None)
+    params = _flat_columns(table.params, "")
+    performance = _flat_columns(table.performance, "")
+    clash = (set(params) & set(performance)) | {"trial_number"}
+    columns: dict[str, pd.Series] = {"trial_number": pd.Series(table.trial_number, dtype="int64")}
+    for source, label in ((params, "params"), (performance, "performance")):
+        for key, values in source.items():
+            columns[f"{label}.{key}" if key in clash else key] = _series(values)
+    return pd.DataFrame(columns)

@@ -1,0 +1,544 @@
+"""`ExperimentTracker`: the public facade, a drop-in replacement for the in-house class.
+
+It validates every argument, turns values into storage form, and returns plain dicts with the
+in-house keys (plus new ones). Timestamps in returned dicts are ISO 8601 strings in UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tracker.errors import DuplicateTrialError, ValidationError
+from tracker.records import (
+    Direction,
+    Experiment,
+    ExperimentQuery,
+    ExperimentStats,
+    NewExperiment,
+    NewTrial,
+    NewTTPTResult,
+    Synchronous,
+    Trial,
+    TrialQuery,
+    TTPTResult,
+)
+from tracker.stores import open_location
+from tracker.urls import resolve
+from tracker.validation import (
+    check_bool,
+    check_datetime,
+    check_direction,
+    check_fraction,
+    check_free_text,
+    check_id,
+    check_int,
+    check_list,
+    check_mapping,
+    check_name,
+    check_number,
+    check_state,
+    check_states,
+    now,
+)
+from tracker.values import storage_number
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tracker.repository import Repository
+
+log = logging.getLogger(__name__)
+
+_TRIAL_KEYS = frozenset(
+    {
+        "trial_number",
+        "params",
+        "performance",
+        "state",
+        "strategy_code",
+        "strategy_template",
+        "generation_method",
+        "started_at",
+        "completed_at",
+        "ttpt",
+    }
+)
+_TTPT_KEYS = frozenset({"passed", "num_violations", "metrics", "violations"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def experiment_dict(e: Experiment) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "template": e.template,
+        "mode": e.mode,
+        "config": e.config,
+        "created_at": _iso(e.created_at),
+        "summary": e.summary,
+        "objective": e.objective,
+        "direction": e.direction,
+    }
+
+
+def trial_dict(t: Trial) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "experiment_id": t.experiment_id,
+        "trial_number": t.trial_number,
+        "params": t.params,
+        "performance": t.performance,
+        "strategy_code": t.strategy_code,
+        "strategy_template": t.strategy_template,
+        "generation_method": t.generation_method,
+        "created_at": _iso(t.created_at),
+        "state": t.state,
+        "value": t.value,
+        "started_at": _iso(t.started_at),
+        "completed_at": _iso(t.completed_at),
+    }
+
+
+def ttpt_dict(r: TTPTResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "trial_id": r.trial_id,
+        "passed": r.passed,
+        "num_violations": r.num_violations,
+        "metrics": r.metrics,
+        "violations": r.violations,
+        "created_at": _iso(r.created_at),
+    }
+
+
+def stats_dict(s: ExperimentStats) -> dict[str, Any]:
+    return {
+        **experiment_dict(s.experiment),
+        "n_trials": s.n_trials,
+        "best_value": s.best_value,
+        "violation_rate": s.violation_rate,
+    }
+
+
+class ExperimentTracker:
+    """Log and query optimisation experiments, trials and TTPT results.
+
+    `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL
+    (`sqlite:///x.db`, `postgresql+psycopg://user@host/db`), a `json:` URL, or a path ending in
+    `.json`/`.jsonl` picks the store; so do the in-house keywords `db_path=` and `backend=`.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        db_path: str | os.PathLike[str] | None = None,
+        backend: str | None = None,
+        auto_upgrade: bool = False,
+        synchronous: Synchronous | None = None,
+    ) -> None:
+        if synchronous is not None and synchronous not in ("off", "normal", "full"):
+            raise ValidationError("synchronous", f"must be 'off', 'normal' or 'full', got {synchronous!r}")
+        location = resolve(url, backend, db_path)
+        self.backend: str = location.backend
+        self.db_path: str | None = None if location.path is None else str(location.path)
+        self.url: str = location.safe_url
+        self._repo: Repository = open_location(location, auto_upgrade=auto_upgrade, synchronous=synchronous)
+        self._objectives: dict[int, tuple[str, Direction]] = {}
+        self._closed = False
+
+    @property
+    def repository(self) -> Repository:
+        """The repository behind this tracker (frozen records instead of dicts)."""
+        return self._repo
+
+    def __repr__(self) -> str:
+        return f"ExperimentTracker({self.url!r})"
+
+    def close(self) -> None:
+        """Release the store. Further calls are not allowed."""
+        if not self._closed:
+            self._closed = True
+            self._repo.close()
+
+    def __enter__(self) -> ExperimentTracker:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # writing ---------------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        name: str,
+        template: str,
+        mode: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        objective: str = "sharpe",
+        direction: Direction = "maximize",
+    ) -> int:
+        """Create an experiment and return its id. `objective` names the performance key that is
+        optimised in `direction`; best values, improvement and comparisons follow them."""
+        new = NewExperiment(
+            name=check_name(name, "name"),
+            template=check_name(template, "template"),
+            mode=check_name(mode, "mode"),
+            config=check_mapping(config, "config", optional=True),
+            objective=check_name(objective, "objective"),
+            direction=check_direction(direction),
+            created_at=now(),
+        )
+        experiment_id = self._repo.add_experiment(new)
+        self._objectives[experiment_id] = (new.objective, new.direction)
+        return experiment_id
+
+    def log_trial(
+        self,
+        experiment_id: int,
+        trial_number: int,
+        params: Mapping[str, Any],
+        performance: Mapping[str, Any],
+        *,
+        state: str = "complete",
+        strategy_code: str | None = None,
+        strategy_template: str | None = None,
+        generation_method: str | None = None,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+    ) -> int:
+        """Store one trial and return its id. Raises NotFoundError, DuplicateTrialError."""
+        experiment_id = check_id(experiment_id, "experiment_id")
+        trial = self._new_trial(
+            experiment_id,
+            {
+                "trial_number": trial_number,
+                "params": params,
+                "performance": performance,
+                "state": state,
+                "strategy_code": strategy_code,
+                "strategy_template": strategy_template,
+                "generation_method": generation_method,
+                "started_at": started_at,
+                "completed_at": completed_at,
+            },
+            "",
+        )
+        return self._repo.add_trials(experiment_id, [trial])[0]
+
+    def log_trials(self, experiment_id: int, trials: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Store many trials in one transaction, all or none; return their ids in input order.
+
+        Each item has `log_trial`'s parameter names as keys, plus an optional `ttpt` mapping with
+        `log_ttpt_result`'s (`passed`, `num_violations`, `metrics`, `violations`).
+        """
+        experiment_id = check_id(experiment_id, "experiment_id")
+        if isinstance(trials, Mapping | str | bytes) or not isinstance(trials, Iterable):
+            raise ValidationError("trials", "expected a list of trial mappings")
+        items = list(trials)
+        batch = [self._new_trial(experiment_id, item, f"trials[{i}].") for i, item in enumerate(items)]
+        counts = Counter(t.trial_number for t in batch)
+        repeated = sorted(n for n, c in counts.items() if c > 1)
+        if repeated:
+            raise DuplicateTrialError(experiment_id, repeated)
+        return self._repo.add_trials(experiment_id, batch)
+
+    def _new_trial(self, experiment_id: int, item: object, where: str) -> NewTrial:
+        if not isinstance(item, Mapping):
+            raise ValidationError(where.rstrip(".") or "trial", "expected a mapping of log_trial arguments")
+        unknown = set(item) - _TRIAL_KEYS
+        if unknown:
+            raise ValidationError(
+                f"{where}{sorted(map(str, unknown))[0]}",
+                f"unknown key; allowed keys are {', '.join(sorted(_TRIAL_KEYS))}",
+            )
+        for required in ("trial_number", "params", "performance"):
+            if required not in item:
+                raise ValidationError(f"{where}{required}", "is required")
+        objective, _ = self._objective(experiment_id)
+        performance = check_mapping(item["performance"], f"{where}performance")
+        raw_value = performance.get(objective)
+        value = storage_number(raw_value)
+        if raw_value is not None and value is None:
+            raise ValidationError(
+                f"{where}performance.{objective}", f"the objective must be a number, got {type(raw_value).__name__}"
+            )
+        ttpt = item.get("ttpt")
+        return NewTrial(
+            trial_number=check_int(item["trial_number"], f"{where}trial_number"),
+            params=check_mapping(item["params"], f"{where}params"),
+            performance=performance,
+            value=None if value is None or value != value else value,
+            state=check_state(item.get("state", "complete")),
+            created_at=now(),
+            strategy_code=check_free_text(item.get("strategy_code"), f"{where}strategy_code"),
+            strategy_template=check_free_text(item.get("strategy_template"), f"{where}strategy_template"),
+            generation_method=check_free_text(item.get("generation_method"), f"{where}generation_method"),
+            started_at=check_datetime(item.get("started_at"), f"{where}started_at"),
+            completed_at=check_datetime(item.get("completed_at"), f"{where}completed_at"),
+            ttpt=None if ttpt is None else self._new_ttpt(ttpt, f"{where}ttpt."),
+        )
+
+    def _new_ttpt(self, item: object, where: str) -> NewTTPTResult:
+        if not isinstance(item, Mapping):
+            raise ValidationError(where.rstrip("."), "expected a mapping of log_ttpt_result arguments")
+        unknown = set(item) - _TTPT_KEYS
+        if unknown:
+            raise ValidationError(
+                f"{where}{sorted(map(str, unknown))[0]}",
+                f"unknown key; allowed keys are {', '.join(sorted(_TTPT_KEYS))}",
+            )
+        for required in ("passed", "num_violations"):
+            if required not in item:
+                raise ValidationError(f"{where}{required}", "is required")
+        return NewTTPTResult(
+            passed=check_bool(item["passed"], f"{where}passed"),
+            num_violations=check_int(item["num_violations"], f"{where}num_violations"),
+            metrics=check_mapping(item.get("metrics"), f"{where}metrics", optional=True),
+            violations=check_list(item.get("violations"), f"{where}violations"),
+            created_at=now(),
+        )
+
+    def _objective(self, experiment_id: int) -> tuple[str, Direction]:
+        known = self._objectives.get(experiment_id)
+        if known is None:
+            experiment = self._repo.get_experiment(experiment_id)
+            known = self._objectives[experiment_id] = (experiment.objective, experiment.direction)
+        return known
+
+    def log_ttpt_result(
+        self,
+        trial_id: int,
+        passed: bool,
+        num_violations: int,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        violations: Sequence[Any] | None = None,
+    ) -> int:
+        """Store a TTPT (look-ahead) validation of a trial and return its id."""
+        trial_id = check_id(trial_id, "trial_id")
+        new = self._new_ttpt(
+            {"passed": passed, "num_violations": num_violations, "metrics": metrics, "violations": violations}, ""
+        )
+        return self._repo.add_ttpt_result(trial_id, new)
+
+    def log_strategy_metadata(
+        self, trial_id: int, strategy_code: str | None, template: str | None, generation_method: str | None
+    ) -> None:
+        """Set a trial's strategy code, template and generation method."""
+        self._repo.set_strategy(
+            check_id(trial_id, "trial_id"),
+            check_free_text(strategy_code, "strategy_code"),
+            check_free_text(template, "template"),
+            check_free_text(generation_method, "generation_method"),
+        )
+
+    def log_experiment_summary(self, experiment_id: int, summary: Mapping[str, Any]) -> None:
+        """Replace the experiment's summary (a dict)."""
+        self._repo.set_summary(check_id(experiment_id, "experiment_id"), check_mapping(summary, "summary"))
+
+    def delete_experiment(self, experiment_id: int) -> None:
+        """Delete an experiment with all its trials and TTPT results. Ids are never reused."""
+        experiment_id = check_id(experiment_id, "experiment_id")
+        self._repo.delete_experiment(experiment_id)
+        self._objectives.pop(experiment_id, None)
+
+    # reading ---------------------------------------------------------------------------------
+
+    def get_experiment(self, experiment_id: int) -> dict[str, Any]:
+        """The experiment as a dict; raises NotFoundError."""
+        return experiment_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """Every experiment as a dict, oldest (lowest id) first."""
+        return [experiment_dict(s.experiment) for s in self._repo.list_experiments(ExperimentQuery())]
+
+    def get_trials(
+        self,
+        experiment_id: int,
+        *,
+        states: Sequence[str] | str | None = None,
+        ttpt_passed: bool | None = None,
+        order_by: str = "trial_number",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The experiment's trials as dicts, each with its latest TTPT result under `ttpt_result`.
+
+        Filtered by state and TTPT outcome and ordered by `trial_number` or by `value` (best
+        first), in the database. Raises NotFoundError.
+        """
+        experiment_id = check_id(experiment_id, "experiment_id")
+        if order_by not in ("trial_number", "value"):
+            raise ValidationError("order_by", f"must be 'trial_number' or 'value', got {order_by!r}")
+        query = TrialQuery(
+            states=check_states(states),
+            ttpt_passed=None if ttpt_passed is None else check_bool(ttpt_passed, "ttpt_passed"),
+            order_by=order_by,  # type: ignore[arg-type]
+            limit=None if limit is None else check_int(limit, "limit"),
+        )
+        trials = self._repo.list_trials(experiment_id, query)
+        latest = self._latest_ttpt(experiment_id) if trials else {}
+        return [{**trial_dict(t), "ttpt_result": latest.get(t.id)} for t in trials]
+
+    def _latest_ttpt(self, experiment_id: int) -> dict[int, dict[str, Any]]:
+        return {r.trial_id: ttpt_dict(r) for r in self._repo.list_ttpt_results(experiment_id=experiment_id)}
+
+    def get_trial(self, trial_id: int) -> dict[str, Any]:
+        """The trial as a dict with its latest TTPT result; raises NotFoundError."""
+        trial_id = check_id(trial_id, "trial_id")
+        trial = self._repo.get_trial(trial_id)
+        results = self._repo.list_ttpt_results(trial_id=trial_id)
+        return {**trial_dict(trial), "ttpt_result": ttpt_dict(results[-1]) if results else None}
+
+    def get_ttpt_results(self, trial_id: int) -> list[dict[str, Any]]:
+        """All TTPT results of the trial, oldest first; raises NotFoundError."""
+        return [ttpt_dict(r) for r in self._repo.list_ttpt_results(trial_id=check_id(trial_id, "trial_id"))]
+
+    def best_trial(self, experiment_id: int) -> dict[str, Any] | None:
+        """The complete trial with the best objective value (lowest trial number among ties)."""
+        trial = self._repo.best_trial(check_id(experiment_id, "experiment_id"))
+        return None if trial is None else trial_dict(trial)
+
+    def best_value(self, experiment_id: int) -> float | None:
+        """The best objective value of the experiment's complete trials, or None."""
+        trial = self._repo.best_trial(check_id(experiment_id, "experiment_id"))
+        return None if trial is None else trial.value
+
+    def _stats(self, experiment_id: int) -> ExperimentStats:
+        experiment_id = check_id(experiment_id, "experiment_id")
+        found = self._repo.list_experiments(ExperimentQuery(ids=(experiment_id,)))
+        if not found:
+            self._repo.get_experiment(experiment_id)
+        return found[0]
+
+    def violation_rate(self, experiment_id: int) -> float | None:
+        """Fraction of the experiment's TTPT results that did not pass; None without results."""
+        return self._stats(experiment_id).violation_rate
+
+    def filter_experiments(
+        self,
+        max_violation_rate: float | None = None,
+        *,
+        template: str | None = None,
+        mode: str | None = None,
+        name_contains: str | None = None,
+        min_best_value: float | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Experiments matching every given filter, computed in the database, ordered by id.
+
+        With `max_violation_rate`, experiments without TTPT results are left out.
+        `min_best_value` keeps experiments whose best value is at least as good (>= when
+        maximising, <= when minimising). `name_contains` is a case-sensitive substring.
+        `created_after` is inclusive, `created_before` exclusive.
+        """
+        query = ExperimentQuery(
+            max_violation_rate=check_fraction(max_violation_rate, "max_violation_rate"),
+            template=None if template is None else check_name(template, "template"),
+            mode=None if mode is None else check_name(mode, "mode"),
+            name_contains=None if name_contains is None else check_name(name_contains, "name_contains"),
+            min_best_value=check_number(min_best_value, "min_best_value", optional=True),
+            created_after=check_datetime(created_after, "created_after"),
+            created_before=check_datetime(created_before, "created_before"),
+        )
+        return [stats_dict(s) for s in self._repo.list_experiments(query)]
+
+    # analysis (tracker.analysis does the work) ---------------------------------------------
+
+    def get_performance_improvement(self, experiment_id: int) -> float:
+        """Best objective value overall minus the best in the first half of the trials (by
+        trial number); sign flipped for a minimised objective, so positive is better. 0.0 with
+        fewer than two valued trials."""
+        from tracker import analysis
+
+        return analysis.improvement(self._repo, check_id(experiment_id, "experiment_id"))
+
+    def improvement_curve(self, experiment_id: int) -> pd.DataFrame:
+        """The running best objective value by trial number (complete trials)."""
+        from tracker import analysis
+
+        return analysis.improvement_curve(self._repo, check_id(experiment_id, "experiment_id"))
+
+    def compare_experiments(self, experiment_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """One dict per experiment, in the order given: `id`, `name`, `n_trials`, `best_value`,
+        `best_<objective>` and the statistics listed in docs/analysis.md."""
+        from tracker import analysis
+
+        return analysis.compare(self._repo, _ids(experiment_ids))
+
+    def compare_dataframe(self, experiment_ids: Sequence[int]) -> pd.DataFrame:
+        """`compare_experiments` as a DataFrame, one row per experiment."""
+        from tracker import analysis
+
+        return analysis.compare_frame(self._repo, _ids(experiment_ids))
+
+    def export_to_dataframe(self, experiment_id: int) -> pd.DataFrame:
+        """One row per trial: `trial_number`, then the param and performance keys as columns
+        (both prefixed `params.`/`performance.` where a key appears in both)."""
+        from tracker import analysis
+
+        return analysis.export_frame(self._repo, check_id(experiment_id, "experiment_id"))
+
+    def trials_dataframe(
+        self,
+        experiment_ids: Sequence[int] | int | None = None,
+        *,
+        prefix: bool = True,
+        include_ttpt: bool = True,
+        states: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Trials of the experiments (all when None) with identity, `params.*`,
+        `performance.*` and `ttpt.*` columns; see docs/analysis.md for columns and dtypes."""
+        from tracker import analysis
+
+        ids = (
+            None
+            if experiment_ids is None
+            else _ids([experiment_ids] if isinstance(experiment_ids, int) else experiment_ids)
+        )
+        return analysis.trials_frame(
+            self._repo,
+            ids,
+            prefix=check_bool(prefix, "prefix"),
+            include_ttpt=check_bool(include_ttpt, "include_ttpt"),
+            states=check_states(states),
+        )
+
+    def export(self, experiment_ids: Sequence[int] | int, path: str | os.PathLike[str]) -> str:
+        """Write the experiments' trials to `path` (.csv, .parquet, .xlsx or .json); return it."""
+        from tracker import export
+
+        ids = _ids([experiment_ids] if isinstance(experiment_ids, int) else experiment_ids)
+        return export.export(self._repo, ids, path)
+
+    def copy_to(self, destination: ExperimentTracker, *, progress: bool = False) -> dict[str, int]:
+        """Copy every experiment, trial, TTPT result and summary into `destination`; idempotent."""
+        from tracker.copying import copy_store
+
+        return copy_store(self._repo, destination.repository, progress=progress)
+
+    def compact(self) -> None:
+        """Rewrite a JSON journal as a snapshot; raises ValidationError on SQL stores."""
+        compact = getattr(self._repo, "compact", None)
+        if compact is None:
+            raise ValidationError("backend", "compact() applies to JSON stores only")
+        compact()
+
+
+def _ids(values: object) -> list[int]:
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError("experiment_ids", "expected a list of experiment ids")
+    return [check_id(v, f"experiment_ids[{i}]") for i, v in enumerate(values)]

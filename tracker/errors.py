@@ -1,0 +1,73 @@
+"""The exception hierarchy of `tracker`: every error the library raises derives from `TrackerError`.
+
+Errors that replace an in-house `ValueError` also derive from `ValueError`, so that existing
+`except ValueError` handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Base class of every error raised by `tracker`."""
+
+
+class ValidationError(TrackerError, ValueError):
+    """An argument was refused before anything was written; `field` names the argument."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class NotFoundError(TrackerError, LookupError, ValueError):
+    """An experiment, trial or other record with the given id does not exist."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a KeyError key
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateTrialError(TrackerError, ValueError):
+    """A trial number is already taken in the experiment (or repeated within one batch)."""
+
+    def __init__(self, experiment_id: int, trial_numbers: list[int]) -> None:
+        self.experiment_id = experiment_id
+        self.trial_numbers = trial_numbers
+        shown = ", ".join(str(n) for n in trial_numbers[:10])
+        more = f" and {len(trial_numbers) - 10} more" if len(trial_numbers) > 10 else ""
+        super().__init__(
+            f"experiment {experiment_id} already has trial number(s) {shown}{more}; "
+            "trial numbers are unique within an experiment, use another number"
+        )
+
+
+class StoreError(TrackerError):
+    """The store failed: a database error or an unusable file. The message never holds a password."""
+
+
+class StoreConnectionError(StoreError, ConnectionError):
+    """The store could not be reached (server down, refused login, unreachable file)."""
+
+
+class CorruptStoreError(StoreError):
+    """The store's content cannot be read: not a database, not a journal, or a damaged record."""
+
+
+class ReadOnlyStoreError(StoreError, PermissionError):
+    """The store cannot be written: read-only file, folder or database role, or a full disk."""
+
+
+class SchemaError(StoreError):
+    """The database schema does not match this version of `tracker`."""
+
+
+class SchemaOutdatedError(SchemaError):
+    """The database is at an older schema (or is an in-house database); the message says how to upgrade."""
+
+
+class SchemaTooNewError(SchemaError):
+    """The database was written by a newer `tracker`; this version will not touch it."""
+
+
+class MigrationError(SchemaError):
+    """An upgrade or downgrade stopped; the database was left as it was before the command."""

@@ -1,0 +1,105 @@
+"""The repository interface: the small set of verbs every backend (SQL, JSON journal) implements.
+
+Only ids and the frozen records of `tracker.records` cross this boundary. Each call is atomic:
+it is applied whole or, when it raises, not at all. Values in `New*` records are already
+validated and in storage form; returned records hold decoded Python values.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from tracker.records import (
+    Experiment,
+    ExperimentQuery,
+    ExperimentStats,
+    JSONValue,
+    NewExperiment,
+    NewTrial,
+    NewTTPTResult,
+    Trial,
+    TrialQuery,
+    TrialState,
+    TrialTable,
+    TTPTResult,
+)
+from tracker.urls import StoreLocation
+
+
+class Repository(ABC):
+    """Storage of experiments, trials and TTPT results."""
+
+    location: StoreLocation
+
+    @abstractmethod
+    def add_experiment(self, new: NewExperiment) -> int:
+        """Store a new experiment and return its id (ids grow and are never reused)."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        """The experiment; raises NotFoundError if there is none with that id."""
+
+    @abstractmethod
+    def list_experiments(self, query: ExperimentQuery) -> list[ExperimentStats]:
+        """Experiments matching every filter in `query`, with their aggregates, ordered by id."""
+
+    @abstractmethod
+    def set_summary(self, experiment_id: int, summary: JSONValue) -> None:
+        """Replace the experiment's summary; raises NotFoundError."""
+
+    @abstractmethod
+    def delete_experiment(self, experiment_id: int) -> None:
+        """Delete the experiment with its trials and their TTPT results; raises NotFoundError."""
+
+    @abstractmethod
+    def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
+        """Store all trials (and their TTPT results) or none; return their ids in input order.
+
+        Raises NotFoundError for a missing experiment and DuplicateTrialError for a trial number
+        the experiment already has. The batch itself holds distinct trial numbers.
+        """
+
+    @abstractmethod
+    def set_strategy(
+        self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
+    ) -> None:
+        """Set the trial's strategy code, template and generation method; raises NotFoundError."""
+
+    @abstractmethod
+    def get_trial(self, trial_id: int) -> Trial:
+        """The trial; raises NotFoundError."""
+
+    @abstractmethod
+    def list_trials(self, experiment_id: int, query: TrialQuery) -> list[Trial]:
+        """The experiment's trials, filtered and ordered as `query` says; raises NotFoundError.
+
+        Ordered by trial number, or by value (best first for the experiment's direction,
+        trials without a value last, ties by trial number).
+        """
+
+    @abstractmethod
+    def trial_numbers(self, experiment_id: int) -> set[int]:
+        """The trial numbers the experiment already has; raises NotFoundError."""
+
+    @abstractmethod
+    def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
+        """Store a TTPT result for the trial and return its id; raises NotFoundError."""
+
+    @abstractmethod
+    def list_ttpt_results(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[TTPTResult]:
+        """TTPT results of one trial or of all trials of one experiment, ordered by id."""
+
+    @abstractmethod
+    def best_trial(self, experiment_id: int) -> Trial | None:
+        """The complete trial with the best value for the experiment's direction (lowest trial
+        number among ties), or None; raises NotFoundError."""
+
+    @abstractmethod
+    def trial_table(self, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None) -> TrialTable:
+        """Trials of the experiments (all when None) as columns, ordered by experiment id and
+        trial number, each with its latest TTPT result."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections, locks and files. The repository is unusable afterwards."""

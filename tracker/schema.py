@@ -1,0 +1,179 @@
+"""Creating, checking and migrating the SQL schema. The only place that creates tables.
+
+A new database is created from the models at the head revision and stamped. A database at an
+older revision, or an in-house database (its tables without our version table), is refused with
+`SchemaOutdatedError` unless `auto_upgrade` is set. Alembic is only imported to migrate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
+
+from tracker.errors import MigrationError, SchemaOutdatedError, SchemaTooNewError, StoreError
+from tracker.models import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from tracker.unit_of_work import SqlDatabase
+
+log = logging.getLogger(__name__)
+
+VERSION_TABLE = "tracker_alembic_version"
+BASELINE = "0001"
+REVISIONS: tuple[str, ...] = ("0001", "0002")
+"""Every revision this version knows, oldest first; a test checks it against migrations/versions."""
+HEAD = REVISIONS[-1]
+IN_HOUSE_TABLES = frozenset({"experiments", "trials", "ttpt_results"})
+_ADVISORY_LOCK_KEY = 0x7472_6163_6B65  # "tracke"
+
+version_table = Table(
+    VERSION_TABLE,
+    MetaData(),
+    Column("version_num", String(32), primary_key=True),
+)
+
+
+def upgrade_command(safe_url: str) -> str:
+    return f"tracker db upgrade --url '{safe_url}'"
+
+
+def current_revision(conn: Connection) -> str | None:
+    """Our revision of the database, "in-house" for an unversioned in-house one, None when empty."""
+    names = set(inspect(conn).get_table_names())
+    if VERSION_TABLE in names:
+        row = conn.execute(select(version_table.c.version_num)).first()
+        if row is not None:
+            return str(row[0])
+    if names >= IN_HOUSE_TABLES:
+        return "in-house"
+    return None
+
+
+@contextmanager
+def schema_lock(conn: Connection) -> Iterator[None]:
+    """Serialise schema work between processes (PostgreSQL advisory lock; SQLite's write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    yield
+
+
+def prepare(db: SqlDatabase, *, auto_upgrade: bool) -> None:
+    """Make sure the database is at head: create a new one, upgrade on request, or refuse."""
+
+    def check(conn: Connection) -> str | None:
+        with schema_lock(conn):
+            revision = current_revision(conn)
+            if revision is None:
+                Base.metadata.create_all(conn)
+                version_table.create(conn, checkfirst=True)
+                conn.execute(version_table.insert().values(version_num=HEAD))
+                log.info("created a new tracker schema at revision %s", HEAD)
+                return HEAD
+            return revision
+
+    revision = db.run(check, write=True)
+    if revision == HEAD:
+        return
+    if revision not in REVISIONS and revision != "in-house":
+        raise SchemaTooNewError(
+            f"the database {db.location.safe_url} is at schema revision {revision}, which this "
+            f"version of tracker does not know (it knows up to {HEAD}). It was written by a newer "
+            "tracker: upgrade tracker (pip install -U tracker). Nothing was written."
+        )
+    if not auto_upgrade:
+        what = "an in-house tracker database" if revision == "in-house" else f"at schema revision {revision}"
+        raise SchemaOutdatedError(
+            f"the database {db.location.safe_url} is {what}; this tracker needs revision {HEAD}. "
+            f"Back it up, then run: {upgrade_command(db.location.safe_url)} "
+            "(or open it with ExperimentTracker(url, auto_upgrade=True))"
+        )
+    upgrade(db, HEAD)
+
+
+@dataclass
+class UpgradeReport:
+    """What an upgrade or downgrade did."""
+
+    from_revision: str | None
+    to_revision: str | None
+    applied: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def migrations_path() -> Path:
+    """The folder of the packaged migrations (env.py and versions/)."""
+    return Path(str(resources.files("tracker._migrations")))
+
+
+def alembic_config(db: SqlDatabase | None = None, url: str | None = None) -> Config:
+    """An Alembic Config built in code: packaged scripts, our version table, escaped URL."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["tracker_db"] = db
+    config.attributes["report"] = UpgradeReport(None, None)
+    return config
+
+
+def upgrade(db: SqlDatabase, revision: str = "head") -> UpgradeReport:
+    """Upgrade the database to `revision` in one locked transaction; report what was done."""
+    return _migrate(db, revision, "upgrade")
+
+
+def downgrade(db: SqlDatabase, revision: str) -> UpgradeReport:
+    """Downgrade the database to `revision` in one locked transaction."""
+    return _migrate(db, revision, "downgrade")
+
+
+def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
+    from alembic import command
+
+    started = time.perf_counter()
+    config = alembic_config(db)
+    report: UpgradeReport = config.attributes["report"]
+
+    def work(conn: Connection) -> None:
+        with schema_lock(conn):
+            before = current_revision(conn)
+            report.from_revision = before
+            if before == "in-house":
+                version_table.create(conn, checkfirst=True)
+                conn.execute(version_table.insert().values(version_num=BASELINE))
+            elif before is not None and before not in REVISIONS:
+                raise SchemaTooNewError(f"unknown schema revision {before}; refusing to migrate")
+            config.attributes["connection"] = conn
+            try:
+                getattr(command, direction)(config, revision)
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise MigrationError(f"{direction} to {revision} failed, nothing was changed: {exc}") from exc
+            report.to_revision = current_revision(conn)
+
+    db.run(work, write=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def describe(report: UpgradeReport) -> list[str]:
+    lines = [
+        f"from revision {report.from_revision or '(empty)'} to {report.to_revision or '(base)'}",
+        "revisions applied: " + (", ".join(report.applied) or "none"),
+    ]
+    lines += [f"rows {table}: {count}" for table, count in sorted(report.rows.items())]
+    lines.append(f"took {report.seconds:.2f} s")
+    return lines
