@@ -519,10 +519,10 @@ class ExperimentTracker:
 
     def export(self, experiment_ids: Sequence[int] | int, path: str | os.PathLike[str]) -> str:
         """Write the experiments' trials to `path` (.csv, .parquet, .xlsx or .json); return it."""
-        from tracker import export
+        from tracker.export import export
 
         ids = _ids([experiment_ids] if isinstance(experiment_ids, int) else experiment_ids)
-        return export.export(self._repo, ids, path)
+        return export(self._repo, ids, path)
 
     def copy_to(self, destination: ExperimentTracker, *, progress: bool = False) -> dict[str, int]:
         """Copy every experiment, trial, TTPT result and summary into `destination`; idempotent."""
