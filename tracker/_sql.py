@@ -102,6 +102,7 @@ class SqlRepository(Repository):
         self.db = SqlDatabase(location, synchronous=synchronous)
         try:
             schema.prepare(self.db, auto_upgrade=auto_upgrade)
+            self.db.use_wal()
         except TrackerError:
             self.db.dispose()
             raise

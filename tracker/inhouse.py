@@ -17,6 +17,20 @@ from tracker.errors import CorruptStoreError, ValidationError
 from tracker.values import storage_number, to_storage
 
 IN_HOUSE_OBJECTIVE = "sharpe"
+IN_HOUSE_DDL = (
+    "CREATE TABLE experiments (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
+    "template TEXT NOT NULL, mode TEXT NOT NULL, config TEXT, "
+    "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, summary TEXT)",
+    "CREATE TABLE trials (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment_id INTEGER NOT NULL, "
+    "trial_number INTEGER NOT NULL, params TEXT NOT NULL, performance TEXT NOT NULL, "
+    "strategy_code TEXT, strategy_template TEXT, generation_method TEXT, "
+    "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, "
+    "FOREIGN KEY (experiment_id) REFERENCES experiments(id))",
+    "CREATE TABLE ttpt_results (id INTEGER PRIMARY KEY AUTOINCREMENT, trial_id INTEGER NOT NULL, "
+    "passed BOOLEAN NOT NULL, num_violations INTEGER NOT NULL, metrics TEXT, "
+    "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, FOREIGN KEY (trial_id) REFERENCES trials(id))",
+)
+"""The in-house tracker's DDL, verbatim (SQLite)."""
 
 
 def parse_json_text(text: str | bytes | None, where: str) -> Any:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 
-from tracker.errors import MigrationError, SchemaOutdatedError, SchemaTooNewError, StoreError
+from tracker.errors import MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, StoreError
 from tracker.models import Base
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ REVISIONS: tuple[str, ...] = ("0001", "0002")
 """Every revision this version knows, oldest first; a test checks it against migrations/versions."""
 HEAD = REVISIONS[-1]
 IN_HOUSE_TABLES = frozenset({"experiments", "trials", "ttpt_results"})
+OPTUNA_TABLES = frozenset({"studies", "trials", "trial_params"})
 _ADVISORY_LOCK_KEY = 0x7472_6163_6B65  # "tracke"
 
 version_table = Table(
@@ -54,6 +55,13 @@ def current_revision(conn: Connection) -> str | None:
         row = conn.execute(select(version_table.c.version_num)).first()
         if row is not None:
             return str(row[0])
+    if names >= OPTUNA_TABLES:
+        raise SchemaError(
+            "this database (schema) holds Optuna's RDBStorage tables, and Optuna's `trials` table has the "
+            "same name as tracker's. Keep them apart: a separate SQLite file, or on PostgreSQL a separate "
+            "schema of the same database (CREATE SCHEMA tracker; then add ?options=-csearch_path%3Dtracker "
+            "to tracker's URL). Nothing was written."
+        )
     if names >= IN_HOUSE_TABLES:
         return "in-house"
     return None
@@ -164,9 +172,30 @@ def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
                 raise MigrationError(f"{direction} to {revision} failed, nothing was changed: {exc}") from exc
             report.to_revision = current_revision(conn)
 
-    db.run(work, write=True)
+    _current_report.append(report)
+    try:
+        db.run(work, write=True, migrating=True)
+    finally:
+        _current_report.pop()
     report.seconds = time.perf_counter() - started
     return report
+
+
+_current_report: list[UpgradeReport] = []
+
+
+def note_applied(*, ctx: object, step: object, heads: object, run_args: object) -> None:
+    """Alembic `on_version_apply` hook: remember each revision applied in the running report."""
+    if _current_report:
+        direction = "up" if getattr(step, "is_upgrade", True) else "down"
+        _current_report[-1].applied.append(f"{getattr(step, 'up_revision_id', '?')} ({direction})")
+
+
+def note_rows(table: str, count: int) -> None:
+    """Called by migrations: `count` rows of `table` were converted."""
+    if _current_report:
+        rows = _current_report[-1].rows
+        rows[table] = rows.get(table, 0) + count
 
 
 def describe(report: UpgradeReport) -> list[str]:

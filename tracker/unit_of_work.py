@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from tracker.errors import (
     CorruptStoreError,
+    MigrationError,
     ReadOnlyStoreError,
     StoreConnectionError,
     StoreError,
@@ -57,18 +58,22 @@ class SqlDatabase:
         work: Callable[[Connection], T],
         *,
         write: bool,
+        migrating: bool = False,
         on_integrity: Callable[[IntegrityError], TrackerError] | None = None,
     ) -> T:
         """Run `work` in one transaction and commit it; roll back and raise a TrackerError on failure.
 
         Busy databases, serialisation failures and deadlocks are retried with bounded back-off;
-        an integrity error is turned into the error that `on_integrity` builds.
+        an integrity error is turned into the error that `on_integrity` builds. With `migrating`,
+        SQLite runs with foreign keys off (so that tables can be rebuilt) and checked before commit.
         """
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with self.engine.connect() as conn:
                     if write and self.dialect == "sqlite":
                         conn = conn.execution_options(tracker_write=True)
+                    if migrating and self.dialect == "sqlite":
+                        return self._migrate_sqlite(conn, work)
                     with conn.begin():
                         return work(conn)
             except IntegrityError as exc:
@@ -85,6 +90,35 @@ class SqlDatabase:
             except SQLAlchemyError as exc:
                 raise self.translate(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def use_wal(self) -> None:
+        """Switch a SQLite file to WAL journaling (persistent; done once the schema is known good)."""
+        if self.dialect != "sqlite":
+            return
+        try:
+            with self.engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                if driver is not None:
+                    driver.execute("PRAGMA journal_mode = WAL")
+        except DBAPIError as exc:
+            raise self.translate(exc) from None
+
+    def _migrate_sqlite(self, conn: Connection, work: Callable[[Connection], T]) -> T:
+        driver = conn.connection.driver_connection
+        if driver is None:
+            raise StoreError("the SQLite connection is closed")
+        driver.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                result = work(conn)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise MigrationError(
+                        f"the migration left {len(broken)} broken foreign keys, e.g. {tuple(broken[0])}"
+                    )
+            return result
+        finally:
+            driver.execute("PRAGMA foreign_keys = ON")
 
     def translate(self, exc: SQLAlchemyError) -> StoreError:
         """The `tracker` error for a database error; its message names the store without a password."""
@@ -146,7 +180,6 @@ def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {pragma}")
         cursor.close()
 

@@ -1,0 +1,30 @@
+"""The in-house tracker's schema, exactly: experiments, trials, ttpt_results.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from tracker.inhouse import IN_HOUSE_DDL
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+SQLITE = IN_HOUSE_DDL
+POSTGRESQL = tuple(statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY") for statement in SQLITE)
+
+
+def upgrade() -> None:
+    for statement in SQLITE if op.get_context().dialect.name == "sqlite" else POSTGRESQL:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for table in ("ttpt_results", "trials", "experiments"):
+        op.drop_table(table)

@@ -1,0 +1,1 @@
+"""Integrations with optimisation libraries. Importing this package imports none of them."""

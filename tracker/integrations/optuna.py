@@ -1,0 +1,249 @@
+"""Optuna integration: log every finished trial as it finishes (with runtime TTPT at checkpoints),
+and import whole studies. Importing this module has no side effects; Optuna 5 callbacks receive
+`(study, frozen_trial)`.
+
+Several processes can log one shared study: create the experiment once and give every worker's
+callback its id. A trial delivered twice is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from tracker.errors import DuplicateTrialError, TrackerError, ValidationError
+from tracker.records import Direction
+
+if TYPE_CHECKING:
+    from tracker.api import ExperimentTracker
+    from tracker.ttpt import LookaheadMonitor
+
+log = logging.getLogger(__name__)
+OnError = Literal["raise", "warn"]
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Optuna stores naive local times; make them aware UTC."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC)
+
+
+def objective_names(study: Any, metric_names: Sequence[str] | None = None) -> list[str]:
+    """Names of the study's objectives: its metric names, else the given ones, else value/value_<i>."""
+    count = len(study.directions)
+    names = list(study.metric_names or metric_names or [])
+    if not names:
+        names = ["value"] if count == 1 else [f"value_{i}" for i in range(count)]
+    if len(names) != count:
+        raise ValidationError("metric_names", f"the study has {count} objectives but {len(names)} names were given")
+    return names
+
+
+def trial_item(trial: Any, names: Sequence[str]) -> dict[str, Any] | None:
+    """A `log_trials` item for a finished Optuna trial; None for one that has not finished."""
+    state = _STATES.get(trial.state.name)
+    if state is None:
+        return None
+    performance: dict[str, Any] = {
+        key: value
+        for key, value in trial.user_attrs.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    if trial.values is not None:
+        performance.update(zip(names, trial.values, strict=True))
+    return {
+        "trial_number": trial.number,
+        "params": dict(trial.params),
+        "performance": performance,
+        "state": state,
+        "started_at": _aware(trial.datetime_start),
+        "completed_at": _aware(trial.datetime_complete),
+        "generation_method": "optuna",
+    }
+
+
+def _experiment_for(
+    tracker: ExperimentTracker,
+    study: Any,
+    names: Sequence[str],
+    *,
+    name: str | None,
+    template: str,
+    mode: str,
+    config: Mapping[str, Any] | None,
+) -> int:
+    direction: Direction = "maximize" if study.directions[0].name == "MAXIMIZE" else "minimize"
+    settings = {
+        "optuna_study": study.study_name,
+        "objectives": list(names),
+        "directions": [d.name.lower() for d in study.directions],
+        **(config or {}),
+    }
+    return tracker.create_experiment(
+        name or study.study_name, template, mode, settings, objective=names[0], direction=direction
+    )
+
+
+class TrackingCallback:
+    """`study.optimize(..., callbacks=[TrackingCallback(tracker, ...)])` logs each finished trial.
+
+    With `ttpt` (a `tracker.ttpt.LookaheadMonitor`), every trial whose number is a multiple of
+    `checkpoint_interval` is checked for look-ahead bias and the result is stored with the trial in
+    one transaction. A check that raises is stored as a failed validation with the error message.
+    `on_error="raise"` (default) lets a storage error stop the study; "warn" logs it and goes on.
+    """
+
+    def __init__(
+        self,
+        tracker: ExperimentTracker,
+        experiment_id: int | None = None,
+        *,
+        experiment_name: str | None = None,
+        template: str = "optuna",
+        mode: str = "tpe_runtime_ttpt",
+        ttpt: LookaheadMonitor | None = None,
+        checkpoint_interval: int = 10,
+        metric_names: Sequence[str] | None = None,
+        on_error: OnError = "raise",
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValidationError("on_error", f"must be 'raise' or 'warn', got {on_error!r}")
+        if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int) or checkpoint_interval < 1:
+            raise ValidationError("checkpoint_interval", f"must be a positive integer, got {checkpoint_interval!r}")
+        self.tracker = tracker
+        self.experiment_id = experiment_id
+        self.experiment_name = experiment_name
+        self.template = template
+        self.mode = mode
+        self.ttpt = ttpt
+        self.checkpoint_interval = checkpoint_interval
+        self.metric_names = list(metric_names) if metric_names is not None else None
+        self.on_error: OnError = on_error
+        self.config = config
+        self._lock = threading.Lock()
+        self._names: list[str] | None = None
+        self._study: Any = None
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        try:
+            self._log(study, trial)
+        except TrackerError as exc:
+            if self.on_error == "raise":
+                raise
+            log.warning("tracker could not log trial %s of study %s: %s", trial.number, study.study_name, exc)
+
+    def _log(self, study: Any, trial: Any) -> None:
+        with self._lock:
+            self._study = study
+            if self._names is None:
+                self._names = objective_names(study, self.metric_names)
+            if self.experiment_id is None:
+                self.experiment_id = _experiment_for(
+                    self.tracker,
+                    study,
+                    self._names,
+                    name=self.experiment_name,
+                    template=self.template,
+                    mode=self.mode,
+                    config=self.config,
+                )
+        item = trial_item(trial, self._names)
+        if item is None:
+            return
+        if self.ttpt is not None and item["state"] == "complete" and trial.number % self.checkpoint_interval == 0:
+            item["ttpt"] = self._check(self.ttpt, trial)
+        try:
+            self.tracker.log_trials(self.experiment_id, [item])
+        except DuplicateTrialError:
+            log.debug("trial %s is already logged in experiment %s", trial.number, self.experiment_id)
+
+    @staticmethod
+    def _check(monitor: LookaheadMonitor, trial: Any) -> dict[str, Any]:
+        try:
+            return monitor.check(trial.params).as_log_arguments()
+        except Exception as exc:  # noqa: BLE001 - any failure of user strategy code is recorded, not raised
+            log.warning("TTPT check of trial %s raised %s: %s", trial.number, type(exc).__name__, exc)
+            message = f"{type(exc).__name__}: {exc}"
+            return {
+                "passed": False,
+                "num_violations": 0,
+                "metrics": {"error": message},
+                "violations": [{"error": message}],
+            }
+
+    def finish(self) -> dict[str, Any] | None:
+        """Write the experiment summary (in-house shape) and return it; None before any trial."""
+        if self.experiment_id is None:
+            return None
+        return write_summary(self.tracker, self.experiment_id)
+
+    def __enter__(self) -> TrackingCallback:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.finish()
+
+
+def write_summary(tracker: ExperimentTracker, experiment_id: int) -> dict[str, Any]:
+    """Summarise the experiment from the store (all workers' trials) and save it as its summary."""
+    [row] = tracker.compare_experiments([experiment_id])
+    summary = {
+        "ttpt_summary": {
+            "total_validations": row["ttpt_validations"],
+            "total_violations": row["ttpt_violations"],
+            "violation_rate": row["violation_rate"],
+        },
+        "best_value": row["best_value"],
+        f"best_{row['objective']}": row["best_value"],
+        "n_trials_completed": row["n_complete"],
+        "n_trials_pruned": row["n_pruned"],
+        "n_trials_failed": row["n_failed"],
+        "improvement": row["improvement"],
+        "first_best_trial": row["first_best_trial"],
+    }
+    tracker.log_experiment_summary(experiment_id, summary)
+    return summary
+
+
+def import_study(
+    study: Any,
+    tracker: ExperimentTracker,
+    experiment_id: int | None = None,
+    *,
+    experiment_name: str | None = None,
+    template: str = "optuna",
+    mode: str = "import",
+    metric_names: Sequence[str] | None = None,
+    progress: bool = True,
+    batch_size: int = 5000,
+) -> int:
+    """Import the finished trials of a study (any Optuna storage) into an experiment and return its
+    id. Idempotent: trials already in the experiment are skipped."""
+    from tqdm import tqdm
+
+    names = objective_names(study, metric_names)
+    if experiment_id is None:
+        experiment_id = _experiment_for(
+            tracker, study, names, name=experiment_name, template=template, mode=mode, config=None
+        )
+    have = tracker.repository.trial_numbers(experiment_id)
+    items = [
+        item
+        for trial in study.get_trials(deepcopy=False)
+        if trial.number not in have and (item := trial_item(trial, names)) is not None
+    ]
+    with tqdm(total=len(items), unit="trial", disable=not progress, desc=f"import {study.study_name}") as bar:
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            tracker.log_trials(experiment_id, chunk)
+            bar.update(len(chunk))
+    return experiment_id

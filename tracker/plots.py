@@ -1,0 +1,158 @@
+"""Plots of experiments as matplotlib Figures (the `plot` extra): optimisation history, TTPT
+validations, parameters against the objective, and a comparison of running-best curves.
+
+Figures are built with the object-oriented API (no pyplot state), so they work headless.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tracker.errors import ValidationError
+from tracker.records import Experiment, TrialQuery
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from tracker.api import ExperimentTracker
+    from tracker.repository import Repository
+
+KINDS = ("history", "ttpt", "params", "compare")
+_PASS, _FAIL, _BEST, _POINT = "#2a9d8f", "#e63946", "#264653", "#8ab17d"
+
+
+def _figure(width: float = 8.0, height: float = 4.5) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _objective_label(e: Experiment) -> str:
+    return f"{e.objective} ({e.direction})"
+
+
+def _running(values: list[float], direction: str) -> list[float]:
+    best: list[float] = []
+    for v in values:
+        best.append(v if not best else (max(best[-1], v) if direction == "maximize" else min(best[-1], v)))
+    return best
+
+
+def history(repo: Repository, experiment_id: int) -> Figure:
+    """Objective per complete trial, with the running best as a step line."""
+    e = repo.get_experiment(experiment_id)
+    trials = [t for t in repo.list_trials(experiment_id, TrialQuery(states=("complete",))) if t.value is not None]
+    numbers = [t.trial_number for t in trials]
+    values = [float(t.value) for t in trials if t.value is not None]
+    figure = _figure()
+    ax = figure.add_subplot()
+    ax.scatter(numbers, values, s=18, color=_POINT, label="trial", zorder=2)
+    ax.step(numbers, _running(values, e.direction), where="post", color=_BEST, label="running best", zorder=3)
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(_objective_label(e))
+    ax.set_title(f"Optimisation history: {e.name}")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def ttpt(repo: Repository, experiment_id: int) -> Figure:
+    """Violations found by the latest TTPT check of each checked trial; red bars failed."""
+    e = repo.get_experiment(experiment_id)
+    number_of = {t.id: t.trial_number for t in repo.list_trials(experiment_id, TrialQuery())}
+    latest = {r.trial_id: r for r in repo.list_ttpt_results(experiment_id=experiment_id)}
+    checked = sorted(latest.values(), key=lambda r: number_of[r.trial_id])
+    figure = _figure()
+    ax = figure.add_subplot()
+    for passed, color, label in ((True, _PASS, "passed"), (False, _FAIL, "failed (look-ahead found)")):
+        chosen = [r for r in checked if r.passed is passed]
+        ax.bar(
+            [number_of[r.trial_id] for r in chosen],
+            [max(r.num_violations, 0.05) for r in chosen],
+            color=color,
+            label=f"{label}: {len(chosen)}",
+            width=0.8,
+        )
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("violations (checkpoints that changed)")
+    ax.set_title(f"TTPT look-ahead checks: {e.name}")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def params(repo: Repository, experiment_id: int) -> Figure:
+    """One scatter per parameter: its value against the objective (complete trials)."""
+    from tracker.analysis import flatten
+
+    e = repo.get_experiment(experiment_id)
+    trials = [t for t in repo.list_trials(experiment_id, TrialQuery(states=("complete",))) if t.value is not None]
+    columns: dict[str, list[tuple[Any, float]]] = {}
+    for t in trials:
+        flat: dict[str, Any] = {}
+        flatten(t.params, "", flat)
+        for key, value in flat.items():
+            if isinstance(value, int | float | str | bool) and t.value is not None:
+                columns.setdefault(key, []).append((value, t.value))
+    names = sorted(columns) or ["(no parameters)"]
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    figure = _figure(4.0 * cols, 3.2 * rows)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index >= len(names) or names[index] not in columns:
+            ax.set_visible(index < len(names))
+            continue
+        points = columns[names[index]]
+        xs = [p[0] for p in points]
+        if any(isinstance(x, str) for x in xs):
+            categories = sorted({str(x) for x in xs})
+            ax.set_xticks(range(len(categories)), categories, rotation=30)
+            xs = [categories.index(str(x)) for x in xs]
+        ax.scatter(xs, [p[1] for p in points], s=14, color=_POINT)
+        ax.set_xlabel(names[index])
+        ax.set_ylabel(_objective_label(e))
+        ax.grid(alpha=0.3)
+    figure.suptitle(f"Parameters vs {e.objective}: {e.name}")
+    return figure
+
+
+def compare(repo: Repository, experiment_ids: Sequence[int]) -> Figure:
+    """The running-best curves of several experiments on one axis."""
+    figure = _figure()
+    ax = figure.add_subplot()
+    experiments = [repo.get_experiment(i) for i in experiment_ids]
+    for e in experiments:
+        trials = [t for t in repo.list_trials(e.id, TrialQuery(states=("complete",))) if t.value is not None]
+        values = [float(t.value) for t in trials if t.value is not None]
+        ax.step(
+            [t.trial_number for t in trials], _running(values, e.direction), where="post", label=f"{e.id}: {e.name}"
+        )
+    objectives = sorted({_objective_label(e) for e in experiments})
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("running best " + " / ".join(objectives))
+    ax.set_title("Comparison: " + " vs ".join(e.name for e in experiments))
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def plot(tracker: ExperimentTracker, experiment_ids: Sequence[int], kind: str) -> Figure:
+    """The figure of `kind` for the experiments (history, ttpt and params take one id)."""
+    if kind not in KINDS:
+        raise ValidationError("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not experiment_ids:
+        raise ValidationError("experiment_ids", "name at least one experiment")
+    repo = tracker.repository
+    if kind == "compare":
+        return compare(repo, experiment_ids)
+    if len(experiment_ids) != 1:
+        raise ValidationError("experiment_ids", f"--kind {kind} plots one experiment; use --kind compare for several")
+    return {"history": history, "ttpt": ttpt, "params": params}[kind](repo, experiment_ids[0])
+
+
+def save(figure: Figure, path: str | os.PathLike[str]) -> None:
+    """Write the figure (format from the extension: .png, .svg, .pdf)."""
+    figure.savefig(os.fspath(path), dpi=110)
