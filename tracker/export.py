@@ -3,7 +3,7 @@
 NaN and ±inf: Parquet keeps them; CSV writes NaN as an empty field and inf as `inf`/`-inf`,
 which read back exactly; Excel cannot hold them, so NaN is an empty cell and ±inf the text
 `inf`/`-inf`; JSON uses the tracker's lossless encoding ({"$float": "nan"}). Excel cannot hold
-timezones either: its timestamps are naive UTC.
+timezones either: its timestamps are naive UTC, to the millisecond.
 """
 
 from __future__ import annotations

@@ -221,11 +221,12 @@ def _performance_change(full: pd.DataFrame, pit_signal: dict[Any, Any], returns:
             else frame.loc[later[0]].to_numpy(dtype=float)
         )
         full_signal = full.loc[at].to_numpy(dtype=float)
-        gained_full.append(np.nanmean(full_signal * following))
-        gained_pit.append(np.nanmean(np.asarray(signal, dtype=float) * following))
+        following = np.nan_to_num(following)  # a missing signal or return means a flat position
+        gained_full.append(float(np.mean(np.nan_to_num(full_signal) * following)))
+        gained_pit.append(float(np.mean(np.nan_to_num(np.asarray(signal, dtype=float)) * following)))
     if not gained_full:
         return None
-    return float(np.nanmean(gained_full) - np.nanmean(gained_pit))
+    return float(np.mean(gained_full) - np.mean(gained_pit))
 
 
 class LookaheadMonitor:
