@@ -196,5 +196,6 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     assert honest["violation_rate"] == 0.0
     assert leaky["violation_rate"] == 1.0
     assert leaky["best_value"] > honest["best_value"]
+    assert (honest["objective"], leaky["objective"]) == ("sharpe", "sharpe")
     assert list(tmp_path.glob("demo_1_2_trials.csv"))
     assert list(tmp_path.glob("demo_1_2_history.png"))

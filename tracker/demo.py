@@ -84,6 +84,7 @@ def _study(tracker: Any, name: str, strategy: Any, space: Any, data: dict[str, A
         template=strategy.__name__,
         ttpt=monitor,
         checkpoint_interval=5,
+        metric_names=["sharpe"],
         config={"n_trials": trials, "seed": seed},
     ) as callback:
         study.optimize(objective, n_trials=trials, callbacks=[callback])
