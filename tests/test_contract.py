@@ -512,6 +512,7 @@ class TestTrackerObject:
             [trial] = t.get_trials(eid)
             assert trial["params"] == {"x": [1, 2, {"y": None}]}
             assert trial["performance"]["sharpe"] == float("-inf")
+            assert trial["value"] == float("-inf")
 
     def test_two_trackers_on_one_store_see_each_others_writes(self, store_url: str) -> None:
         with ExperimentTracker(store_url) as a, ExperimentTracker(store_url) as b:

@@ -44,7 +44,7 @@ from tracker.records import (
 )
 from tracker.repository import Repository
 from tracker.urls import StoreLocation
-from tracker.values import dumps, from_storage, loads
+from tracker.values import dumps, from_storage, loads, storage_number, to_storage
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class _State:
     def _add_trial(self, experiment_id: int, item: dict[str, Any]) -> None:
         record = {k: v for k, v in item.items() if k != "ttpt"}
         record["experiment_id"] = experiment_id
+        record["value"] = storage_number(record.get("value"))
         for key in ("created_at", "started_at", "completed_at"):
             record[key] = _time(record.get(key))
         self.trials[record["id"]] = record
@@ -317,6 +318,7 @@ class JsonRepository(Repository):
                             {
                                 **{k: v for k, v in t.items() if k != "experiment_id"},
                                 **{k: _iso(t[k]) for k in ("created_at", "started_at", "completed_at")},
+                                "value": _stored_value(t["value"]),
                             }
                             for t in trials
                         ],
@@ -485,7 +487,7 @@ class JsonRepository(Repository):
                     "trial_number": t.trial_number,
                     "params": t.params,
                     "performance": t.performance,
-                    "value": t.value,
+                    "value": _stored_value(t.value),
                     "state": t.state,
                     "created_at": _iso(t.created_at),
                     "strategy_code": t.strategy_code,
@@ -615,6 +617,11 @@ class JsonRepository(Repository):
     def close(self) -> None:
         with self._thread_lock:
             self._state = _State()
+
+
+def _stored_value(value: float | None) -> Any:
+    """A trial's value in storage form (JSON has no infinity)."""
+    return None if value is None else to_storage(value, "value")
 
 
 def _ttpt_item(ttpt_id: int, trial_id: int, new: NewTTPTResult) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def read_in_house_json(data: bytes, path: Path) -> Iterator[dict[str, Any]]:
                     "trial_number": number,
                     "params": _stored(t.get("params", {}), t_where),
                     "performance": performance,
-                    "value": objective_value(performance),
+                    "value": _stored(objective_value(performance), t_where),
                     "state": "complete",
                     "created_at": parse_timestamp(t.get("created_at"), t_where).isoformat(),
                     "strategy_code": t.get("strategy_code"),
