@@ -58,7 +58,7 @@ def temporary_schema() -> Iterator[str]:
     """A URL whose search_path is a new, empty PostgreSQL schema, dropped afterwards."""
     base = postgres_base_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with engine.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
