@@ -250,7 +250,7 @@ def test_a_full_disk_is_a_clear_error_and_existing_data_survives(tmp_path: Path,
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 4096}, {size + 4096}))\n"
         f"t = ExperimentTracker({str(path)!r})\n"
         "try:\n"
-        f"    rows = [{{'trial_number': n, 'params': {{'pad': 'x' * 1000}}, 'performance': {{}}}} for n in range(1, 200)]\n"
+        "    rows = [{'trial_number': n, 'params': {'pad': 'x' * 1000}, 'performance': {}} for n in range(1, 200)]\n"
         f"    t.log_trials({eid}, rows)\n"
         "except StoreError as e: print(type(e).__name__, '|', e)\n"
     )
