@@ -1,0 +1,330 @@
+"""Differential test: random sequences of every public operation, failing ones included, run
+against every backend at once and a simple in-memory reference model. After each step every
+query answer must agree, errors included. `make fuzz` runs it with many more examples."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
+from tests.conftest import PG_ENV, REQUIRE_ENV, temporary_schema
+from tracker import ExperimentTracker, TrackerError
+
+EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "12"))
+MISSING = 10**9
+
+numbers = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.integers(-5, 5)
+performance = st.fixed_dictionaries(
+    {}, optional={"sharpe": numbers, "loss": numbers, "note": st.sampled_from(["a", "ü"])}
+)
+params = st.dictionaries(
+    st.sampled_from(["x", "y", "nested"]), st.integers(0, 3) | st.just({"deep": [1, None]}), max_size=3
+)
+states = st.sampled_from(["complete", "complete", "pruned", "failed", "running"])
+
+
+class Model:
+    """The reference: the documented semantics, written as plainly as possible."""
+
+    def __init__(self) -> None:
+        self.experiments: dict[int, dict[str, Any]] = {}
+        self.trials: dict[int, dict[str, Any]] = {}
+        self.next = {"experiment": 1, "trial": 1, "ttpt": 1}
+
+    def _new(self, kind: str) -> int:
+        self.next[kind] += 1
+        return self.next[kind] - 1
+
+    def create_experiment(self, name: str, objective: str, direction: str) -> int:
+        eid = self._new("experiment")
+        self.experiments[eid] = {"name": name, "objective": objective, "direction": direction, "summary": None}
+        return eid
+
+    def _value(self, eid: int, perf: dict[str, Any]) -> float | None:
+        raw = perf.get(self.experiments[eid]["objective"])
+        if raw is None:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise TrackerError("ValidationError")
+        return None if math.isnan(raw) else float(raw)
+
+    def log_trials(self, eid: int, items: list[dict[str, Any]]) -> list[int]:
+        if eid not in self.experiments:
+            raise TrackerError("NotFoundError")
+        batch_numbers = [i["trial_number"] for i in items]
+        taken = {t["trial_number"] for t in self.trials.values() if t["experiment"] == eid}
+        values = [self._value(eid, i["performance"]) for i in items]
+        if len(set(batch_numbers)) != len(batch_numbers) or taken & set(batch_numbers):
+            raise TrackerError("DuplicateTrialError")
+        ids = []
+        for item, value in zip(items, values, strict=True):
+            tid = self._new("trial")
+            self.trials[tid] = {
+                "experiment": eid,
+                "trial_number": item["trial_number"],
+                "params": item["params"],
+                "performance": item["performance"],
+                "state": item.get("state", "complete"),
+                "value": value,
+                "ttpt": [],
+                "strategy_code": None,
+            }
+            if "ttpt" in item:
+                self.trials[tid]["ttpt"].append(dict(item["ttpt"]))
+            ids.append(tid)
+        return ids
+
+    def log_ttpt_result(self, tid: int, passed: bool, violations: int) -> None:
+        if tid not in self.trials:
+            raise TrackerError("NotFoundError")
+        self.trials[tid]["ttpt"].append({"passed": passed, "num_violations": violations})
+
+    def set_strategy(self, tid: int, code: str) -> None:
+        if tid not in self.trials:
+            raise TrackerError("NotFoundError")
+        self.trials[tid]["strategy_code"] = code
+
+    def summary(self, eid: int, summary: dict[str, Any]) -> None:
+        if eid not in self.experiments:
+            raise TrackerError("NotFoundError")
+        self.experiments[eid]["summary"] = summary
+
+    def delete(self, eid: int) -> None:
+        if eid not in self.experiments:
+            raise TrackerError("NotFoundError")
+        del self.experiments[eid]
+        for tid in [t for t, v in self.trials.items() if v["experiment"] == eid]:
+            del self.trials[tid]
+
+    def trials_of(self, eid: int) -> list[dict[str, Any]]:
+        return sorted((t for t in self.trials.values() if t["experiment"] == eid), key=lambda t: t["trial_number"])
+
+    def best(self, eid: int) -> int | None:
+        direction = self.experiments[eid]["direction"]
+        valued = [t for t in self.trials_of(eid) if t["state"] == "complete" and t["value"] is not None]
+        if not valued:
+            return None
+        pick = max if direction == "maximize" else min
+        best = pick(t["value"] for t in valued)
+        return next(t["trial_number"] for t in valued if t["value"] == best)
+
+    def violation_rate(self, eid: int) -> float | None:
+        results = [r for t in self.trials_of(eid) for r in t["ttpt"]]
+        return sum(1 for r in results if not r["passed"]) / len(results) if results else None
+
+
+def _normalise(value: Any) -> Any:
+    """Make floats comparable (NaN == NaN) inside nested answers."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return "ok", call()
+    except TrackerError as exc:
+        return type(exc).__name__, re.sub(r"\d+", "#", str(exc))
+
+
+class Differential(RuleBasedStateMachine):
+    experiments = Bundle("experiments")
+    trials = Bundle("trials")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="tracker-diff-"))
+        self.exits = contextlib.ExitStack()
+        urls = {"sqlite": f"sqlite:///{self.folder / 'd.db'}", "json": str(self.folder / "d.jsonl")}
+        if os.environ.get(PG_ENV):
+            urls["postgresql"] = self.exits.enter_context(temporary_schema())
+        self.backends = {name: self.exits.enter_context(ExperimentTracker(url)) for name, url in urls.items()}
+        self.model = Model()
+        self.ids: dict[str, dict[int, int]] = {name: {} for name in self.backends}  # logical -> backend experiment id
+        self.trial_ids: dict[str, dict[int, int]] = {name: {} for name in self.backends}
+        self.counter = 0
+
+    def teardown(self) -> None:
+        self.exits.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _each(self, call: Any) -> dict[str, tuple[str, Any]]:
+        return {name: _outcome(lambda t=tracker, n=name: call(t, n)) for name, tracker in self.backends.items()}
+
+    def _agree(self, outcomes: dict[str, tuple[str, Any]], model_kind: str) -> None:
+        kinds = {name: kind for name, (kind, _) in outcomes.items()}
+        assert set(kinds.values()) == {model_kind}, (kinds, model_kind)
+        if model_kind != "ok":
+            messages = {name: message for name, (_, message) in outcomes.items()}
+            assert len(set(messages.values())) == 1, messages
+
+    def _backend_id(self, name: str, logical: int) -> int:
+        return self.ids[name].get(logical, MISSING)
+
+    @rule(
+        target=experiments,
+        name=st.sampled_from(["alpha", "beta", "gamma δ"]),
+        objective=st.sampled_from(["sharpe", "loss"]),
+        direction=st.sampled_from(["maximize", "minimize"]),
+    )
+    def create_experiment(self, name: str, objective: str, direction: str) -> int:
+        logical = self.model.create_experiment(name, objective, direction)
+        outcomes = self._each(
+            lambda t, n: t.create_experiment(name, "T", "m", objective=objective, direction=direction)
+        )
+        self._agree(outcomes, "ok")
+        for backend, (_, backend_id) in outcomes.items():
+            self.ids[backend][logical] = backend_id
+        return logical
+
+    @rule(
+        target=trials,
+        experiment=experiments,
+        number=st.integers(0, 6),
+        params=params,
+        perf=performance,
+        state=states,
+        with_ttpt=st.booleans(),
+    )
+    def log_trial(
+        self, experiment: int, number: int, params: dict[str, Any], perf: dict[str, Any], state: str, with_ttpt: bool
+    ) -> int:
+        item: dict[str, Any] = {"trial_number": number, "params": params, "performance": perf, "state": state}
+        if with_ttpt:
+            item["ttpt"] = {"passed": number % 2 == 0, "num_violations": number % 2}
+        model = _outcome(lambda: self.model.log_trials(experiment, [item]))
+        outcomes = self._each(lambda t, n: t.log_trials(self._backend_id(n, experiment), [item]))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+        if model[0] != "ok":
+            return -1
+        [logical] = model[1]
+        for backend, (_, backend_ids) in outcomes.items():
+            self.trial_ids[backend][logical] = backend_ids[0]
+        return logical
+
+    @rule(experiment=experiments, start=st.integers(0, 6), size=st.integers(0, 3), perf=performance)
+    def log_batch(self, experiment: int, start: int, size: int, perf: dict[str, Any]) -> None:
+        items = [{"trial_number": start + i, "params": {"i": i}, "performance": perf} for i in range(size)]
+        model = _outcome(lambda: self.model.log_trials(experiment, items))
+        outcomes = self._each(lambda t, n: t.log_trials(self._backend_id(n, experiment), items))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+        if model[0] == "ok":
+            for backend, (_, backend_ids) in outcomes.items():
+                for logical, backend_id in zip(model[1], backend_ids, strict=True):
+                    self.trial_ids[backend][logical] = backend_id
+
+    @rule(trial=trials, passed=st.booleans(), violations=st.integers(0, 3))
+    def log_ttpt_result(self, trial: int, passed: bool, violations: int) -> None:
+        model = _outcome(lambda: self.model.log_ttpt_result(trial, passed, violations))
+        outcomes = self._each(
+            lambda t, n: t.log_ttpt_result(self.trial_ids[n].get(trial, MISSING), passed, violations, {})
+        )
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(trial=trials, code=st.sampled_from(["def f(): pass", "", "x' OR 1=1 --"]))
+    def set_strategy(self, trial: int, code: str) -> None:
+        model = _outcome(lambda: self.model.set_strategy(trial, code))
+        outcomes = self._each(
+            lambda t, n: t.log_strategy_metadata(self.trial_ids[n].get(trial, MISSING), code, "T", "g")
+        )
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(experiment=experiments, best=numbers)
+    def summary(self, experiment: int, best: float) -> None:
+        model = _outcome(lambda: self.model.summary(experiment, {"best": best}))
+        outcomes = self._each(lambda t, n: t.log_experiment_summary(self._backend_id(n, experiment), {"best": best}))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(experiment=consumes(experiments))
+    def delete_experiment(self, experiment: int) -> None:
+        model = _outcome(lambda: self.model.delete(experiment))
+        outcomes = self._each(lambda t, n: t.delete_experiment(self._backend_id(n, experiment)))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(experiment=experiments)
+    def missing_ids_fail_the_same_way(self, experiment: int) -> None:
+        outcomes = self._each(lambda t, n: t.get_trials(MISSING))
+        self._agree(outcomes, "NotFoundError")
+        outcomes = self._each(lambda t, n: t.log_trial(self._backend_id(n, experiment), -1, {}, {}))
+        self._agree(outcomes, "ValidationError")
+
+    @invariant()
+    def every_answer_agrees(self) -> None:
+        answers: dict[str, Any] = {}
+        for name, tracker in self.backends.items():
+            back = {v: k for k, v in self.ids[name].items()}
+            listing = [
+                (back[e["id"]], e["name"], e["objective"], e["direction"], _normalise(e["summary"]))
+                for e in tracker.list_experiments()
+            ]
+            detail = {}
+            for logical, *_ in listing:
+                eid = self.ids[name][logical]
+                trials = tracker.get_trials(eid)
+                detail[logical] = {
+                    "trials": [
+                        (
+                            t["trial_number"],
+                            t["params"],
+                            _normalise(t["performance"]),
+                            t["state"],
+                            _normalise(t["value"]),
+                            t["strategy_code"],
+                            None if t["ttpt_result"] is None else t["ttpt_result"]["passed"],
+                        )
+                        for t in trials
+                    ],
+                    "by_value": [t["trial_number"] for t in tracker.get_trials(eid, order_by="value")],
+                    "best": (tracker.best_trial(eid) or {}).get("trial_number"),
+                    "rate": tracker.violation_rate(eid),
+                    "improvement": _normalise(tracker.get_performance_improvement(eid)),
+                }
+            filtered = [back[e["id"]] for e in tracker.filter_experiments(max_violation_rate=0.5)]
+            by_best = [back[e["id"]] for e in tracker.filter_experiments(min_best_value=0.0)]
+            answers[name] = (listing, detail, filtered, by_best)
+        reference = next(iter(answers.values()))
+        for name, answer in answers.items():
+            assert answer == reference, name
+        listing, detail, _, _ = reference
+        assert [row[0] for row in listing] == sorted(self.model.experiments)
+        for logical, facts in detail.items():
+            model_trials = self.model.trials_of(logical)
+            assert [t[0] for t in facts["trials"]] == [t["trial_number"] for t in model_trials]
+            assert facts["best"] == self.model.best(logical)
+            assert facts["rate"] == self.model.violation_rate(logical)
+
+
+Differential.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@pytest.mark.skipif(
+    not os.environ.get(PG_ENV) and os.environ.get(REQUIRE_ENV) == "1",
+    reason="unreachable: the fixture fails when PostgreSQL is required but missing",
+)
+class TestDifferentialPostgresqlSqliteJson(Differential.TestCase):  # type: ignore[name-defined,misc]
+    """Runs on SQLite and JSON, and PostgreSQL when TRACKER_TEST_POSTGRES_URL is set."""
+
+
+def test_the_state_machine_covers_postgresql_when_required() -> None:
+    if os.environ.get(REQUIRE_ENV) == "1":
+        assert os.environ.get(PG_ENV), "CI must give the differential test a PostgreSQL server"
