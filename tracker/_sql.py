@@ -9,6 +9,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    String,
     and_,
     case,
     delete,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -342,10 +344,17 @@ class SqlRepository(Repository):
     def best_trial(self, experiment_id: int) -> Trial | None:
         def work(conn: Connection) -> Trial | None:
             experiment = self._experiment(conn, experiment_id)
-            pick = func.max if experiment.direction == "maximize" else func.min
+            # Walk the (experiment_id, value) index from the best end to the first complete trial,
+            # then take the lowest trial number among the trials with that value.
+            order = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
             mine = and_(trials.c.experiment_id == experiment_id, trials.c.state == "complete")
-            best = select(pick(trials.c.value)).where(mine).scalar_subquery()
-            stmt = select(*_TRIAL_COLUMNS).where(mine, trials.c.value == best).order_by(trials.c.trial_number).limit(1)
+            best = select(trials.c.value).where(mine, trials.c.value.is_not(None)).order_by(order).limit(1)
+            stmt = (
+                select(*_TRIAL_COLUMNS)
+                .where(mine, trials.c.value == best.scalar_subquery())
+                .order_by(trials.c.trial_number + 0)  # "+ 0": SQLite would otherwise scan by trial number
+                .limit(1)
+            )
             row = conn.execute(stmt).first()
             return None if row is None else _trial(row)
 
@@ -353,6 +362,9 @@ class SqlRepository(Repository):
 
     def trial_table(self, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None) -> TrialTable:
         latest = _latest_ttpt_id()
+        times: list[Any] = [trials.c.created_at, trials.c.started_at, trials.c.completed_at]
+        if self.db.dialect == "sqlite":  # naive UTC text: pandas parses it faster than row by row
+            times = [type_coerce(column, String).label(column.name) for column in times]
         stmt = (
             select(
                 trials.c.experiment_id,
@@ -360,9 +372,7 @@ class SqlRepository(Repository):
                 trials.c.trial_number,
                 trials.c.state,
                 trials.c.value,
-                trials.c.created_at,
-                trials.c.started_at,
-                trials.c.completed_at,
+                *times,
                 trials.c.params,
                 trials.c.performance,
                 ttpt_results.c.passed,

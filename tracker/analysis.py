@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError
@@ -149,25 +149,32 @@ def compare_frame(repo: Repository, ids: Sequence[int]) -> pd.DataFrame:
 
 def flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     """Put the leaves of nested dicts into `out` under dotted keys that start with `prefix`."""
-    if isinstance(value, Mapping):
+    if type(value) is dict:
         for key, item in value.items():
-            flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+            flatten(item, f"{prefix}.{key}" if prefix else key, out)
     else:
         out[prefix] = value
 
 
 def _flat_columns(records: Sequence[Any], prefix: str) -> dict[str, list[Any]]:
     """Columns of the flattened dicts (None where a row lacks a key), in first-seen key order."""
-    flat_rows = []
-    for record in records:
-        flat: dict[str, Any] = {}
-        if record is not None:
-            flatten(record, prefix, flat)
-        flat_rows.append(flat)
+    empty: dict[str, Any] = {}
+    flat_rows: list[dict[str, Any]] = []
     keys: dict[str, None] = {}
-    for flat in flat_rows:
-        for key in flat:
-            keys.setdefault(key)
+    shape: Any = None
+    for record in records:
+        if record is None:
+            flat = empty
+        elif any(type(v) is dict for v in record.values()):
+            flat = {}
+            flatten(record, prefix, flat)
+        else:
+            flat = record
+        flat_rows.append(flat)
+        if flat.keys() != shape:
+            shape = flat.keys()
+            for key in flat:
+                keys.setdefault(key)
     return {key: [flat.get(key) for flat in flat_rows] for key in keys}
 
 
@@ -195,7 +202,10 @@ def _series(values: list[Any]) -> pd.Series:
 def _time_series(values: list[Any]) -> pd.Series:
     import pandas as pd
 
-    return pd.Series(pd.to_datetime(pd.Series(values, dtype="object"), utc=True), dtype="datetime64[us, UTC]")
+    series = pd.Series(values, dtype="object")
+    if all(isinstance(v, str) for v in values if v is not None):
+        series = series.astype("str")
+    return pd.Series(pd.to_datetime(series, utc=True, format="ISO8601"), dtype="datetime64[us, UTC]")
 
 
 def trials_frame(

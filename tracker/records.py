@@ -148,6 +148,7 @@ class TrialTable:
     """Trials as columns (one list per field, all of equal length) for building DataFrames fast.
 
     `ttpt_*` columns hold the latest TTPT result of each trial, or None where there is none.
+    Timestamps are aware datetimes, or ISO 8601 text in UTC (without offset) where that is faster.
     """
 
     experiment_id: list[int] = field(default_factory=list)
@@ -155,9 +156,9 @@ class TrialTable:
     trial_number: list[int] = field(default_factory=list)
     state: list[str] = field(default_factory=list)
     value: list[float | None] = field(default_factory=list)
-    created_at: list[datetime] = field(default_factory=list)
-    started_at: list[datetime | None] = field(default_factory=list)
-    completed_at: list[datetime | None] = field(default_factory=list)
+    created_at: list[datetime | str] = field(default_factory=list)
+    started_at: list[datetime | str | None] = field(default_factory=list)
+    completed_at: list[datetime | str | None] = field(default_factory=list)
     params: list[JSONValue] = field(default_factory=list)
     performance: list[JSONValue] = field(default_factory=list)
     ttpt_passed: list[bool | None] = field(default_factory=list)

@@ -6,17 +6,17 @@ JSON journal). Floats that plain JSON or JSONB would change are stored as a one-
 * NaN, +inf, -inf  ->  {"$float": "nan"}, {"$float": "inf"}, {"$float": "-inf"}
 * -0.0 and floats whose shortest repr has a positive exponent (|x| >= 1e16), which JSONB would
   turn into integers  ->  {"$float": repr(x)}
+* integers outside the signed 64-bit range, which fast JSON parsers read as floats
+  ->  {"$int": "12345678901234567890123"}
 
-A user dict whose only key is "$float" or "$dict" is wrapped as {"$dict": {...}}, so no user
-value can be mistaken for a tag. numpy scalars and arrays become Python numbers and lists;
+A user dict whose only key is "$float", "$int" or "$dict" is wrapped as {"$dict": {...}}, so no
+user value can be mistaken for a tag. numpy scalars and arrays become Python numbers and lists;
 datetimes (pandas timestamps included) become ISO 8601 strings; tuples become lists.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -26,11 +26,12 @@ import orjson
 from tracker.errors import ValidationError
 
 FLOAT_TAG = "$float"
+INT_TAG = "$int"
 DICT_TAG = "$dict"
-_RESERVED = frozenset((FLOAT_TAG, DICT_TAG))
+_RESERVED = frozenset((FLOAT_TAG, INT_TAG, DICT_TAG))
 MAX_DEPTH = 64
 MAX_INT_BITS = 4096
-_LONG_DIGITS = re.compile(r"\d{19}")
+_INT64 = range(-(2**63), 2**63)
 
 
 def to_storage(value: Any, field: str) -> Any:
@@ -47,9 +48,11 @@ def _encode(value: Any, path: str, depth: int, active: set[int]) -> Any:
     if kind is bool or value is None:
         return value
     if kind is int:
+        if value in _INT64:
+            return value
         if value.bit_length() > MAX_INT_BITS:
             raise ValidationError(path, f"integer has more than {MAX_INT_BITS} bits; store it as a string")
-        return value
+        return {INT_TAG: str(value)}
     if depth >= MAX_DEPTH:
         raise ValidationError(path, f"nested deeper than {MAX_DEPTH} levels; flatten the structure")
     if isinstance(value, Mapping):
@@ -153,6 +156,8 @@ def from_storage(value: Any) -> Any:
             key, inner = next(iter(value.items()))
             if key == FLOAT_TAG and type(inner) is str:
                 return float(inner)
+            if key == INT_TAG and type(inner) is str:
+                return int(inner)
             if key == DICT_TAG and type(inner) is dict:
                 return {k: from_storage(v) for k, v in inner.items()}
         return {k: from_storage(v) for k, v in value.items()}
@@ -163,17 +168,12 @@ def from_storage(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """Serialise a storage-form value to compact JSON text."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text in storage form (without decoding tags); big integers stay exact."""
-    probe = text if isinstance(text, str) else text.decode()
-    if _LONG_DIGITS.search(probe):
-        return json.loads(probe)
+    """Parse JSON text in storage form (without decoding tags). Storage form holds no integer
+    beyond 64 bits, which is the range this parser reads exactly."""
     return orjson.loads(text)
 
 

@@ -1,0 +1,743 @@
+"""tracker's benchmark suite: every figure is a ratio to a baseline measured in the same run.
+
+    python bench/run.py            # the whole suite (make bench)
+    python bench/run.py --quick    # smaller sizes (make bench-quick)
+
+It creates bench/.venv with tracker, Optuna and MLflow (the peers are not tracker dependencies),
+re-runs itself there, and prints a markdown table (also written to bench/results/latest.md).
+Durability is equal for every SQLite store compared: WAL journal, synchronous=NORMAL, set on
+every connection of every tool (tracker's default). PostgreSQL needs TRACKER_BENCH_POSTGRES_URL
+(a server URL; the bench creates and drops its own database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV = HERE / ".venv"
+PEERS = ["mlflow-skinny>=3", "optuna>=4", "psycopg[binary]>=3.1", "pyarrow"]
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+
+def ensure_venv() -> None:
+    """Re-run inside bench/.venv, creating it with tracker and the peers when needed."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    python = VENV / "bin" / "python"
+    stamp = VENV / ".installed"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres]", *PEERS], check=True)
+        stamp.touch()
+    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])  # noqa: S606 - re-run in the bench venv
+
+
+# helpers -------------------------------------------------------------------------------------
+
+
+def median_time(function: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = None) -> float:
+    times = []
+    for _ in range(repeat):
+        state = setup() if setup else None
+        gc.collect()
+        started = time.perf_counter()
+        function() if state is None else function(state)  # type: ignore[call-arg]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def trial_payload(i: int) -> tuple[dict[str, Any], dict[str, float]]:
+    """5 params and 4 performance metrics, as in the issue's measurements."""
+    rng = random.Random(i)
+    params = {
+        "lookback": rng.randint(5, 200),
+        "threshold": rng.random() / 10,
+        "stop": rng.random(),
+        "kind": rng.choice(["sma", "ema"]),
+        "leverage": rng.choice([1, 2, 3]),
+    }
+    performance = {
+        "sharpe": rng.gauss(0.5, 1),
+        "returns": rng.gauss(0.1, 0.2),
+        "max_drawdown": -rng.random(),
+        "turnover": rng.random() * 10,
+    }
+    return params, performance
+
+
+def use_equal_sqlite_durability() -> None:
+    """Every SQLAlchemy SQLite connection in this process (Optuna's, MLflow's) gets tracker's pragmas."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            for pragma in SQLITE_PRAGMAS:
+                dbapi_connection.execute(pragma)
+
+
+RAW_DDL = (
+    "CREATE TABLE experiments (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, template TEXT NOT NULL, "
+    "mode TEXT NOT NULL, config TEXT, created_at TIMESTAMP, summary TEXT, objective TEXT, direction TEXT)",
+    "CREATE TABLE trials (id INTEGER PRIMARY KEY AUTOINCREMENT, experiment_id INTEGER NOT NULL REFERENCES "
+    "experiments(id) ON DELETE CASCADE, trial_number INTEGER NOT NULL, params TEXT NOT NULL, "
+    "performance TEXT NOT NULL, "
+    "strategy_code TEXT, strategy_template TEXT, generation_method TEXT, created_at TIMESTAMP, state TEXT, value REAL, "
+    "started_at TIMESTAMP, completed_at TIMESTAMP, UNIQUE (experiment_id, trial_number))",
+    "CREATE INDEX ix_value ON trials (experiment_id, value)",
+    "CREATE TABLE ttpt_results (id INTEGER PRIMARY KEY AUTOINCREMENT, trial_id INTEGER NOT NULL REFERENCES trials(id) "
+    "ON DELETE CASCADE, passed BOOLEAN NOT NULL, num_violations INTEGER NOT NULL, metrics TEXT, created_at TIMESTAMP, "
+    "violations TEXT)",
+    "CREATE INDEX ix_trial ON ttpt_results (trial_id)",
+)
+
+
+def raw_sqlite(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in (*SQLITE_PRAGMAS, "PRAGMA foreign_keys=ON"):
+        conn.execute(pragma)
+    for statement in RAW_DDL:
+        conn.execute(statement)
+    conn.execute("INSERT INTO experiments (name, template, mode) VALUES ('raw', 't', 'm')")
+    return conn
+
+
+RAW_INSERT = (
+    "INSERT INTO trials (experiment_id, trial_number, params, performance, created_at, state, value) "
+    "VALUES (?, ?, ?, ?, ?, 'complete', ?)"
+)
+
+
+def raw_rows(n: int, start: int = 0) -> list[tuple[Any, ...]]:
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    rows = []
+    for i in range(start, start + n):
+        params, perf = trial_payload(i)
+        rows.append((1, i, json.dumps(params), json.dumps(perf), now, perf["sharpe"]))
+    return rows
+
+
+# workloads -----------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, quick: bool, folder: Path, pg_url: str | None) -> None:
+        self.quick = quick
+        self.folder = folder
+        self.pg_url = pg_url
+        self.rows: list[tuple[str, str, str, str, str]] = []  # workload, what, measured, ratio, target
+        self.repeat = 3 if quick else 5
+
+    def path(self, name: str) -> Path:
+        path = self.folder / f"{name}-{time.monotonic_ns()}"
+        return path
+
+    def record(self, workload: str, what: str, measured: str, ratio: float, target: str, better: str) -> None:
+        ok = (
+            ratio <= float(target.split()[-1].rstrip("×"))
+            if better == "le"
+            else ratio >= float(target.split()[-1].rstrip("×"))
+        )
+        self.rows.append((workload, what, measured, f"{ratio:.2f}×", f"{target} {'✅' if ok else '❌'}"))
+        print(
+            f"  {workload}: {what}: {measured} -> {ratio:.2f}× (target {target}) {'ok' if ok else 'MISSED'}", flush=True
+        )
+
+    # 1 -- per-trial logging
+    def tracker_per_trial(self, url: str, n: int, **options: Any) -> float:
+        from tracker import ExperimentTracker
+
+        def run(_: Any = None) -> None:
+            with ExperimentTracker(url, **options) as t:
+                eid = t.create_experiment("bench", "t", "m")
+                payloads = [trial_payload(i) for i in range(n)]
+                started = time.perf_counter()
+                for i, (params, perf) in enumerate(payloads):
+                    trial_id = t.log_trial(eid, i, params, perf)
+                    if i % 10 == 0:
+                        t.log_ttpt_result(trial_id, True, 0, {"signal_correlation": 1.0})
+                run.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
+
+        times = []
+        for _ in range(self.repeat if n <= 10_000 else 1):
+            run()
+            times.append(run.elapsed)  # type: ignore[attr-defined]
+            if url.startswith("postgresql"):
+                self.reset_pg()
+        return statistics.median(times) / n
+
+    def raw_per_trial(self, n: int) -> float:
+        def run(_: Any = None) -> None:
+            conn = raw_sqlite(self.path("raw"))
+            rows = raw_rows(n)
+            started = time.perf_counter()
+            for i, row in enumerate(rows):
+                params, perf = trial_payload(i)
+                row = (1, i, json.dumps(params), json.dumps(perf), row[4], perf["sharpe"])
+                conn.execute("BEGIN")
+                trial_id = conn.execute(RAW_INSERT, row).lastrowid
+                conn.execute("COMMIT")
+                if i % 10 == 0:
+                    conn.execute("BEGIN")
+                    conn.execute(
+                        "INSERT INTO ttpt_results (trial_id, passed, num_violations, metrics, created_at) "
+                        "VALUES (?, 1, 0, ?, ?)",
+                        (trial_id, json.dumps({"signal_correlation": 1.0}), row[4]),
+                    )
+                    conn.execute("COMMIT")
+            run.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
+            conn.close()
+
+        times = []
+        for _ in range(self.repeat):
+            run()
+            times.append(run.elapsed)  # type: ignore[attr-defined]
+        return statistics.median(times) / n
+
+    def optuna_per_trial(self, storage_url: str, n: int) -> float:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        distributions = {
+            "lookback": optuna.distributions.IntDistribution(5, 200),
+            "threshold": optuna.distributions.FloatDistribution(0, 0.1),
+            "stop": optuna.distributions.FloatDistribution(0, 1),
+            "kind": optuna.distributions.CategoricalDistribution(["sma", "ema"]),
+            "leverage": optuna.distributions.CategoricalDistribution([1, 2, 3]),
+        }
+        study = optuna.create_study(
+            storage=storage_url, study_name=f"bench-{time.monotonic_ns()}", direction="maximize"
+        )
+        trials = []
+        for i in range(n):
+            params, perf = trial_payload(i)
+            trials.append(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=distributions,
+                    value=perf["sharpe"],
+                    user_attrs={k: v for k, v in perf.items() if k != "sharpe"},
+                )
+            )
+        started = time.perf_counter()
+        for trial in trials:
+            study.add_trial(trial)
+        return (time.perf_counter() - started) / n
+
+    def mlflow_per_trial(self, n: int) -> float:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{self.path('mlflow')}.db")
+        from mlflow.entities import Metric, Param
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{self.path('mlflow')}.db")
+        experiment = client.create_experiment(f"bench-{time.monotonic_ns()}")
+        payloads = [trial_payload(i) for i in range(n)]
+        started = time.perf_counter()
+        for params, perf in payloads:
+            run = client.create_run(experiment)
+            stamp = int(time.time() * 1000)
+            client.log_batch(
+                run.info.run_id,
+                metrics=[Metric(k, v, stamp, 0) for k, v in perf.items()],
+                params=[Param(k, str(v)) for k, v in params.items()],
+            )
+            client.set_terminated(run.info.run_id)
+        return (time.perf_counter() - started) / n
+
+    def workload_1(self) -> None:
+        print("1. per-trial logging (SQLite, WAL, synchronous=NORMAL for every tool)", flush=True)
+        for n in (1_000,) if self.quick else (1_000, 10_000):
+            ours = self.tracker_per_trial(f"sqlite:///{self.path('t1')}.db", n)
+            raw = self.raw_per_trial(n)
+            self.record(
+                "1",
+                f"tracker log_trial, N={n:,} vs raw sqlite3",
+                f"{1 / ours:,.0f} vs {1 / raw:,.0f} trials/s",
+                ours / raw,
+                "≤ 8×",
+                "le",
+            )
+        peer_n = 100 if self.quick else 300
+        ours = self.tracker_per_trial(f"sqlite:///{self.path('t1b')}.db", 1_000)
+        optuna_cost = self.optuna_per_trial(f"sqlite:///{self.path('optuna')}.db", peer_n)
+        self.record(
+            "1",
+            f"tracker vs Optuna RDBStorage (N={peer_n} for Optuna)",
+            f"{1 / ours:,.0f} vs {1 / optuna_cost:,.0f} trials/s",
+            optuna_cost / ours,
+            "≥ 50×",
+            "ge",
+        )
+        mlflow_cost = self.mlflow_per_trial(peer_n)
+        self.record(
+            "1",
+            f"tracker vs MLflow MlflowClient (N={peer_n} for MLflow)",
+            f"{1 / ours:,.0f} vs {1 / mlflow_cost:,.0f} trials/s",
+            mlflow_cost / ours,
+            "≥ 30×",
+            "ge",
+        )
+
+    # 2 -- batch
+    def workload_2(self) -> None:
+        from tracker import ExperimentTracker
+
+        n = 20_000 if self.quick else 100_000
+        print(f"2. batch logging of {n:,} trials", flush=True)
+        items = []
+        for i in range(n):
+            params, perf = trial_payload(i)
+            items.append({"trial_number": i, "params": params, "performance": perf})
+
+        def ours(_: Any = None) -> None:
+            with ExperimentTracker(f"sqlite:///{self.path('t2')}.db") as t:
+                eid = t.create_experiment("batch", "t", "m")
+                started = time.perf_counter()
+                t.log_trials(eid, items)
+                ours.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
+
+        def raw(_: Any = None) -> None:
+            conn = raw_sqlite(self.path("raw2"))
+            started = time.perf_counter()
+            rows = raw_rows(n)
+            conn.execute("BEGIN")
+            conn.executemany(RAW_INSERT, rows)
+            conn.execute("COMMIT")
+            raw.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
+            conn.close()
+
+        ours_t = statistics.median([(ours(), ours.elapsed)[1] for _ in range(self.repeat)])  # type: ignore[attr-defined]
+        raw_t = statistics.median([(raw(), raw.elapsed)[1] for _ in range(self.repeat)])  # type: ignore[attr-defined]
+        self.record(
+            "2",
+            f"log_trials({n:,}) vs raw executemany (json.dumps included)",
+            f"{ours_t:.2f} s vs {raw_t:.2f} s",
+            ours_t / raw_t,
+            "≤ 2×",
+            "le",
+        )
+
+    # 3 -- DataFrame
+    def workload_3(self) -> None:
+        import pandas as pd
+
+        from tracker import ExperimentTracker
+
+        n = 20_000 if self.quick else 100_000
+        print(f"3. reading {n:,} trials into a DataFrame", flush=True)
+        path = self.path("t3")
+        url = f"sqlite:///{path}.db"
+        with ExperimentTracker(url) as t:
+            eid = t.create_experiment("frame", "t", "m")
+            items = [
+                {"trial_number": i, "params": p, "performance": q}
+                for i, (p, q) in enumerate(map(trial_payload, range(n)))
+            ]
+            t.log_trials(eid, items)
+
+        def read_fresh() -> pd.DataFrame:
+            with ExperimentTracker(url) as fresh:
+                return fresh.trials_dataframe([eid])
+
+        read_fresh()  # imports pandas once, outside the timing
+        ours = median_time(read_fresh, self.repeat)
+        conn = sqlite3.connect(f"{path}.db")
+
+        def hand_written() -> pd.DataFrame:
+            frame = pd.read_sql(
+                "SELECT id, trial_number, state, value, created_at, params, performance FROM trials "
+                "WHERE experiment_id = ? ORDER BY trial_number",
+                conn,
+                params=(eid,),
+            )
+            params = pd.json_normalize([json.loads(p) for p in frame.pop("params")]).add_prefix("params.")
+            perf = pd.json_normalize([json.loads(p) for p in frame.pop("performance")]).add_prefix("performance.")
+            return pd.concat([frame, params, perf], axis=1)
+
+        baseline = median_time(hand_written, self.repeat)
+        conn.close()
+        self.record(
+            "3",
+            f"trials_dataframe({n:,}) vs read_sql + json_normalize",
+            f"{ours:.2f} s vs {baseline:.2f} s",
+            ours / baseline,
+            "≤ 1.5×",
+            "le",
+        )
+        import optuna
+
+        storage_url = self.optuna_study_of_size(n)
+        # A fresh load each time: Optuna caches finished trials in the storage object after a first read.
+        optuna_time = median_time(
+            lambda: optuna.load_study(study_name="big", storage=storage_url).trials_dataframe(),
+            1 if n > 50_000 else self.repeat,
+        )
+        self.record(
+            "3",
+            f"trials_dataframe({n:,}) vs Optuna study.trials_dataframe()",
+            f"{ours:.2f} s vs {optuna_time:.2f} s",
+            optuna_time / ours,
+            "≥ 5×",
+            "ge",
+        )
+
+    def optuna_study_of_size(self, n: int) -> str:
+        """An Optuna RDBStorage study of n complete trials, filled with bulk SQL (add_trial would take hours)."""
+        import optuna
+        from optuna.distributions import distribution_to_json
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        path = self.path("optuna3")
+        storage = optuna.storages.RDBStorage(f"sqlite:///{path}.db")
+        optuna.create_study(storage=storage, study_name="big", direction="maximize")
+        study_id = storage.get_study_id_from_name("big")
+        dists = {
+            "lookback": optuna.distributions.IntDistribution(5, 200),
+            "threshold": optuna.distributions.FloatDistribution(0, 0.1),
+            "stop": optuna.distributions.FloatDistribution(0, 1),
+            "kind": optuna.distributions.CategoricalDistribution(["sma", "ema"]),
+            "leverage": optuna.distributions.CategoricalDistribution([1, 2, 3]),
+        }
+        conn = sqlite3.connect(f"{path}.db")
+        now = "2026-01-01 00:00:00.000000"
+        trials, params, values, attrs = [], [], [], []
+        for i in range(n):
+            p, q = trial_payload(i)
+            trials.append((i + 1, i, study_id, "COMPLETE", now, now))
+            for key, value in p.items():
+                internal = dists[key].to_internal_repr(value)
+                params.append((i + 1, key, internal, distribution_to_json(dists[key])))
+            values.append((i + 1, 0, q["sharpe"], "FINITE"))
+            for key in ("returns", "max_drawdown", "turnover"):
+                attrs.append((i + 1, key, json.dumps(q[key])))
+        conn.executemany(
+            "INSERT INTO trials (trial_id, number, study_id, state, datetime_start, datetime_complete) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            trials,
+        )
+        conn.executemany(
+            "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) VALUES (?, ?, ?, ?)",
+            params,
+        )
+        conn.executemany(
+            "INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (?, ?, ?, ?)", values
+        )
+        conn.executemany("INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, ?, ?)", attrs)
+        conn.commit()
+        conn.close()
+        assert len(optuna.load_study(study_name="big", storage=f"sqlite:///{path}.db").trials) == n
+        return f"sqlite:///{path}.db"
+
+    # 4 -- filter
+    def workload_4(self) -> None:
+        from tracker import ExperimentTracker
+
+        experiments, per = (200, 100) if self.quick else (1_000, 100)
+        print(f"4. filter_experiments over {experiments:,} experiments x {per} trials", flush=True)
+        path = self.path("t4")
+        with ExperimentTracker(f"sqlite:///{path}.db") as t:
+            for e in range(experiments):
+                eid = t.create_experiment(f"e{e}", "t", "m")
+                t.log_trials(
+                    eid,
+                    [
+                        {
+                            "trial_number": i,
+                            "params": {"i": i},
+                            "performance": {"sharpe": i / per},
+                            **({"ttpt": {"passed": (i + e) % 7 != 0, "num_violations": 0}} if i % 10 == 0 else {}),
+                        }
+                        for i in range(per)
+                    ],
+                )
+            ours = median_time(lambda: t.filter_experiments(max_violation_rate=0.1), self.repeat)
+            count = len(t.filter_experiments(max_violation_rate=0.1))
+        conn = sqlite3.connect(f"{path}.db")
+        query = (
+            "SELECT e.*, r.total, r.failed FROM experiments e JOIN (SELECT t.experiment_id, count(*) AS total, "
+            "sum(CASE WHEN x.passed THEN 0 ELSE 1 END) AS failed "
+            "FROM ttpt_results x JOIN trials t ON t.id = x.trial_id "
+            "GROUP BY t.experiment_id) r ON r.experiment_id = e.id WHERE r.failed <= 0.1 * r.total ORDER BY e.id"
+        )
+        baseline = median_time(lambda: conn.execute(query).fetchall(), self.repeat)
+        assert len(conn.execute(query).fetchall()) == count
+        conn.close()
+        self.record(
+            "4",
+            "filter_experiments(max_violation_rate=0.1) vs one GROUP BY",
+            f"{ours * 1000:.1f} ms vs {baseline * 1000:.1f} ms",
+            ours / baseline,
+            "≤ 2×",
+            "le",
+        )
+
+    # 5 -- best trial
+    def workload_5(self) -> None:
+        from tracker import ExperimentTracker
+
+        big = 100_000 if self.quick else 1_000_000
+        print(f"5. best_trial at 10,000 and at {big:,} trials", flush=True)
+        timings = {}
+        for n in (10_000, big):
+            with ExperimentTracker(f"sqlite:///{self.path('t5')}.db") as t:
+                eid = t.create_experiment("best", "t", "m")
+                for start in range(0, n, 100_000):
+                    t.log_trials(
+                        eid,
+                        [
+                            {"trial_number": i, "params": {"i": i}, "performance": {"sharpe": random.random()}}
+                            for i in range(start, min(n, start + 100_000))
+                        ],
+                    )
+                t.best_trial(eid)
+                timings[n] = median_time(lambda t=t, eid=eid: t.best_trial(eid), 20)
+        self.record(
+            "5",
+            f"best_trial at {big:,} vs at 10,000 trials",
+            f"{timings[big] * 1e3:.2f} ms vs {timings[10_000] * 1e3:.2f} ms",
+            timings[big] / timings[10_000],
+            "≤ 3×",
+            "le",
+        )
+
+    # 6 -- JSON
+    def workload_6(self) -> None:
+        sizes = (2_000, 20_000) if self.quick else (10_000, 100_000)
+        print(
+            f"6. JSON per-trial logging at {sizes[0]:,} and {sizes[1]:,} (synchronous=normal: no fsync, as in-house)",
+            flush=True,
+        )
+        costs = {}
+        for n in sizes:
+            costs[n] = self.json_tail_cost(n)
+        self.record(
+            "6",
+            f"JSON per-trial cost at {sizes[1]:,} vs at {sizes[0]:,}",
+            f"{costs[sizes[1]] * 1e6:.0f} µs vs {costs[sizes[0]] * 1e6:.0f} µs",
+            costs[sizes[1]] / costs[sizes[0]],
+            "≤ 1.5×",
+            "le",
+        )
+        ours = self.tracker_per_trial(f"{self.path('t6')}.jsonl", 1_000, synchronous="normal")
+        in_house = self.in_house_json_per_trial(1_000)
+        self.record(
+            "6",
+            "JSON per-trial vs the in-house whole-file rewrite, N=1,000",
+            f"{1 / ours:,.0f} vs {1 / in_house:,.0f} trials/s",
+            in_house / ours,
+            "≥ 20×",
+            "ge",
+        )
+
+    def json_tail_cost(self, n: int) -> float:
+        """Per-trial cost of the last 1,000 single-trial writes into a journal of n trials."""
+        from tracker import ExperimentTracker
+
+        path = f"{self.path('t6')}.jsonl"
+        with ExperimentTracker(path, synchronous="normal") as t:
+            eid = t.create_experiment("json", "t", "m")
+            for i in range(n - 1_000):
+                params, perf = trial_payload(i)
+                t.log_trial(eid, i, params, perf)
+            started = time.perf_counter()
+            for i in range(n - 1_000, n):
+                params, perf = trial_payload(i)
+                t.log_trial(eid, i, params, perf)
+            return (time.perf_counter() - started) / 1_000
+
+    def in_house_json_per_trial(self, n: int) -> float:
+        """The in-house JSON fallback: load the document, append, rewrite the whole file (indent=2)."""
+        path = Path(f"{self.path('inhouse')}.json")
+        path.write_text(
+            json.dumps(
+                {
+                    "experiments": [
+                        {
+                            "id": 1,
+                            "name": "e",
+                            "template": "t",
+                            "mode": "m",
+                            "config": {},
+                            "created_at": "2026-01-01T00:00:00",
+                            "trials": [],
+                        }
+                    ]
+                }
+            )
+        )
+        started = time.perf_counter()
+        for i in range(n):
+            params, perf = trial_payload(i)
+            data = json.loads(path.read_text())
+            trials = data["experiments"][0]["trials"]
+            trials.append(
+                {
+                    "id": len(trials) + 1,
+                    "trial_number": i,
+                    "params": params,
+                    "performance": perf,
+                    "created_at": "2026-01-01T00:00:00",
+                }
+            )
+            with open(path, "w") as handle:
+                json.dump(data, handle, indent=2)
+        return (time.perf_counter() - started) / n
+
+    # 7 -- PostgreSQL
+    def workload_7(self) -> None:
+        if not self.pg_url:
+            print("7. skipped: set TRACKER_BENCH_POSTGRES_URL", flush=True)
+            self.rows.append(("7", "PostgreSQL per-trial vs Optuna RDBStorage", "not run (no server)", "-", "≥ 20×"))
+            return
+        print("7. PostgreSQL per-trial logging on loopback", flush=True)
+        n = 500 if self.quick else 2_000
+        ours = self.tracker_per_trial(self.pg_db_url, n)
+        optuna_cost = self.optuna_per_trial(self.pg_db_url, 100 if self.quick else 300)
+        self.record(
+            "7",
+            "tracker vs Optuna RDBStorage, both on PostgreSQL",
+            f"{1 / ours:,.0f} vs {1 / optuna_cost:,.0f} trials/s",
+            optuna_cost / ours,
+            "≥ 20×",
+            "ge",
+        )
+
+    @property
+    def pg_db_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.pg_url).set(database="tracker_bench").render_as_string(hide_password=False)  # type: ignore[arg-type]
+
+    def reset_pg(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.pg_db_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(
+                text("DROP TABLE IF EXISTS ttpt_results, trials, experiments, tracker_alembic_version CASCADE")
+            )
+        engine.dispose()
+
+    # 8 -- import time
+    def workload_8(self) -> None:
+        print("8. import time, whole processes", flush=True)
+
+        def run(module: str) -> float:
+            return median_time(lambda: subprocess.run([sys.executable, "-c", f"import {module}"], check=True), 15)
+
+        ours, baseline = run("tracker"), run("sqlalchemy")
+        self.record(
+            "8",
+            "python -c 'import tracker' vs 'import sqlalchemy'",
+            f"{ours * 1e3:.0f} ms vs {baseline * 1e3:.0f} ms",
+            ours / baseline,
+            "≤ 1.5×",
+            "le",
+        )
+
+    # 9 -- memory
+    def workload_9(self) -> None:
+        n = 200_000 if self.quick else 1_000_000
+        print(f"9. peak memory of trials_dataframe on {n:,} trials", flush=True)
+        path = f"{self.path('t9')}.db"
+        from tracker import ExperimentTracker
+
+        with ExperimentTracker(f"sqlite:///{path}") as t:
+            eid = t.create_experiment("mem", "t", "m")
+            for start in range(0, n, 100_000):
+                t.log_trials(
+                    eid,
+                    [
+                        {"trial_number": i, "params": p, "performance": q}
+                        for i, (p, q) in ((j, trial_payload(j)) for j in range(start, min(n, start + 100_000)))
+                    ],
+                )
+        code = (
+            "import resource, json, sys\nfrom tracker import ExperimentTracker\nimport pandas\n"
+            f"t = ExperimentTracker('sqlite:///{path}')\nt.list_experiments()\n"
+            "before = int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+            f"frame = t.trials_dataframe([{eid}])\n"
+            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            "size = int(frame.memory_usage(deep=True).sum())\n"
+            "print(json.dumps({'rows': len(frame), 'frame': size, 'peak': peak - before}))\n"
+        )
+        out = json.loads(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        )
+        self.record(
+            "9",
+            f"peak memory of trials_dataframe({out['rows']:,}) vs the frame's size",
+            f"{out['peak'] / 2**20:,.0f} MiB vs {out['frame'] / 2**20:,.0f} MiB",
+            out["peak"] / out["frame"],
+            "≤ 3×",
+            "le",
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", type=int, nargs="*", help="run only these workloads")
+    args = parser.parse_args()
+    ensure_venv()
+    use_equal_sqlite_durability()
+    pg = os.environ.get("TRACKER_BENCH_POSTGRES_URL") or os.environ.get("TRACKER_TEST_POSTGRES_URL")
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="tracker-bench-") as folder:
+        bench = Bench(args.quick, Path(folder), pg)
+        if pg:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))
+                conn.execute(text("CREATE DATABASE tracker_bench"))
+        try:
+            for number in args.only or range(1, 10):
+                getattr(bench, f"workload_{number}")()
+        finally:
+            if pg:
+                with admin.connect() as conn:
+                    conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))
+    table = ["| # | what | measured | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    table += [f"| {w} | {what} | {measured} | {ratio} | {target} |" for w, what, measured, ratio, target in bench.rows]
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    header = (
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({'quick' if args.quick else 'full'}, "
+        f"{time.time() - started:.0f} s) on {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}; medians of {bench.repeat} repetitions."
+    )
+    text_out = header + "\n\n" + "\n".join(table) + "\n"
+    print("\n" + text_out)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / ("quick.md" if args.quick else "latest.md")).write_text(text_out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
