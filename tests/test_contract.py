@@ -338,6 +338,10 @@ class TestQueries:
         assert [e["id"] for e in tracker.filter_experiments(max_violation_rate=0.75)] == [clean, leaky]
         rates = {e["id"]: e["violation_rate"] for e in tracker.filter_experiments(1.0)}
         assert rates == {clean: 0.0, leaky: 0.75}
+        counts = {e["id"]: (e["ttpt_validations"], e["ttpt_violations"]) for e in tracker.filter_experiments(1.0)}
+        assert counts == {clean: (4, 0), leaky: (4, 3)}
+        listed = {e["id"]: (e["n_trials"], e["n_by_state"]["pruned"]) for e in tracker.list_experiments(stats=True)}
+        assert listed[clean] == (5, 1)
 
     def test_filter_without_arguments_returns_every_experiment(
         self, filled: tuple[ExperimentTracker, list[int]]
@@ -376,7 +380,7 @@ class TestQueries:
         self, filled: tuple[ExperimentTracker, list[int]]
     ) -> None:
         tracker, ids = filled
-        best = {e["id"]: e["best_value"] for e in tracker.filter_experiments()}
+        best = {e["id"]: e["best_value"] for e in tracker.list_experiments(stats=True)}
         assert best == {ids[0]: 1.5, ids[1]: 6.0, ids[2]: 1.0, ids[3]: 7.0}
 
     def test_get_trials_filters_and_orders_in_the_store(self, filled: tuple[ExperimentTracker, list[int]]) -> None:

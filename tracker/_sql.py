@@ -8,20 +8,24 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Double,
     Row,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
+    true,
     type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from tracker import schema
@@ -43,7 +47,7 @@ from tracker.records import (
     TTPTResult,
 )
 from tracker.repository import Repository
-from tracker.unit_of_work import SqlDatabase
+from tracker.unit_of_work import Inserter, SqlDatabase
 from tracker.urls import StoreLocation
 
 _TRIAL_COLUMNS = (
@@ -102,6 +106,7 @@ class SqlRepository(Repository):
     ) -> None:
         self.location = location
         self.db = SqlDatabase(location, synchronous=synchronous)
+        self._listings: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
         try:
             schema.prepare(self.db, auto_upgrade=auto_upgrade)
             self.db.use_wal()
@@ -140,86 +145,32 @@ class SqlRepository(Repository):
         return self.db.run(lambda conn: self._list_experiments(conn, query), write=False)
 
     def _list_experiments(self, conn: Connection, query: ExperimentQuery) -> list[ExperimentStats]:
-        counts = [func.sum(case((trials.c.state == state, 1), else_=0)).label(f"n_{state}") for state in _STATES]
-        per_trial = (
-            select(
-                trials.c.experiment_id,
-                func.count().label("n_trials"),
-                *counts,
-                func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
-                func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
-            )
-            .group_by(trials.c.experiment_id)
-            .subquery("per_trial")
-        )
-        per_ttpt = (
-            select(
-                trials.c.experiment_id,
-                func.count().label("ttpt_total"),
-                func.sum(case((ttpt_results.c.passed.is_(False), 1), else_=0)).label("ttpt_failed"),
-            )
-            .select_from(ttpt_results.join(trials, ttpt_results.c.trial_id == trials.c.id))
-            .group_by(trials.c.experiment_id)
-            .subquery("per_ttpt")
-        )
-        best = case(
-            (experiments.c.direction == "maximize", per_trial.c.best_max),
-            else_=per_trial.c.best_min,
-        )
-        ttpt_total = func.coalesce(per_ttpt.c.ttpt_total, 0)
-        ttpt_failed = func.coalesce(per_ttpt.c.ttpt_failed, 0)
-        stmt = (
-            select(
-                experiments,
-                per_trial,
-                best.label("best_value"),
-                ttpt_total.label("ttpt_total_"),
-                ttpt_failed.label("ttpt_failed_"),
-            )
-            .select_from(
-                experiments.outerjoin(per_trial, per_trial.c.experiment_id == experiments.c.id).outerjoin(
-                    per_ttpt, per_ttpt.c.experiment_id == experiments.c.id
-                )
-            )
-            .order_by(experiments.c.id)
-        )
-        conditions: list[ColumnElement[bool]] = []
-        if query.ids is not None:
-            conditions.append(experiments.c.id.in_(query.ids))
-        if query.max_violation_rate is not None:
-            conditions.append(ttpt_total > 0)
-            conditions.append(ttpt_failed <= literal(query.max_violation_rate) * ttpt_total)
-        if query.template is not None:
-            conditions.append(experiments.c.template == query.template)
-        if query.mode is not None:
-            conditions.append(experiments.c.mode == query.mode)
-        if query.name_contains is not None:
-            finder = func.instr if conn.dialect.name == "sqlite" else func.strpos
-            conditions.append(finder(experiments.c.name, query.name_contains) > 0)
-        if query.min_best_value is not None:
-            threshold = literal(query.min_best_value)
-            conditions.append(
-                or_(
-                    and_(experiments.c.direction == "maximize", per_trial.c.best_max >= threshold),
-                    and_(experiments.c.direction == "minimize", per_trial.c.best_min <= threshold),
-                )
-            )
-        if query.created_after is not None:
-            conditions.append(experiments.c.created_at >= query.created_after)
-        if query.created_before is not None:
-            conditions.append(experiments.c.created_at < query.created_before)
-        if conditions:
-            stmt = stmt.where(and_(*conditions))
+        with_trials = query.trial_stats or query.min_best_value is not None
+        filters = {
+            "ids": None if query.ids is None else list(query.ids),
+            "max_rate": query.max_violation_rate,
+            "template": query.template,
+            "mode": query.mode,
+            "name_part": query.name_contains,
+            "min_best": query.min_best_value,
+            "after": query.created_after,
+            "before": query.created_before,
+        }
+        given = {key: value for key, value in filters.items() if value is not None}
+        shape = (with_trials, tuple(sorted(given)))
+        stmt = self._listings.get(shape)
+        if stmt is None:  # one statement per combination of filters, values bound at execution
+            stmt = self._listings[shape] = _listing_statement(conn.dialect.name, with_trials, set(given))
         return [
             ExperimentStats(
                 experiment=_experiment(row),
-                n_trials=int(row.n_trials or 0),
-                n_by_state={state: int(getattr(row, f"n_{state}") or 0) for state in _STATES},
-                best_value=row.best_value,
+                n_trials=int(row.n_trials or 0) if with_trials else 0,
+                n_by_state={state: int(getattr(row, f"n_{state}") or 0) for state in _STATES} if with_trials else {},
+                best_value=row.best_value if with_trials else None,
                 ttpt_total=int(row.ttpt_total_),
                 ttpt_failed=int(row.ttpt_failed_),
             )
-            for row in conn.execute(stmt)
+            for row in conn.execute(stmt, given)
         ]
 
     def set_summary(self, experiment_id: int, summary: JSONValue) -> None:
@@ -259,17 +210,13 @@ class SqlRepository(Repository):
             for t in new_trials
         ]
 
-        def work(conn: Connection) -> list[int]:
-            if len(rows) == 1:
-                ids = [int(conn.execute(insert(trials).returning(trials.c.id), rows[0]).scalar_one())]
-            else:
-                stmt = insert(trials).returning(trials.c.id, sort_by_parameter_order=True)
-                ids = [int(i) for i in conn.execute(stmt, rows).scalars()]
+        def work(insert_rows: Inserter) -> list[int]:
+            ids = insert_rows(trials, rows)
             checks = [
                 _ttpt_row(trial_id, t.ttpt) for trial_id, t in zip(ids, new_trials, strict=True) if t.ttpt is not None
             ]
             if checks:
-                conn.execute(insert(ttpt_results), checks)
+                insert_rows(ttpt_results, checks)
             return ids
 
         def conflict(exc: IntegrityError) -> TrackerError:
@@ -283,7 +230,7 @@ class SqlRepository(Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        return self.db.run(work, write=True, on_integrity=conflict)
+        return self.db.run_inserts(work, on_integrity=conflict)
 
     def set_strategy(
         self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
@@ -417,9 +364,8 @@ class SqlRepository(Repository):
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
         row = _ttpt_row(trial_id, new)
-        return self.db.run(
-            lambda conn: int(conn.execute(insert(ttpt_results).returning(ttpt_results.c.id), row).scalar_one()),
-            write=True,
+        return self.db.run_inserts(
+            lambda insert_rows: insert_rows(ttpt_results, [row])[0],
             on_integrity=lambda exc: _missing("trial", trial_id),
         )
 
@@ -441,6 +387,66 @@ class SqlRepository(Repository):
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Select[Any]:
+    """The experiments listing with its aggregates, filtered by the named bound parameters."""
+    counts = [func.sum(case((trials.c.state == state, 1), else_=0)).label(f"n_{state}") for state in _STATES]
+    per_trial = (
+        select(
+            trials.c.experiment_id,
+            func.count().label("n_trials"),
+            *counts,
+            func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
+            func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
+        )
+        .group_by(trials.c.experiment_id)
+        .subquery("per_trial")
+    )
+    per_ttpt = (
+        select(
+            trials.c.experiment_id,
+            func.count().label("ttpt_total"),
+            func.sum(case((ttpt_results.c.passed.is_(False), 1), else_=0)).label("ttpt_failed"),
+        )
+        .select_from(ttpt_results.join(trials, ttpt_results.c.trial_id == trials.c.id))
+        .group_by(trials.c.experiment_id)
+        .subquery("per_ttpt")
+    )
+    ttpt_total = func.coalesce(per_ttpt.c.ttpt_total, 0)
+    ttpt_failed = func.coalesce(per_ttpt.c.ttpt_failed, 0)
+    source = experiments.outerjoin(per_ttpt, per_ttpt.c.experiment_id == experiments.c.id)
+    columns: list[Any] = [experiments, ttpt_total.label("ttpt_total_"), ttpt_failed.label("ttpt_failed_")]
+    if with_trials:  # the per-trial aggregates scan every trial: only when asked for
+        best = case((experiments.c.direction == "maximize", per_trial.c.best_max), else_=per_trial.c.best_min)
+        source = source.outerjoin(per_trial, per_trial.c.experiment_id == experiments.c.id)
+        columns += [per_trial, best.label("best_value")]
+    conditions: list[ColumnElement[bool]] = []
+    if "ids" in given:
+        conditions.append(experiments.c.id.in_(bindparam("ids", expanding=True)))
+    if "max_rate" in given:
+        conditions.append(ttpt_total > 0)
+        conditions.append(ttpt_failed <= bindparam("max_rate", type_=Double()) * ttpt_total)
+    if "template" in given:
+        conditions.append(experiments.c.template == bindparam("template"))
+    if "mode" in given:
+        conditions.append(experiments.c.mode == bindparam("mode"))
+    if "name_part" in given:
+        finder = func.instr if dialect == "sqlite" else func.strpos
+        conditions.append(finder(experiments.c.name, bindparam("name_part", type_=String())) > 0)
+    if "min_best" in given:
+        threshold: BindParameter[float] = bindparam("min_best", type_=Double())
+        conditions.append(
+            or_(
+                and_(experiments.c.direction == "maximize", per_trial.c.best_max >= threshold),
+                and_(experiments.c.direction == "minimize", per_trial.c.best_min <= threshold),
+            )
+        )
+    if "after" in given:
+        conditions.append(experiments.c.created_at >= bindparam("after"))
+    if "before" in given:
+        conditions.append(experiments.c.created_at < bindparam("before"))
+    return select(*columns).select_from(source).where(and_(true(), *conditions)).order_by(experiments.c.id)
 
 
 def _latest_ttpt_id() -> ScalarSelect[Any]:

@@ -219,7 +219,7 @@ def trials_frame(
     """Identity columns, then params.*, performance.*, and (optionally) ttpt.* columns."""
     import pandas as pd
 
-    query = ExperimentQuery(ids=None if ids is None else tuple(ids))
+    query = ExperimentQuery(ids=None if ids is None else tuple(ids), trial_stats=False)
     names = {s.experiment.id: s.experiment.name for s in repo.list_experiments(query)}
     if ids is not None and len(names) != len(set(ids)):
         _stats_by_id(repo, ids)

@@ -120,13 +120,17 @@ def ttpt_dict(r: TTPTResult) -> dict[str, Any]:
     }
 
 
-def stats_dict(s: ExperimentStats) -> dict[str, Any]:
-    return {
+def stats_dict(s: ExperimentStats, *, trial_stats: bool) -> dict[str, Any]:
+    """An experiment dict with its TTPT figures, and its trial figures when `trial_stats`."""
+    out = {
         **experiment_dict(s.experiment),
-        "n_trials": s.n_trials,
-        "best_value": s.best_value,
         "violation_rate": s.violation_rate,
+        "ttpt_validations": s.ttpt_total,
+        "ttpt_violations": s.ttpt_failed,
     }
+    if trial_stats:
+        out.update(n_trials=s.n_trials, best_value=s.best_value, n_by_state=dict(s.n_by_state))
+    return out
 
 
 class ExperimentTracker:
@@ -361,9 +365,12 @@ class ExperimentTracker:
         """The experiment as a dict; raises NotFoundError."""
         return experiment_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
 
-    def list_experiments(self) -> list[dict[str, Any]]:
-        """Every experiment as a dict, oldest (lowest id) first."""
-        return [experiment_dict(s.experiment) for s in self._repo.list_experiments(ExperimentQuery())]
+    def list_experiments(self, *, stats: bool = False) -> list[dict[str, Any]]:
+        """Every experiment as a dict, oldest (lowest id) first. With `stats`, each dict adds
+        `n_trials`, `n_by_state`, `best_value`, `violation_rate`, `ttpt_validations` and
+        `ttpt_violations` (one aggregate query)."""
+        found = self._repo.list_experiments(ExperimentQuery(trial_stats=check_bool(stats, "stats")))
+        return [stats_dict(s, trial_stats=True) if stats else experiment_dict(s.experiment) for s in found]
 
     def get_trials(
         self,
@@ -443,7 +450,9 @@ class ExperimentTracker:
         With `max_violation_rate`, experiments without TTPT results are left out.
         `min_best_value` keeps experiments whose best value is at least as good (>= when
         maximising, <= when minimising). `name_contains` is a case-sensitive substring.
-        `created_after` is inclusive, `created_before` exclusive.
+        `created_after` is inclusive, `created_before` exclusive. Each dict adds `violation_rate`,
+        `ttpt_validations` and `ttpt_violations`; `list_experiments(stats=True)` and
+        `compare_experiments` give trial statistics.
         """
         query = ExperimentQuery(
             max_violation_rate=check_fraction(max_violation_rate, "max_violation_rate"),
@@ -453,8 +462,9 @@ class ExperimentTracker:
             min_best_value=check_number(min_best_value, "min_best_value", optional=True),
             created_after=check_datetime(created_after, "created_after"),
             created_before=check_datetime(created_before, "created_before"),
+            trial_stats=False,
         )
-        return [stats_dict(s) for s in self._repo.list_experiments(query)]
+        return [stats_dict(s, trial_stats=False) for s in self._repo.list_experiments(query)]
 
     # analysis (tracker.analysis does the work) ---------------------------------------------
 

@@ -198,7 +198,7 @@ def _copy(args: argparse.Namespace) -> int:
 
 def _experiments_list(args: argparse.Namespace) -> int:
     with _tracker(args) as tracker:
-        rows = tracker.filter_experiments()
+        rows = tracker.list_experiments(stats=True)
     for row in rows:
         row["trials"] = row.pop("n_trials")
         row["best"] = row.pop("best_value")

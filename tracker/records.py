@@ -131,6 +131,9 @@ class ExperimentQuery:
     min_best_value: float | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    trial_stats: bool = True
+    """False lets a backend skip the per-trial aggregates (n_trials, n_by_state, best_value are then
+    0, {} and None) unless a filter needs them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from tracker.errors import (
     CorruptStoreError,
@@ -50,6 +50,7 @@ class SqlDatabase:
                 f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}"
             ) from None
         self.dialect: str = self.engine.dialect.name
+        self._prepared: dict[tuple[str, tuple[str, ...]], _PreparedInsert] = {}
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, synchronous)
 
@@ -90,6 +91,74 @@ class SqlDatabase:
             except SQLAlchemyError as exc:
                 raise self.translate(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_inserts(
+        self,
+        work: Callable[[Inserter], T],
+        *,
+        on_integrity: Callable[[IntegrityError], TrackerError] | None = None,
+    ) -> T:
+        """Run `work`, which inserts rows through the given inserter, in one write transaction.
+
+        On SQLite this is the hot path: the statements are compiled once by SQLAlchemy and run on
+        the pooled DBAPI connection with executemany; elsewhere it is Core INSERT ... RETURNING.
+        Errors, retries and translation are the same as for `run`.
+        """
+        if self.dialect != "sqlite":
+            return self.run(
+                lambda conn: work(lambda table, rows: _core_insert(conn, table, rows)),
+                write=True,
+                on_integrity=on_integrity,
+            )
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return self._sqlite_inserts(work)
+            except sqlite3.Error as raw:
+                exc = DBAPIError.instance(None, None, raw, sqlite3.Error)
+                if isinstance(exc, IntegrityError):
+                    if on_integrity is not None:
+                        raise on_integrity(exc) from None
+                    raise self.translate(exc) from raw
+                if isinstance(exc, DBAPIError) and _is_transient(exc) and attempt + 1 < MAX_ATTEMPTS:
+                    time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                    continue
+                raise self.translate(exc) from None
+            except SQLAlchemyError as exc:
+                raise self.translate(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sqlite_inserts(self, work: Callable[[Inserter], T]) -> T:
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(lambda table, rows: self._sqlite_insert(cursor, table, rows))
+                cursor.execute("COMMIT")
+                return result
+            except BaseException:
+                if raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+                    cursor.execute("ROLLBACK")
+                raise
+        finally:
+            raw.close()
+
+    def _sqlite_insert(self, cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        names = tuple(rows[0])
+        key = (table.name, names)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = _PreparedInsert(table, self.engine.dialect, names)
+        if len(rows) == 1:
+            cursor.execute(prepared.sql, prepared.parameters(rows[0]))
+            return [int(cursor.lastrowid or 0)]
+        counter = "SELECT seq FROM sqlite_sequence WHERE name = ?"
+        before = (cursor.execute(counter, (table.name,)).fetchone() or (0,))[0]
+        cursor.executemany(prepared.sql, [prepared.parameters(row) for row in rows])
+        after = cursor.execute(counter, (table.name,)).fetchone()[0]
+        if after - before != len(rows):
+            raise StoreError(f"{table.name}: expected {len(rows)} consecutive ids, the counter moved {after - before}")
+        return list(range(before + 1, after + 1))
 
     def use_wal(self) -> None:
         """Switch a SQLite file to WAL journaling (persistent; done once the schema is known good)."""
@@ -149,6 +218,27 @@ class SqlDatabase:
         self.engine.dispose()
 
 
+Inserter = Callable[[Table, list[dict[str, Any]]], list[int]]
+"""Inserts rows into a table within the current transaction and returns their ids in order."""
+
+
+class _PreparedInsert:
+    """An INSERT compiled once by SQLAlchemy from the table, with the columns' bind processors."""
+
+    def __init__(self, table: Table, dialect: Dialect, names: tuple[str, ...]) -> None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+        self.sql = str(compiled)
+        order = compiled.positiontup or list(names)
+        self.order = tuple(order)
+        self.processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order)
+
+    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip((row.get(name) for name in self.order), self.processors, strict=True)
+        )
+
+
 def _is_transient(exc: DBAPIError) -> bool:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None)
@@ -189,6 +279,9 @@ def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def sqlite_engine_without_pool(url: str) -> Engine:
-    """A bare engine for schema work on SQLite (no pool, so the file is released at once)."""
-    return create_engine(url, poolclass=NullPool)
+def _core_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT ... RETURNING through SQLAlchemy Core (insertmanyvalues for many rows)."""
+    if len(rows) == 1:
+        return [int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(stmt, rows).scalars()]
