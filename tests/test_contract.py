@@ -494,6 +494,24 @@ class TestDataFrames:
         assert "sharpe" in frame.columns
         assert not any(c.startswith("ttpt.") for c in frame.columns)
 
+    def test_a_frame_built_in_small_chunks_equals_one_built_at_once(self, tracker: ExperimentTracker) -> None:
+        from tracker.analysis import _FrameBuilder
+
+        eid = new_experiment(tracker)
+        for n in range(9):
+            params: dict[str, object] = {"a": n, "late": n * 1.5} if n > 5 else {"a": n, "early": "x" * n}
+            if n % 4 == 0:
+                params["flag"] = n % 8 == 0
+            t = tracker.log_trial(eid, n, params, {"sharpe": n / 2, **({"big": 2**40} if n == 3 else {})})
+            if n % 3 == 0:
+                tracker.log_ttpt_result(t, n % 2 == 0, n % 2, {"corr": 1.0 - n / 10})
+        whole = tracker.trials_dataframe([eid])
+        builder = _FrameBuilder({eid: "momentum"}, identity=True, include_ttpt=True)
+        tracker.repository.trial_table([eid], None, builder.add, chunk_size=2)
+        pd.testing.assert_frame_equal(builder.frame(prefix=True), whole)
+        assert whole["params.late"].isna().tolist() == [True] * 6 + [False] * 3
+        assert str(whole["performance.big"].dtype) == "Int64"
+
     def test_an_empty_store_gives_an_empty_frame_with_identity_columns(self, tracker: ExperimentTracker) -> None:
         frame = tracker.trials_dataframe()
         assert len(frame) == 0

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -565,7 +565,13 @@ class JsonRepository(Repository):
                     return self._trial_record(t)
             return None
 
-    def trial_table(self, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None) -> TrialTable:
+    def trial_table(
+        self,
+        experiment_ids: Sequence[int] | None,
+        states: Sequence[TrialState] | None,
+        consume: Callable[[TrialTable], None],
+        chunk_size: int = 10_000,
+    ) -> None:
         with self._locked(write=False) as state:
             table = TrialTable()
             ids = sorted(state.experiments if experiment_ids is None else set(experiment_ids) & set(state.experiments))
@@ -587,7 +593,11 @@ class JsonRepository(Repository):
                     table.ttpt_passed.append(None if latest is None else latest["passed"])
                     table.ttpt_num_violations.append(None if latest is None else latest["num_violations"])
                     table.ttpt_metrics.append(None if latest is None else from_storage(latest["metrics"]))
-            return table
+                    if len(table.trial_id) >= chunk_size:
+                        consume(table)
+                        table = TrialTable()
+            if table.trial_id:
+                consume(table)
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
         with self._locked(write=True) as state:

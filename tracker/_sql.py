@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -307,7 +307,13 @@ class SqlRepository(Repository):
 
         return self.db.run(work, write=False)
 
-    def trial_table(self, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None) -> TrialTable:
+    def trial_table(
+        self,
+        experiment_ids: Sequence[int] | None,
+        states: Sequence[TrialState] | None,
+        consume: Callable[[TrialTable], None],
+        chunk_size: int = 10_000,
+    ) -> None:
         latest = _latest_ttpt_id()
         times: list[Any] = [trials.c.created_at, trials.c.started_at, trials.c.completed_at]
         if self.db.dialect == "sqlite":  # naive UTC text: pandas parses it faster than row by row
@@ -334,31 +340,28 @@ class SqlRepository(Repository):
         if states is not None:
             stmt = stmt.where(trials.c.state.in_(states))
 
-        def work(conn: Connection) -> TrialTable:
-            rows = conn.execute(stmt).all()
-            table = TrialTable()
-            if not rows:
-                return table
-            columns = list(zip(*rows, strict=True))
-            (
-                table.experiment_id,
-                table.trial_id,
-                table.trial_number,
-                table.state,
-                table.value,
-                table.created_at,
-                table.started_at,
-                table.completed_at,
-                table.params,
-                table.performance,
-                passed,
-                table.ttpt_num_violations,
-                table.ttpt_metrics,
-            ) = (list(c) for c in columns)
-            table.ttpt_passed = [None if p is None else bool(p) for p in passed]
-            return table
+        def work(conn: Connection) -> None:
+            for rows in conn.execution_options(yield_per=chunk_size).execute(stmt).partitions():
+                table = TrialTable()
+                (
+                    table.experiment_id,
+                    table.trial_id,
+                    table.trial_number,
+                    table.state,
+                    table.value,
+                    table.created_at,
+                    table.started_at,
+                    table.completed_at,
+                    table.params,
+                    table.performance,
+                    passed,
+                    table.ttpt_num_violations,
+                    table.ttpt_metrics,
+                ) = (list(column) for column in zip(*rows, strict=True))
+                table.ttpt_passed = [None if p is None else bool(p) for p in passed]
+                consume(table)
 
-        return self.db.run(work, write=False)
+        self.db.run(work, write=False)
 
     # TTPT ------------------------------------------------------------------------------------
 

@@ -208,6 +208,92 @@ def _time_series(values: list[Any]) -> pd.Series:
     return pd.Series(pd.to_datetime(series, utc=True, format="ISO8601"), dtype="datetime64[us, UTC]")
 
 
+_NULLABLE = {"int64": "Int64", "bool": "boolean"}
+_GROUPS = {"params": 1, "performance": 2, "ttpt": 3}
+
+
+def _group(name: str) -> int:
+    return _GROUPS.get(name.split(".", 1)[0], 0) if "." in name else 0
+
+
+class _FrameBuilder:
+    """Collects trial chunks as typed column pieces and joins them into one DataFrame, so that
+    peak memory stays near the size of the frame itself."""
+
+    def __init__(self, names: dict[int, str] | None, *, identity: bool, include_ttpt: bool) -> None:
+        self.names = names or {}
+        self.identity = identity
+        self.include_ttpt = include_ttpt
+        self.pieces: dict[str, list[tuple[int, pd.Series]]] = {}
+        self.rows = 0
+
+    def add(self, table: TrialTable) -> None:
+        import pandas as pd
+
+        columns: dict[str, pd.Series] = {}
+        if self.identity:
+            columns["experiment_id"] = pd.Series(table.experiment_id, dtype="int64")
+            columns["experiment_name"] = pd.Series([self.names.get(i) for i in table.experiment_id], dtype="str")
+            columns["trial_id"] = pd.Series(table.trial_id, dtype="int64")
+        columns["trial_number"] = pd.Series(table.trial_number, dtype="int64")
+        if self.identity:
+            columns["state"] = pd.Series(table.state, dtype="str")
+            columns["value"] = pd.Series([math.nan if v is None else v for v in table.value], dtype="float64")
+            for key in ("created_at", "started_at", "completed_at"):
+                columns[key] = _time_series(getattr(table, key))
+            columns["duration"] = columns["completed_at"] - columns["started_at"]
+        for label, records in (("params", table.params), ("performance", table.performance)):
+            for key, values in _flat_columns(records, "").items():
+                columns[f"{label}.{key}"] = _series(values)
+        if self.include_ttpt:
+            columns["ttpt.passed"] = pd.Series(table.ttpt_passed, dtype="boolean")
+            columns["ttpt.num_violations"] = pd.Series(table.ttpt_num_violations, dtype="Int64")
+            for key, values in _flat_columns(table.ttpt_metrics, "").items():
+                if key not in ("passed", "num_violations"):
+                    columns[f"ttpt.{key}"] = _series(values)
+        for name, series in columns.items():
+            self.pieces.setdefault(name, []).append((self.rows, series))
+        self.rows += len(table.trial_number)
+
+    def _column(self, name: str) -> pd.Series:
+        """One column over all rows: its pieces joined, rows without the key missing (NaN/<NA>)."""
+        import pandas as pd
+
+        pieces = self.pieces.pop(name)
+        if len(pieces) == 1 and len(pieces[0][1]) == self.rows:
+            return pieces[0][1]
+        dtype = str(pieces[0][1].dtype)
+        filler = _NULLABLE.get(dtype, dtype)
+        parts: list[pd.Series] = []
+        cursor = 0
+        for start, series in pieces:
+            if start > cursor:
+                parts.append(pd.Series([None] * (start - cursor), dtype=filler))
+            parts.append(series)
+            cursor = start + len(series)
+        if self.rows > cursor:
+            parts.append(pd.Series([None] * (self.rows - cursor), dtype=filler))
+        joined = pd.concat(parts, ignore_index=True)
+        return joined.astype("float64") if str(joined.dtype) == "Float64" else joined
+
+    def frame(self, *, prefix: bool) -> pd.DataFrame:
+        """The DataFrame; without `prefix`, params and performance keys are bare unless they clash
+        with each other or with an identity column."""
+        import pandas as pd
+
+        if self.rows == 0:
+            self.add(TrialTable())
+        order = sorted(self.pieces, key=_group)  # stable: first-seen order within each group
+        keys = {group: {n.split(".", 1)[1] for n in order if n.startswith(f"{group}.")} for group in _GROUPS}
+        clash = keys["params"] & keys["performance"]
+        columns: dict[str, pd.Series] = {}
+        for name in order:
+            group, _, key = name.partition(".")
+            bare = not prefix and group in ("params", "performance") and key not in clash and key not in _IDENTITY
+            columns[key if bare else name] = self._column(name)
+        return pd.DataFrame(columns)
+
+
 def trials_frame(
     repo: Repository,
     ids: Sequence[int] | None,
@@ -217,61 +303,19 @@ def trials_frame(
     states: Sequence[TrialState] | None = None,
 ) -> pd.DataFrame:
     """Identity columns, then params.*, performance.*, and (optionally) ttpt.* columns."""
-    import pandas as pd
-
     query = ExperimentQuery(ids=None if ids is None else tuple(ids), trial_stats=False)
     names = {s.experiment.id: s.experiment.name for s in repo.list_experiments(query)}
     if ids is not None and len(names) != len(set(ids)):
         _stats_by_id(repo, ids)
-    table = repo.trial_table(ids, states)
-    columns: dict[str, pd.Series] = {
-        "experiment_id": pd.Series(table.experiment_id, dtype="int64"),
-        "experiment_name": pd.Series([names.get(i) for i in table.experiment_id], dtype="str"),
-        "trial_id": pd.Series(table.trial_id, dtype="int64"),
-        "trial_number": pd.Series(table.trial_number, dtype="int64"),
-        "state": pd.Series(table.state, dtype="str"),
-        "value": pd.Series([math.nan if v is None else v for v in table.value], dtype="float64"),
-        "created_at": _time_series(table.created_at),
-        "started_at": _time_series(table.started_at),
-        "completed_at": _time_series(table.completed_at),
-    }
-    columns["duration"] = columns["completed_at"] - columns["started_at"]
-    params = _flat_columns(table.params, "")
-    performance = _flat_columns(table.performance, "")
-    clash = set(params) & set(performance)
-    for source, label in ((params, "params"), (performance, "performance")):
-        for key, values in source.items():
-            name = f"{label}.{key}" if prefix or key in clash or key in _IDENTITY else key
-            columns[name] = _series(values)
-    if include_ttpt:
-        columns.update(_ttpt_columns(table))
-    return pd.DataFrame(columns)
-
-
-def _ttpt_columns(table: TrialTable) -> dict[str, pd.Series]:
-    import pandas as pd
-
-    columns = {
-        "ttpt.passed": pd.Series(table.ttpt_passed, dtype="boolean"),
-        "ttpt.num_violations": pd.Series(table.ttpt_num_violations, dtype="Int64"),
-    }
-    for key, values in _flat_columns(table.ttpt_metrics, "").items():
-        if key not in ("passed", "num_violations"):
-            columns[f"ttpt.{key}"] = _series(values)
-    return columns
+    builder = _FrameBuilder(names, identity=True, include_ttpt=include_ttpt)
+    repo.trial_table(ids, states, builder.add)
+    return builder.frame(prefix=prefix)
 
 
 def export_frame(repo: Repository, experiment_id: int) -> pd.DataFrame:
-    """The in-house export shape: trial_number, then param and performance keys as columns."""
-    import pandas as pd
-
+    """The in-house export shape: trial_number, then param and performance keys as columns
+    (prefixed `params.`/`performance.` where a key is in both)."""
     repo.get_experiment(experiment_id)
-    table = repo.trial_table([experiment_id], None)
-    params = _flat_columns(table.params, "")
-    performance = _flat_columns(table.performance, "")
-    clash = (set(params) & set(performance)) | {"trial_number"}
-    columns: dict[str, pd.Series] = {"trial_number": pd.Series(table.trial_number, dtype="int64")}
-    for source, label in ((params, "params"), (performance, "performance")):
-        for key, values in source.items():
-            columns[f"{label}.{key}" if key in clash else key] = _series(values)
-    return pd.DataFrame(columns)
+    builder = _FrameBuilder(None, identity=False, include_ttpt=False)
+    repo.trial_table([experiment_id], None, builder.add)
+    return builder.frame(prefix=False)

@@ -8,7 +8,7 @@ validated and in storage form; returned records hold decoded Python values.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tracker.records import (
     Experiment,
@@ -96,9 +96,16 @@ class Repository(ABC):
         number among ties), or None; raises NotFoundError."""
 
     @abstractmethod
-    def trial_table(self, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None) -> TrialTable:
-        """Trials of the experiments (all when None) as columns, ordered by experiment id and
-        trial number, each with its latest TTPT result."""
+    def trial_table(
+        self,
+        experiment_ids: Sequence[int] | None,
+        states: Sequence[TrialState] | None,
+        consume: Callable[[TrialTable], None],
+        chunk_size: int = 10_000,
+    ) -> None:
+        """Pass the trials of the experiments (all when None), ordered by experiment id and trial
+        number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
+        time (so memory stays bounded however many trials there are)."""
 
     @abstractmethod
     def close(self) -> None:
