@@ -161,11 +161,12 @@ def busy_backends(pg_url: str, name: str) -> int:
 
 
 def terminate(pg_url: str, name: str) -> int:
-    """Terminate the server processes of connections named `name`, as a server restart would."""
+    """Terminate the server processes of connections named `name`, as a server restart would, and
+    wait (up to 5 s each) until they are gone."""
     engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         killed = conn.execute(
-            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :n"),
+            text("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = :n"),
             {"n": name},
         ).scalar()
     engine.dispose()

@@ -230,6 +230,8 @@ class SqlRepository(Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
+        if len(rows) == 1 and new_trials[0].ttpt is None:
+            return [self.db.insert_one(trials, rows[0], on_integrity=conflict)]
         return self.db.run_inserts(work, on_integrity=conflict)
 
     def set_strategy(
@@ -367,10 +369,7 @@ class SqlRepository(Repository):
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
         row = _ttpt_row(trial_id, new)
-        return self.db.run_inserts(
-            lambda insert_rows: insert_rows(ttpt_results, [row])[0],
-            on_integrity=lambda exc: _missing("trial", trial_id),
-        )
+        return self.db.insert_one(ttpt_results, row, on_integrity=lambda exc: _missing("trial", trial_id))
 
     def list_ttpt_results(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[TTPTResult]:
         def work(conn: Connection) -> list[TTPTResult]:
