@@ -736,7 +736,17 @@ def main() -> int:
     print("\n" + text_out)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / ("quick.md" if args.quick else "latest.md")).write_text(text_out)
+    if not args.quick and not args.only:
+        publish(text_out)
     return 0
+
+
+def publish(table: str) -> None:
+    """Put the table of a full run into docs/performance.md, between its markers."""
+    page = ROOT / "docs" / "performance.md"
+    text = page.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    page.write_text(text[: text.index(start) + len(start)] + "\n" + table + text[text.index(end) :])
 
 
 if __name__ == "__main__":
