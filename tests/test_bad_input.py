@@ -15,27 +15,10 @@ from typing import Any
 import pytest
 
 from tests.test_json_store import snapshot
-from tests.test_value_roundtrip import same
+from tests.test_value_roundtrip import Opaque, _cycle, _deep, same
 from tracker import DuplicateTrialError, ExperimentTracker, NotFoundError, TrackerError, ValidationError
 
 DOCS = Path(__file__).parent.parent / "docs" / "errors.md"
-
-
-class Opaque:
-    pass
-
-
-def _cycle() -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    d["self"] = d
-    return d
-
-
-def _deep(levels: int) -> dict[str, Any]:
-    d: dict[str, Any] = {"leaf": 1}
-    for _ in range(levels):
-        d = {"x": d}
-    return d
 
 
 @dataclass(frozen=True)

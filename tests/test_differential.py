@@ -21,7 +21,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 from tests.conftest import PG_ENV, REQUIRE_ENV, temporary_schema
 from tracker import ExperimentTracker, TrackerError
 
-EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "20"))
 MISSING = 10**9
 
 numbers = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.integers(-5, 5)
