@@ -196,6 +196,12 @@ class TestTrials:
         assert tracker.get_trial(nan)["value"] is None
         assert math.isnan(tracker.get_trial(nan)["performance"]["calmar"])
 
+    def test_an_objective_beyond_64_bits_is_a_number(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {"sharpe": 2**63})
+        assert tracker.get_trial(tid)["value"] == float(2**63)
+        assert tracker.get_trial(tid)["performance"]["sharpe"] == 2**63
+
     def test_a_non_numeric_objective_is_refused(self, tracker: ExperimentTracker) -> None:
         eid = new_experiment(tracker)
         with pytest.raises(ValidationError, match=r"performance\.sharpe"):

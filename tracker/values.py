@@ -190,6 +190,9 @@ def storage_number(value: Any) -> float | None:
     """The float a storage-form scalar stands for, or None if it is not a number."""
     if type(value) is float or type(value) is int:
         return float(value)
-    if type(value) is dict and len(value) == 1 and type(value.get(FLOAT_TAG)) is str:
-        return float(value[FLOAT_TAG])
+    if type(value) is dict and len(value) == 1:
+        if type(value.get(FLOAT_TAG)) is str:
+            return float(value[FLOAT_TAG])
+        if type(value.get(INT_TAG)) is str:
+            return float(int(value[INT_TAG]))
     return None
