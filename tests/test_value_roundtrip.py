@@ -65,7 +65,7 @@ def shared(
         yield t, t.create_experiment("props", "t", "m"), itertools.count()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=documents, performance=documents, metrics=documents)
 def test_params_performance_and_metrics_round_trip_exactly(
     shared: tuple[ExperimentTracker, int, itertools.count[int]],
