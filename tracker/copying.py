@@ -100,11 +100,12 @@ def _copy_trials(
     for r in src.list_ttpt_results(experiment_id=source_id):
         results.setdefault(r.trial_id, []).append(r)
     dst_results: Counter[int] = Counter()
+    by_number: dict[int, int] = {}
     if have:
-        numbers = {t.id: t.trial_number for t in dst.list_trials(target_id, TrialQuery())}
-        for r in dst.list_ttpt_results(experiment_id=target_id):
-            dst_results[numbers[r.trial_id]] += 1
         by_number = {t.trial_number: t.id for t in dst.list_trials(target_id, TrialQuery())}
+        number_of = {trial_id: number for number, trial_id in by_number.items()}
+        for r in dst.list_ttpt_results(experiment_id=target_id):
+            dst_results[number_of[r.trial_id]] += 1
     batch: list[NewTrial] = []
     extra: list[tuple[int, list[TTPTResult]]] = []
     for trial in src.list_trials(source_id, TrialQuery()):
