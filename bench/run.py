@@ -671,11 +671,12 @@ class Bench:
                     ],
                 )
         code = (
-            "import resource, json, sys\nfrom tracker import ExperimentTracker\nimport pandas\n"
+            "import json\nfrom tracker import ExperimentTracker\nimport pandas\n"
             f"t = ExperimentTracker('sqlite:///{path}')\nt.list_experiments()\n"
             "before = int(open('/proc/self/statm').read().split()[1]) * 4096\n"
             f"frame = t.trials_dataframe([{eid}])\n"
-            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            # VmHWM belongs to this process image; ru_maxrss would keep the parent's peak across fork+exec
+            "peak = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) * 1024\n"
             "size = int(frame.memory_usage(deep=True).sum())\n"
             "print(json.dumps({'rows': len(frame), 'frame': size, 'peak': peak - before}))\n"
         )
