@@ -570,7 +570,7 @@ class JsonRepository(Repository):
         experiment_ids: Sequence[int] | None,
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
-        chunk_size: int = 10_000,
+        chunk_size: int = 5_000,
     ) -> None:
         with self._locked(write=False) as state:
             table = TrialTable()

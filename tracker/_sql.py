@@ -314,7 +314,7 @@ class SqlRepository(Repository):
         experiment_ids: Sequence[int] | None,
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
-        chunk_size: int = 10_000,
+        chunk_size: int = 5_000,
     ) -> None:
         latest = _latest_ttpt_id()
         times: list[Any] = [trials.c.created_at, trials.c.started_at, trials.c.completed_at]

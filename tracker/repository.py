@@ -101,7 +101,7 @@ class Repository(ABC):
         experiment_ids: Sequence[int] | None,
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
-        chunk_size: int = 10_000,
+        chunk_size: int = 5_000,
     ) -> None:
         """Pass the trials of the experiments (all when None), ordered by experiment id and trial
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
