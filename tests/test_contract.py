@@ -13,6 +13,7 @@ from tracker import (
     DuplicateTrialError,
     ExperimentTracker,
     NotFoundError,
+    StoreError,
     TrackerError,
     ValidationError,
 )
@@ -556,6 +557,18 @@ class TestTrackerObject:
         before = tracker.get_trial(tid)
         before["params"]["a"]["b"] = 99
         assert tracker.get_trial(tid)["params"] == {"a": {"b": 1}}
+
+    def test_a_closed_tracker_refuses_further_calls(self, store_url: str) -> None:
+        tracker = ExperimentTracker(store_url)
+        eid = new_experiment(tracker)
+        tracker.close()
+        tracker.close()
+        with pytest.raises(StoreError, match="is closed"):
+            tracker.get_experiment(eid)
+        with pytest.raises(StoreError, match="is closed"):
+            tracker.log_trial(eid, 0, {}, {})
+        with ExperimentTracker(store_url) as reopened:
+            assert reopened.get_trials(eid) == []
 
     def test_every_error_derives_from_tracker_error(self, tracker: ExperimentTracker) -> None:
         with pytest.raises(TrackerError):

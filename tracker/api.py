@@ -14,7 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tracker.errors import DuplicateTrialError, ValidationError
+from tracker.errors import DuplicateTrialError, StoreError, ValidationError
 from tracker.records import (
     Direction,
     Experiment,
@@ -156,9 +156,14 @@ class ExperimentTracker:
         self.backend: str = location.backend
         self.db_path: str | None = None if location.path is None else str(location.path)
         self.url: str = location.safe_url
-        self._repo: Repository = open_location(location, auto_upgrade=auto_upgrade, synchronous=synchronous)
+        self._store: Repository | None = open_location(location, auto_upgrade=auto_upgrade, synchronous=synchronous)
         self._objectives: dict[int, tuple[str, Direction]] = {}
-        self._closed = False
+
+    @property
+    def _repo(self) -> Repository:
+        if self._store is None:
+            raise StoreError(f"this tracker ({self.url}) is closed; open a new ExperimentTracker")
+        return self._store
 
     @property
     def repository(self) -> Repository:
@@ -169,10 +174,10 @@ class ExperimentTracker:
         return f"ExperimentTracker({self.url!r})"
 
     def close(self) -> None:
-        """Release the store. Further calls are not allowed."""
-        if not self._closed:
-            self._closed = True
-            self._repo.close()
+        """Release the store. Closing twice is harmless; any other call afterwards raises StoreError."""
+        if self._store is not None:
+            store, self._store = self._store, None
+            store.close()
 
     def __enter__(self) -> ExperimentTracker:
         return self

@@ -125,9 +125,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         report = schema.upgrade(db, args.revision)
     finally:
         db.dispose()
-    for line in schema.describe(report):
-        _out(line)
-    return 0
+    return _report(report)
 
 
 def _db_downgrade(args: argparse.Namespace) -> int:
@@ -145,6 +143,12 @@ def _db_downgrade(args: argparse.Namespace) -> int:
         report = schema.downgrade(db, args.revision)
     finally:
         db.dispose()
+    return _report(report)
+
+
+def _report(report: Any) -> int:
+    from tracker import schema
+
     for line in schema.describe(report):
         _out(line)
     return 0
