@@ -41,6 +41,7 @@ from tracker.records import (
     TrialState,
     TrialTable,
     TTPTResult,
+    best_of,
 )
 from tracker.repository import Repository
 from tracker.urls import StoreLocation
@@ -448,7 +449,7 @@ class JsonRepository(Repository):
         for t in trials:
             by_state[t["state"]] += 1
         values = [t["value"] for t in trials if t["state"] == "complete" and t["value"] is not None]
-        best = (max(values) if experiment.direction == "maximize" else min(values)) if values else None
+        best = best_of(values, experiment.direction)
         results = [state.ttpt[r] for t in trials for r in state.ttpt_by_trial.get(t["id"], [])]
         return ExperimentStats(
             experiment=experiment,
@@ -557,13 +558,12 @@ class JsonRepository(Repository):
 
     def best_trial(self, experiment_id: int) -> Trial | None:
         with self._locked(write=False) as state:
-            best = self._stats(state, experiment_id).best_value
-            if best is None:
-                return None
-            for t in self._trials(state, experiment_id):
-                if t["state"] == "complete" and t["value"] == best:
-                    return self._trial_record(t)
-            return None
+            direction = self._experiment_record(state, experiment_id).direction
+            complete = [
+                t for t in self._trials(state, experiment_id) if t["state"] == "complete" and t["value"] is not None
+            ]
+            best = best_of([t["value"] for t in complete], direction)
+            return next((self._trial_record(t) for t in complete if t["value"] == best), None)
 
     def trial_table(
         self,

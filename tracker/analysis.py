@@ -64,7 +64,8 @@ def _improvement(values: list[float], direction: Direction) -> float:
     return gain if direction == "maximize" else -gain
 
 
-def _running_best(values: Iterable[float], direction: Direction) -> list[float]:
+def running_best(values: Iterable[float], direction: Direction) -> list[float]:
+    """The best value so far at each position, for the direction."""
     best: list[float] = []
     for v in values:
         if not best:
@@ -80,7 +81,7 @@ def improvement_curve(repo: Repository, experiment_id: int) -> pd.DataFrame:
 
     direction, pairs = _valued(repo, experiment_id)
     values = [v for _, v in pairs]
-    best = _running_best(values, direction)
+    best = running_best(values, direction)
     improved = [i == 0 or best[i] != best[i - 1] for i in range(len(best))]
     return pd.DataFrame(
         {

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tracker.analysis import running_best
 from tracker.errors import ValidationError
 from tracker.records import Experiment, TrialQuery
 
@@ -33,13 +34,6 @@ def _objective_label(e: Experiment) -> str:
     return f"{e.objective} ({e.direction})"
 
 
-def _running(values: list[float], direction: str) -> list[float]:
-    best: list[float] = []
-    for v in values:
-        best.append(v if not best else (max(best[-1], v) if direction == "maximize" else min(best[-1], v)))
-    return best
-
-
 def history(repo: Repository, experiment_id: int) -> Figure:
     """Objective per complete trial, with the running best as a step line."""
     e = repo.get_experiment(experiment_id)
@@ -49,7 +43,7 @@ def history(repo: Repository, experiment_id: int) -> Figure:
     figure = _figure()
     ax = figure.add_subplot()
     ax.scatter(numbers, values, s=18, color=_POINT, label="trial", zorder=2)
-    ax.step(numbers, _running(values, e.direction), where="post", color=_BEST, label="running best", zorder=3)
+    ax.step(numbers, running_best(values, e.direction), where="post", color=_BEST, label="running best", zorder=3)
     ax.set_xlabel("trial number")
     ax.set_ylabel(_objective_label(e))
     ax.set_title(f"Optimisation history: {e.name}")
@@ -128,7 +122,7 @@ def compare(repo: Repository, experiment_ids: Sequence[int]) -> Figure:
         trials = [t for t in repo.list_trials(e.id, TrialQuery(states=("complete",))) if t.value is not None]
         values = [float(t.value) for t in trials if t.value is not None]
         ax.step(
-            [t.trial_number for t in trials], _running(values, e.direction), where="post", label=f"{e.id}: {e.name}"
+            [t.trial_number for t in trials], running_best(values, e.direction), where="post", label=f"{e.id}: {e.name}"
         )
     objectives = sorted({_objective_label(e) for e in experiments})
     ax.set_xlabel("trial number")

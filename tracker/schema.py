@@ -124,7 +124,7 @@ def migrations_path() -> Path:
     return Path(str(resources.files("tracker._migrations")))
 
 
-def alembic_config(db: SqlDatabase | None = None, url: str | None = None) -> Config:
+def alembic_config(url: str | None = None) -> Config:
     """An Alembic Config built in code: packaged scripts, our version table, escaped URL."""
     from alembic.config import Config
 
@@ -132,8 +132,6 @@ def alembic_config(db: SqlDatabase | None = None, url: str | None = None) -> Con
     config.set_main_option("script_location", str(migrations_path()))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["tracker_db"] = db
-    config.attributes["report"] = UpgradeReport(None, None)
     return config
 
 
@@ -151,8 +149,8 @@ def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
     from alembic import command
 
     started = time.perf_counter()
-    config = alembic_config(db)
-    report: UpgradeReport = config.attributes["report"]
+    config = alembic_config()
+    report = UpgradeReport(None, None)
 
     def work(conn: Connection) -> None:
         with schema_lock(conn):

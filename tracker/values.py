@@ -138,10 +138,8 @@ def _check_str(value: str, path: str) -> str:
     return value
 
 
-def check_text(value: object, field: str, *, optional: bool = False, allow_blank: bool = False) -> str:
-    """Return `value` if it is a storable string (None is allowed when `optional`)."""
-    if value is None and optional:
-        return value  # type: ignore[return-value]
+def check_text(value: object, field: str, *, allow_blank: bool = False) -> str:
+    """Return `value` if it is a storable string; blank only when `allow_blank`."""
     if not isinstance(value, str):
         raise ValidationError(field, f"expected a string, got {type(value).__name__}")
     if not allow_blank and not value.strip():
