@@ -83,7 +83,7 @@ CASES = [
         "create_experiment",
         "direction 'up'",
         V,
-        "direction: must be 'maximize' or 'minimize', got 'up'",
+        "direction: must be one of maximize, minimize, got 'up'",
         lambda t, c: t.create_experiment("n", "T", "m", direction="up"),
     ),  # type: ignore[arg-type]
     Case(

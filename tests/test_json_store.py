@@ -94,7 +94,7 @@ class TestJournal:
         assert header["format"] == "tracker-journal"
         assert header["version"] == 1
 
-    def test_a_torn_last_record_is_dropped_with_a_warning_at_every_cut(
+    def test_a_torn_last_record_is_ignored_by_readers_and_cut_by_the_next_writer_at_every_cut(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
         path = tmp_path / "full.jsonl"
@@ -112,8 +112,10 @@ class TestJournal:
             caplog.clear()
             with caplog.at_level(logging.WARNING), ExperimentTracker(torn) as tracker:
                 assert [t["trial_number"] for t in tracker.get_trials(eid)] == [0]
-                assert "incomplete" in caplog.text
+                assert "incomplete" not in caplog.text  # a reader cannot tell a crash from a write in progress
+                assert torn.read_bytes() == data[:cut]  # and it changes nothing
                 tracker.log_trial(eid, 1, {"a": 2}, {"sharpe": 3.0})
+                assert "incomplete" in caplog.text  # the writer repairs, and says so
             with ExperimentTracker(torn) as tracker:
                 assert [t["performance"]["sharpe"] for t in tracker.get_trials(eid)] == [1.0, 3.0]
 

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 
 from tests.test_value_roundtrip import same
 from tracker import ExperimentTracker, MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, schema
-from tracker.inhouse import IN_HOUSE_DDL
-from tracker.models import Base
-from tracker.unit_of_work import SqlDatabase
+from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
+from tracker.sql.models import Base
+from tracker.sql.unit_of_work import UnitOfWork
 from tracker.urls import resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -122,8 +122,8 @@ def load_in_house_rows(url: str) -> None:
     engine.dispose()
 
 
-def database(url: str) -> SqlDatabase:
-    return SqlDatabase(resolve(url, None, None))
+def database(url: str) -> UnitOfWork:
+    return UnitOfWork(resolve(url, None, None))
 
 
 def compare_with_models(url: str) -> list[Any]:

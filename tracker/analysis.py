@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError
 from tracker.records import (
+    TRIAL_FRAME_FIELDS,
+    TRIAL_TABLE_COLUMNS,
     Direction,
     ExperimentQuery,
     ExperimentStats,
@@ -20,6 +22,8 @@ from tracker.records import (
     TrialState,
     TrialTable,
     best_of,
+    frame_of,
+    kind_of,
 )
 
 if TYPE_CHECKING:
@@ -210,11 +214,20 @@ def _time_series(values: list[Any]) -> pd.Series:
 
 
 _NULLABLE = {"int64": "Int64", "bool": "boolean"}
-_GROUPS = {"params": 1, "performance": 2, "ttpt": 3}
+_SCALARS = tuple(f for f in TRIAL_FRAME_FIELDS if frame_of(f) == "scalar")
+_FLATTENED = tuple(f.name for f in TRIAL_FRAME_FIELDS if frame_of(f) == "flatten")
+_GROUPS = {name: number for number, name in enumerate((*_FLATTENED, "ttpt"), start=1)}
+_DTYPES = {"id": "int64", "count": "int64", "number": "float64", "flag": "boolean"}
+"""The dtype of a scalar trial column by the field's kind; text kinds are "str"."""
 
 
 def _group(name: str) -> int:
+    """Identity columns first, then each flattened group, then ttpt (a stable sort key)."""
     return _GROUPS.get(name.split(".", 1)[0], 0) if "." in name else 0
+
+
+def _identity_order(name: str) -> int:
+    return _IDENTITY.index(name) if name in _IDENTITY else len(_IDENTITY)
 
 
 class _FrameBuilder:
@@ -231,30 +244,35 @@ class _FrameBuilder:
     def add(self, table: TrialTable) -> None:
         import pandas as pd
 
+        given = table.columns
         columns: dict[str, pd.Series] = {}
+        for f in _SCALARS if self.identity else ():
+            label = "trial_id" if f.name == "id" else f.name
+            kind = kind_of(f)
+            if kind == "time":
+                columns[label] = _time_series(given[f.name])
+            elif kind == "number":
+                columns[label] = pd.Series([math.nan if v is None else v for v in given[f.name]], dtype="float64")
+            else:
+                columns[label] = pd.Series(given[f.name], dtype=_DTYPES.get(kind, "str"))
         if self.identity:
-            columns["experiment_id"] = pd.Series(table.experiment_id, dtype="int64")
-            columns["experiment_name"] = pd.Series([self.names.get(i) for i in table.experiment_id], dtype="str")
-            columns["trial_id"] = pd.Series(table.trial_id, dtype="int64")
-        columns["trial_number"] = pd.Series(table.trial_number, dtype="int64")
-        if self.identity:
-            columns["state"] = pd.Series(table.state, dtype="str")
-            columns["value"] = pd.Series([math.nan if v is None else v for v in table.value], dtype="float64")
-            for key in ("created_at", "started_at", "completed_at"):
-                columns[key] = _time_series(getattr(table, key))
+            columns["experiment_name"] = pd.Series([self.names.get(i) for i in given["experiment_id"]], dtype="str")
             columns["duration"] = columns["completed_at"] - columns["started_at"]
-        for label, records in (("params", table.params), ("performance", table.performance)):
-            for key, values in _flat_columns(records, "").items():
+            columns = {name: columns[name] for name in sorted(columns, key=_identity_order)}
+        else:
+            columns["trial_number"] = pd.Series(given["trial_number"], dtype="int64")
+        for label in _FLATTENED:
+            for key, values in _flat_columns(given[label], "").items():
                 columns[f"{label}.{key}"] = _series(values)
         if self.include_ttpt:
-            columns["ttpt.passed"] = pd.Series(table.ttpt_passed, dtype="boolean")
-            columns["ttpt.num_violations"] = pd.Series(table.ttpt_num_violations, dtype="Int64")
-            for key, values in _flat_columns(table.ttpt_metrics, "").items():
+            columns["ttpt.passed"] = pd.Series(given["ttpt.passed"], dtype="boolean")
+            columns["ttpt.num_violations"] = pd.Series(given["ttpt.num_violations"], dtype="Int64")
+            for key, values in _flat_columns(given["ttpt.metrics"], "").items():
                 if key not in ("passed", "num_violations"):
                     columns[f"ttpt.{key}"] = _series(values)
         for name, series in columns.items():
             self.pieces.setdefault(name, []).append((self.rows, series))
-        self.rows += len(table.trial_number)
+        self.rows += len(table)
 
     def _column(self, name: str) -> pd.Series:
         """One column over all rows: its pieces joined, rows without the key missing (NaN/<NA>)."""
@@ -283,14 +301,16 @@ class _FrameBuilder:
         import pandas as pd
 
         if self.rows == 0:
-            self.add(TrialTable())
+            self.add(TrialTable({name: [] for name in TRIAL_TABLE_COLUMNS}))
         order = sorted(self.pieces, key=_group)  # stable: first-seen order within each group
         keys = {group: {n.split(".", 1)[1] for n in order if n.startswith(f"{group}.")} for group in _GROUPS}
-        clash = keys["params"] & keys["performance"]
+        clash = {
+            key for group in _FLATTENED for key in keys[group] if any(key in keys[g] for g in _FLATTENED if g != group)
+        }
         columns: dict[str, pd.Series] = {}
         for name in order:
             group, _, key = name.partition(".")
-            bare = not prefix and group in ("params", "performance") and key not in clash and key not in _IDENTITY
+            bare = not prefix and group in _FLATTENED and key not in clash and key not in _IDENTITY
             columns[key if bare else name] = self._column(name)
         return pd.DataFrame(columns)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -17,25 +18,23 @@ from typing import TYPE_CHECKING, Any
 from tracker.errors import DuplicateTrialError, StoreError, ValidationError
 from tracker.records import (
     Direction,
-    Experiment,
     ExperimentQuery,
     ExperimentStats,
     NewExperiment,
     NewTrial,
     NewTTPTResult,
     Synchronous,
-    Trial,
     TrialQuery,
-    TTPTResult,
+    kind_of,
+    new_fields,
+    stored_fields,
 )
 from tracker.stores import open_location
 from tracker.urls import resolve
 from tracker.validation import (
     check_bool,
     check_datetime,
-    check_direction,
     check_fraction,
-    check_free_text,
     check_id,
     check_int,
     check_list,
@@ -46,7 +45,6 @@ from tracker.validation import (
     check_states,
     now,
 )
-from tracker.values import storage_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,75 +53,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_TRIAL_KEYS = frozenset(
-    {
-        "trial_number",
-        "params",
-        "performance",
-        "state",
-        "strategy_code",
-        "strategy_template",
-        "generation_method",
-        "started_at",
-        "completed_at",
-        "ttpt",
-    }
-)
-_TTPT_KEYS = frozenset({"passed", "num_violations", "metrics", "violations"})
+_TRIAL_KEYS = frozenset({*new_fields(NewTrial), "ttpt"} - {"value", "created_at"})
+"""The keys of a `log_trials` item: `log_trial`'s parameter names and `ttpt`."""
+_TRIAL_TEXT = tuple(f.name for f in stored_fields(NewTrial) if kind_of(f) == "text")
+_TTPT_KEYS = frozenset(new_fields(NewTTPTResult)) - {"created_at"}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def experiment_dict(e: Experiment) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "name": e.name,
-        "template": e.template,
-        "mode": e.mode,
-        "config": e.config,
-        "created_at": _iso(e.created_at),
-        "summary": e.summary,
-        "objective": e.objective,
-        "direction": e.direction,
-    }
-
-
-def trial_dict(t: Trial) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "experiment_id": t.experiment_id,
-        "trial_number": t.trial_number,
-        "params": t.params,
-        "performance": t.performance,
-        "strategy_code": t.strategy_code,
-        "strategy_template": t.strategy_template,
-        "generation_method": t.generation_method,
-        "created_at": _iso(t.created_at),
-        "state": t.state,
-        "value": t.value,
-        "started_at": _iso(t.started_at),
-        "completed_at": _iso(t.completed_at),
-    }
-
-
-def ttpt_dict(r: TTPTResult) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "trial_id": r.trial_id,
-        "passed": r.passed,
-        "num_violations": r.num_violations,
-        "metrics": r.metrics,
-        "violations": r.violations,
-        "created_at": _iso(r.created_at),
-    }
+def as_dict(record: Any) -> dict[str, Any]:
+    """A record as the API returns it: its fields by name, timestamps as ISO 8601 strings."""
+    out: dict[str, Any] = {}
+    for f in stored_fields(type(record)):
+        value = getattr(record, f.name)
+        out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
 
 
 def stats_dict(s: ExperimentStats, *, trial_stats: bool) -> dict[str, Any]:
     """An experiment dict with its TTPT figures, and its trial figures when `trial_stats`."""
     out = {
-        **experiment_dict(s.experiment),
+        **as_dict(s.experiment),
         "violation_rate": s.violation_rate,
         "ttpt_validations": s.ttpt_total,
         "ttpt_violations": s.ttpt_failed,
@@ -179,6 +127,18 @@ class ExperimentTracker:
             store, self._store = self._store, None
             store.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group calls into one atomic unit: `with tracker.transaction(): ...` commits every write
+        of the block when it ends normally and none when it raises. Calls on other threads or
+        processes see none of it until then. Blocks nest (the inner one joins the outer)."""
+        try:
+            with self._repo.transaction():
+                yield
+        except BaseException:
+            self._objectives.clear()  # an experiment created in the block may not exist
+            raise
+
     def __enter__(self) -> ExperimentTracker:
         return self
 
@@ -202,12 +162,12 @@ class ExperimentTracker:
         """Create an experiment and return its id. `objective` names the performance key that is
         optimised in `direction`; best values, improvement and comparisons follow them."""
         new = NewExperiment(
-            name=check_name(name, "name"),
-            template=check_name(template, "template"),
-            mode=check_name(mode, "mode"),
+            name=name,
+            template=template,
+            mode=mode,
             config=check_mapping(config, "config", optional=True),
-            objective=check_name(objective, "objective"),
-            direction=check_direction(direction),
+            objective=objective,
+            direction=direction,
             created_at=now(),
         )
         experiment_id = self._repo.add_experiment(new)
@@ -279,25 +239,27 @@ class ExperimentTracker:
         objective, _ = self._objective(experiment_id)
         performance = check_mapping(item["performance"], f"{where}performance")
         raw_value = performance.get(objective)
-        value = storage_number(raw_value)
-        if raw_value is not None and value is None:
-            raise ValidationError(
-                f"{where}performance.{objective}", f"the objective must be a number, got {type(raw_value).__name__}"
-            )
+        value = None
+        if raw_value is not None:
+            try:
+                value = check_number(raw_value, f"{where}performance.{objective}")
+            except ValidationError:
+                raise ValidationError(
+                    f"{where}performance.{objective}",
+                    f"the objective must be a number, got {type(raw_value).__name__}",
+                ) from None
         ttpt = item.get("ttpt")
         return NewTrial(
             trial_number=check_int(item["trial_number"], f"{where}trial_number"),
             params=check_mapping(item["params"], f"{where}params"),
             performance=performance,
-            value=None if value is None or value != value else value,
+            value=value,
             state=check_state(item.get("state", "complete")),
             created_at=now(),
-            strategy_code=check_free_text(item.get("strategy_code"), f"{where}strategy_code"),
-            strategy_template=check_free_text(item.get("strategy_template"), f"{where}strategy_template"),
-            generation_method=check_free_text(item.get("generation_method"), f"{where}generation_method"),
             started_at=check_datetime(item.get("started_at"), f"{where}started_at"),
             completed_at=check_datetime(item.get("completed_at"), f"{where}completed_at"),
             ttpt=None if ttpt is None else self._new_ttpt(ttpt, f"{where}ttpt."),
+            **{name: item.get(name) for name in _TRIAL_TEXT},
         )
 
     def _new_ttpt(self, item: object, where: str) -> NewTTPTResult:
@@ -349,9 +311,9 @@ class ExperimentTracker:
         """Set a trial's strategy code, template and generation method."""
         self._repo.set_strategy(
             check_id(trial_id, "trial_id"),
-            check_free_text(strategy_code, "strategy_code"),
-            check_free_text(template, "template"),
-            check_free_text(generation_method, "generation_method"),
+            strategy_code,
+            template,
+            generation_method,
         )
 
     def log_experiment_summary(self, experiment_id: int, summary: Mapping[str, Any]) -> None:
@@ -368,14 +330,14 @@ class ExperimentTracker:
 
     def get_experiment(self, experiment_id: int) -> dict[str, Any]:
         """The experiment as a dict; raises NotFoundError."""
-        return experiment_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
+        return as_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
 
     def list_experiments(self, *, stats: bool = False) -> list[dict[str, Any]]:
         """Every experiment as a dict, oldest (lowest id) first. With `stats`, each dict adds
         `n_trials`, `n_by_state`, `best_value`, `violation_rate`, `ttpt_validations` and
         `ttpt_violations` (one aggregate query)."""
         found = self._repo.list_experiments(ExperimentQuery(trial_stats=check_bool(stats, "stats")))
-        return [stats_dict(s, trial_stats=True) if stats else experiment_dict(s.experiment) for s in found]
+        return [stats_dict(s, trial_stats=True) if stats else as_dict(s.experiment) for s in found]
 
     def get_trials(
         self,
@@ -400,28 +362,34 @@ class ExperimentTracker:
             order_by=order_by,  # type: ignore[arg-type]
             limit=None if limit is None else check_int(limit, "limit"),
         )
-        trials = self._repo.list_trials(experiment_id, query)
-        latest = self._latest_ttpt(experiment_id) if trials else {}
-        return [{**trial_dict(t), "ttpt_result": latest.get(t.id)} for t in trials]
+        with self._repo.transaction(write=False):
+            trials = self._repo.list_trials(experiment_id, query)
+            latest = self._latest_ttpt(experiment_id) if trials else {}
+        return [{**as_dict(t), "ttpt_result": latest.get(t.id)} for t in trials]
 
     def _latest_ttpt(self, experiment_id: int) -> dict[int, dict[str, Any]]:
-        return {r.trial_id: ttpt_dict(r) for r in self._repo.list_ttpt_results(experiment_id=experiment_id)}
+        return {r.trial_id: as_dict(r) for r in self._repo.list_ttpt_results(experiment_id=experiment_id)}
 
     def get_trial(self, trial_id: int) -> dict[str, Any]:
         """The trial as a dict with its latest TTPT result; raises NotFoundError."""
         trial_id = check_id(trial_id, "trial_id")
-        trial = self._repo.get_trial(trial_id)
-        results = self._repo.list_ttpt_results(trial_id=trial_id)
-        return {**trial_dict(trial), "ttpt_result": ttpt_dict(results[-1]) if results else None}
+        with self._repo.transaction(write=False):
+            trial = self._repo.get_trial(trial_id)
+            results = self._repo.list_ttpt_results(trial_id=trial_id)
+        return {**as_dict(trial), "ttpt_result": as_dict(results[-1]) if results else None}
 
     def get_ttpt_results(self, trial_id: int) -> list[dict[str, Any]]:
         """All TTPT results of the trial, oldest first; raises NotFoundError."""
-        return [ttpt_dict(r) for r in self._repo.list_ttpt_results(trial_id=check_id(trial_id, "trial_id"))]
+        return [as_dict(r) for r in self._repo.list_ttpt_results(trial_id=check_id(trial_id, "trial_id"))]
+
+    def trial_numbers(self, experiment_id: int) -> set[int]:
+        """The trial numbers the experiment already has; raises NotFoundError."""
+        return self._repo.trial_numbers(check_id(experiment_id, "experiment_id"))
 
     def best_trial(self, experiment_id: int) -> dict[str, Any] | None:
         """The complete trial with the best objective value (lowest trial number among ties)."""
         trial = self._repo.best_trial(check_id(experiment_id, "experiment_id"))
-        return None if trial is None else trial_dict(trial)
+        return None if trial is None else as_dict(trial)
 
     def best_value(self, experiment_id: int) -> float | None:
         """The best objective value of the experiment's complete trials, or None."""
@@ -547,10 +515,7 @@ class ExperimentTracker:
 
     def compact(self) -> None:
         """Rewrite a JSON journal as a snapshot; raises ValidationError on SQL stores."""
-        compact = getattr(self._repo, "compact", None)
-        if compact is None:
-            raise ValidationError("backend", "compact() applies to JSON stores only")
-        compact()
+        self._repo.compact()
 
 
 def _ids(values: object) -> list[int]:

@@ -63,13 +63,13 @@ def _cell(value: Any) -> str:
 
 
 def _sql_database(args: argparse.Namespace) -> Any:
-    from tracker.unit_of_work import SqlDatabase
+    from tracker.sql.unit_of_work import UnitOfWork
     from tracker.urls import resolve
 
     location = resolve(args.url, None, None)
     if location.backend == "json":
         raise ValidationError("url", "`tracker db` works on SQL databases; JSON journals need no migrations")
-    return SqlDatabase(location)
+    return UnitOfWork(location)
 
 
 def _confirm(args: argparse.Namespace, action: str) -> bool:
@@ -86,7 +86,7 @@ def _db_current(args: argparse.Namespace) -> int:
 
     db = _sql_database(args)
     try:
-        revision = db.run(schema.current_revision, write=False)
+        revision = db.read(schema.current_revision)
     finally:
         db.dispose()
     shown = {None: "empty (no tracker tables)", "in-house": "in-house tracker database (unversioned)"}
@@ -113,7 +113,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         return _offline_sql(args, "upgrade", args.revision)
     db = _sql_database(args)
     try:
-        before = db.run(schema.current_revision, write=False)
+        before = db.read(schema.current_revision)
         _out(f"database: {db.location.safe_url}")
         _out(f"current revision: {before or 'empty'}; target: {args.revision}")
         if before == schema.HEAD and args.revision in ("head", schema.HEAD):

@@ -164,7 +164,7 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = tracker.export([honest, leaky], folder / f"demo_{honest}_{leaky}_trials.csv")
         plot_path = folder / f"demo_{honest}_{leaky}_history.png"
-        plots.save(plots.compare(tracker.repository, [honest, leaky]), plot_path)
+        plots.save(plots.compare(tracker, [honest, leaky]), plot_path)
         store = tracker.url
     console.print(f"wrote {csv_path}")
     console.print(f"wrote {plot_path}")

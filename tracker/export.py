@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracker.codec import decode, dumps, encode, loads
 from tracker.errors import ValidationError
 from tracker.records import ExperimentQuery
-from tracker.values import dumps, from_storage, loads, to_storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,7 @@ def export(repo: Repository, experiment_ids: list[int], path: str | os.PathLike[
             _naive(experiments).to_excel(writer, sheet_name="experiments", index=False, inf_rep="inf")
     else:
         rows = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-        target.write_text(dumps(to_storage(rows, "rows")) + "\n", encoding="utf-8")
+        target.write_text(dumps(encode(rows, "rows")) + "\n", encoding="utf-8")
     return str(target)
 
 
@@ -78,8 +78,8 @@ def _experiments_frame(repo: Repository, ids: list[int]) -> pd.DataFrame:
                 "n_trials": s.n_trials,
                 "best_value": s.best_value,
                 "violation_rate": s.violation_rate,
-                "config": dumps(to_storage(s.experiment.config, "config")),
-                "summary": dumps(to_storage(s.experiment.summary, "summary")),
+                "config": dumps(encode(s.experiment.config, "config")),
+                "summary": dumps(encode(s.experiment.summary, "summary")),
             }
             for s in stats
         ]
@@ -122,7 +122,7 @@ def read_export(path: str | os.PathLike[str]) -> pd.DataFrame:
     elif suffix == ".xlsx":
         frame = pd.read_excel(source, sheet_name="trials")
     else:
-        frame = pd.DataFrame(from_storage(loads(source.read_text(encoding="utf-8"))))
+        frame = pd.DataFrame(decode(loads(source.read_text(encoding="utf-8"))))
     for column in _TIME_COLUMNS:
         if column in frame.columns:
             frame[column] = pd.to_datetime(frame[column], utc=True)

@@ -10,15 +10,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tracker.analysis import running_best
+from tracker.analysis import flatten, running_best
 from tracker.errors import ValidationError
-from tracker.records import Experiment, TrialQuery
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from tracker.api import ExperimentTracker
-    from tracker.repository import Repository
 
 KINDS = ("history", "ttpt", "params", "compare")
 _PASS, _FAIL, _BEST, _POINT = "#2a9d8f", "#e63946", "#264653", "#8ab17d"
@@ -30,66 +28,65 @@ def _figure(width: float = 8.0, height: float = 4.5) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _objective_label(e: Experiment) -> str:
-    return f"{e.objective} ({e.direction})"
+def _objective_label(e: dict[str, Any]) -> str:
+    return f"{e['objective']} ({e['direction']})"
 
 
-def history(repo: Repository, experiment_id: int) -> Figure:
+def _valued(tracker: ExperimentTracker, experiment_id: int) -> tuple[list[int], list[float]]:
+    """Trial numbers and objective values of the experiment's complete trials with a value."""
+    trials = [t for t in tracker.get_trials(experiment_id, states="complete") if t["value"] is not None]
+    return [t["trial_number"] for t in trials], [float(t["value"]) for t in trials]
+
+
+def history(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     """Objective per complete trial, with the running best as a step line."""
-    e = repo.get_experiment(experiment_id)
-    trials = [t for t in repo.list_trials(experiment_id, TrialQuery(states=("complete",))) if t.value is not None]
-    numbers = [t.trial_number for t in trials]
-    values = [float(t.value) for t in trials if t.value is not None]
+    e = tracker.get_experiment(experiment_id)
+    numbers, values = _valued(tracker, experiment_id)
     figure = _figure()
     ax = figure.add_subplot()
     ax.scatter(numbers, values, s=18, color=_POINT, label="trial", zorder=2)
-    ax.step(numbers, running_best(values, e.direction), where="post", color=_BEST, label="running best", zorder=3)
+    ax.step(numbers, running_best(values, e["direction"]), where="post", color=_BEST, label="running best", zorder=3)
     ax.set_xlabel("trial number")
     ax.set_ylabel(_objective_label(e))
-    ax.set_title(f"Optimisation history: {e.name}")
+    ax.set_title(f"Optimisation history: {e['name']}")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return figure
 
 
-def ttpt(repo: Repository, experiment_id: int) -> Figure:
+def ttpt(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     """Violations found by the latest TTPT check of each checked trial; red bars failed."""
-    e = repo.get_experiment(experiment_id)
-    number_of = {t.id: t.trial_number for t in repo.list_trials(experiment_id, TrialQuery())}
-    latest = {r.trial_id: r for r in repo.list_ttpt_results(experiment_id=experiment_id)}
-    checked = sorted(latest.values(), key=lambda r: number_of[r.trial_id])
+    e = tracker.get_experiment(experiment_id)
+    checked = [t for t in tracker.get_trials(experiment_id) if t["ttpt_result"] is not None]
     figure = _figure()
     ax = figure.add_subplot()
     for passed, color, label in ((True, _PASS, "passed"), (False, _FAIL, "failed (look-ahead found)")):
-        chosen = [r for r in checked if r.passed is passed]
+        chosen = [t for t in checked if t["ttpt_result"]["passed"] is passed]
         ax.bar(
-            [number_of[r.trial_id] for r in chosen],
-            [max(r.num_violations, 0.05) for r in chosen],
+            [t["trial_number"] for t in chosen],
+            [max(t["ttpt_result"]["num_violations"], 0.05) for t in chosen],
             color=color,
             label=f"{label}: {len(chosen)}",
             width=0.8,
         )
     ax.set_xlabel("trial number")
     ax.set_ylabel("violations (checkpoints that changed)")
-    ax.set_title(f"TTPT look-ahead checks: {e.name}")
+    ax.set_title(f"TTPT look-ahead checks: {e['name']}")
     ax.legend(loc="best")
     ax.grid(alpha=0.3, axis="y")
     return figure
 
 
-def params(repo: Repository, experiment_id: int) -> Figure:
+def params(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     """One scatter per parameter: its value against the objective (complete trials)."""
-    from tracker.analysis import flatten
-
-    e = repo.get_experiment(experiment_id)
-    trials = [t for t in repo.list_trials(experiment_id, TrialQuery(states=("complete",))) if t.value is not None]
+    e = tracker.get_experiment(experiment_id)
     columns: dict[str, list[tuple[Any, float]]] = {}
-    for t in trials:
+    for t in tracker.get_trials(experiment_id, states="complete"):
         flat: dict[str, Any] = {}
-        flatten(t.params, "", flat)
+        flatten(t["params"], "", flat)
         for key, value in flat.items():
-            if isinstance(value, int | float | str | bool) and t.value is not None:
-                columns.setdefault(key, []).append((value, t.value))
+            if isinstance(value, int | float | str | bool) and t["value"] is not None:
+                columns.setdefault(key, []).append((value, t["value"]))
     names = sorted(columns) or ["(no parameters)"]
     cols = min(3, len(names))
     rows = (len(names) + cols - 1) // cols
@@ -109,25 +106,22 @@ def params(repo: Repository, experiment_id: int) -> Figure:
         ax.set_xlabel(names[index])
         ax.set_ylabel(_objective_label(e))
         ax.grid(alpha=0.3)
-    figure.suptitle(f"Parameters vs {e.objective}: {e.name}")
+    figure.suptitle(f"Parameters vs {e['objective']}: {e['name']}")
     return figure
 
 
-def compare(repo: Repository, experiment_ids: Sequence[int]) -> Figure:
+def compare(tracker: ExperimentTracker, experiment_ids: Sequence[int]) -> Figure:
     """The running-best curves of several experiments on one axis."""
     figure = _figure()
     ax = figure.add_subplot()
-    experiments = [repo.get_experiment(i) for i in experiment_ids]
+    experiments = [tracker.get_experiment(i) for i in experiment_ids]
     for e in experiments:
-        trials = [t for t in repo.list_trials(e.id, TrialQuery(states=("complete",))) if t.value is not None]
-        values = [float(t.value) for t in trials if t.value is not None]
-        ax.step(
-            [t.trial_number for t in trials], running_best(values, e.direction), where="post", label=f"{e.id}: {e.name}"
-        )
+        numbers, values = _valued(tracker, e["id"])
+        ax.step(numbers, running_best(values, e["direction"]), where="post", label=f"{e['id']}: {e['name']}")
     objectives = sorted({_objective_label(e) for e in experiments})
     ax.set_xlabel("trial number")
     ax.set_ylabel("running best " + " / ".join(objectives))
-    ax.set_title("Comparison: " + " vs ".join(e.name for e in experiments))
+    ax.set_title("Comparison: " + " vs ".join(e["name"] for e in experiments))
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return figure
@@ -139,12 +133,11 @@ def plot(tracker: ExperimentTracker, experiment_ids: Sequence[int], kind: str) -
         raise ValidationError("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
     if not experiment_ids:
         raise ValidationError("experiment_ids", "name at least one experiment")
-    repo = tracker.repository
     if kind == "compare":
-        return compare(repo, experiment_ids)
+        return compare(tracker, experiment_ids)
     if len(experiment_ids) != 1:
         raise ValidationError("experiment_ids", f"--kind {kind} plots one experiment; use --kind compare for several")
-    return {"history": history, "ttpt": ttpt, "params": params}[kind](repo, experiment_ids[0])
+    return {"history": history, "ttpt": ttpt, "params": params}[kind](tracker, experiment_ids[0])
 
 
 def save(figure: Figure, path: str | os.PathLike[str]) -> None:

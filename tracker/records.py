@@ -1,16 +1,22 @@
-"""The frozen records that cross the repository boundary. ORM objects never leave the SQL layer.
+"""The frozen records that cross the repository boundary, and the one list of their fields.
 
-`New*` records are what the facade hands to a repository, with values already validated and in
-storage form (see `tracker.values`). The other records are what a repository returns, with values
-decoded back into Python objects. A returned record never changes when the store is written later.
+A record's dataclass fields are the single source of truth for that kind of record: the SQL
+rows, the journal items, the API dicts, `copying`, the in-house mapping and the DataFrame columns
+are all derived from them. Each field's metadata says how the codec stores it (`kind`) and how a
+trials DataFrame shows it (`frame`).
+
+`New*` records are what a caller hands to a repository, holding plain Python values; the
+repository validates and encodes them (`tracker.codec`). The other records are what a repository
+returns, with values decoded. A returned record never changes when the store is written later.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from types import EllipsisType
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 Direction = Literal["maximize", "minimize"]
 TrialState = Literal["complete", "pruned", "failed", "running"]
@@ -20,86 +26,139 @@ process, "full" also survives a power cut (fsync on every write)."""
 DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
 TRIAL_STATES: tuple[TrialState, ...] = ("complete", "pruned", "failed", "running")
 
+T = TypeVar("T")
 JSONValue = Any
-"""A value that `tracker.values` accepts: JSON types, possibly nested, with non-finite floats."""
+"""A value that `tracker.codec` accepts: JSON types, possibly nested, with non-finite floats."""
+
+Kind = Literal["json", "time", "text", "name", "number", "count", "flag", "state", "direction", "id"]
+"""How the codec checks and stores a field:
+
+json: any JSON value, losslessly encoded; time: an aware UTC datetime; text: optional free text;
+name: required non-blank text; number: a float (NaN stored as None); count: an integer >= 0;
+flag: a bool; state, direction: one of TRIAL_STATES, DIRECTIONS; id: a record id.
+"""
+Frame = Literal["scalar", "flatten", "omit"]
+"""How a trial field appears in a trials DataFrame: one column, dotted columns of its leaves
+(`params.lookback`), or not at all."""
 
 
-@dataclass(frozen=True, slots=True)
-class NewExperiment:
-    name: str
-    template: str
-    mode: str
-    config: JSONValue
-    objective: str
-    direction: Direction
-    created_at: datetime
-    summary: JSONValue = None
+def _spec(kind: Kind, frame: Frame = "scalar", *, default: EllipsisType | None = ...) -> Any:
+    """A record field of `kind`; a field given `default=None` is optional."""
+    metadata = {"kind": kind, "frame": frame}
+    return field(metadata=metadata) if default is ... else field(default=default, metadata=metadata)
 
 
-@dataclass(frozen=True, slots=True)
-class NewTTPTResult:
-    passed: bool
-    num_violations: int
-    metrics: JSONValue
-    violations: JSONValue
-    created_at: datetime
+@dataclass_transform(frozen_default=True, field_specifiers=(_spec,))
+def record(cls: type[T]) -> type[T]:
+    """Make `cls` a frozen, slotted dataclass whose fields are declared with `_spec`."""
+    return dataclass(frozen=True, slots=True)(cls)
 
 
-@dataclass(frozen=True, slots=True)
-class NewTrial:
-    trial_number: int
-    params: JSONValue
-    performance: JSONValue
-    value: float | None
-    state: TrialState
-    created_at: datetime
-    strategy_code: str | None = None
-    strategy_template: str | None = None
-    generation_method: str | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    ttpt: NewTTPTResult | None = None
+def kind_of(f: Field[Any]) -> Kind:
+    kind: Kind = f.metadata["kind"]
+    return kind
 
 
-@dataclass(frozen=True, slots=True)
+def frame_of(f: Field[Any]) -> Frame:
+    frame: Frame = f.metadata["frame"]
+    return frame
+
+
+@record
 class Experiment:
-    id: int
-    name: str
-    template: str
-    mode: str
-    config: JSONValue
-    objective: str
-    direction: Direction
-    created_at: datetime
-    summary: JSONValue
+    id: int = _spec("id")
+    name: str = _spec("name")
+    template: str = _spec("name")
+    mode: str = _spec("name")
+    config: JSONValue = _spec("json")
+    created_at: datetime = _spec("time")
+    summary: JSONValue = _spec("json")
+    objective: str = _spec("name")
+    direction: Direction = _spec("direction")
 
 
-@dataclass(frozen=True, slots=True)
+@record
+class NewExperiment:
+    name: str = _spec("name")
+    template: str = _spec("name")
+    mode: str = _spec("name")
+    objective: str = _spec("name")
+    direction: Direction = _spec("direction")
+    created_at: datetime = _spec("time")
+    config: JSONValue = _spec("json", default=None)
+    summary: JSONValue = _spec("json", default=None)
+
+
+@record
 class Trial:
-    id: int
-    experiment_id: int
-    trial_number: int
-    params: JSONValue
-    performance: JSONValue
-    value: float | None
-    state: TrialState
-    created_at: datetime
-    strategy_code: str | None
-    strategy_template: str | None
-    generation_method: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
+    """A trial; field order is the order of the in-house dict keys, new fields after them."""
+
+    id: int = _spec("id")
+    experiment_id: int = _spec("id")
+    trial_number: int = _spec("count")
+    params: JSONValue = _spec("json", "flatten")
+    performance: JSONValue = _spec("json", "flatten")
+    strategy_code: str | None = _spec("text", "omit")
+    strategy_template: str | None = _spec("text", "omit")
+    generation_method: str | None = _spec("text", "omit")
+    created_at: datetime = _spec("time")
+    state: TrialState = _spec("state")
+    value: float | None = _spec("number")
+    started_at: datetime | None = _spec("time")
+    completed_at: datetime | None = _spec("time")
 
 
-@dataclass(frozen=True, slots=True)
+@record
+class NewTrial:
+    trial_number: int = _spec("count")
+    params: JSONValue = _spec("json")
+    performance: JSONValue = _spec("json")
+    state: TrialState = _spec("state")
+    created_at: datetime = _spec("time")
+    value: float | None = _spec("number", default=None)
+    strategy_code: str | None = _spec("text", default=None)
+    strategy_template: str | None = _spec("text", default=None)
+    generation_method: str | None = _spec("text", default=None)
+    started_at: datetime | None = _spec("time", default=None)
+    completed_at: datetime | None = _spec("time", default=None)
+    ttpt: NewTTPTResult | None = None
+    """A TTPT result stored with the trial, in the same transaction."""
+
+
+@record
 class TTPTResult:
-    id: int
-    trial_id: int
-    passed: bool
-    num_violations: int
-    metrics: JSONValue
-    violations: JSONValue
-    created_at: datetime
+    id: int = _spec("id")
+    trial_id: int = _spec("id")
+    passed: bool = _spec("flag")
+    num_violations: int = _spec("count")
+    metrics: JSONValue = _spec("json")
+    created_at: datetime = _spec("time")
+    violations: JSONValue = _spec("json")
+
+
+@record
+class NewTTPTResult:
+    passed: bool = _spec("flag")
+    num_violations: int = _spec("count")
+    created_at: datetime = _spec("time")
+    metrics: JSONValue = _spec("json", default=None)
+    violations: JSONValue = _spec("json", default=None)
+
+
+def stored_fields(record_type: type) -> tuple[Field[Any], ...]:
+    """The fields of a record type that are stored as columns (the nested `ttpt` is not)."""
+    return tuple(f for f in fields(record_type) if "kind" in f.metadata)
+
+
+def new_fields(record_type: type) -> tuple[str, ...]:
+    """The names a `New*` record shares with its stored record (all but the ids)."""
+    return tuple(f.name for f in stored_fields(record_type) if kind_of(f) != "id")
+
+
+TRIAL_FRAME_FIELDS: tuple[Field[Any], ...] = tuple(f for f in fields(Trial) if frame_of(f) != "omit")
+"""The trial fields a trials DataFrame (and `TrialTable`) carries, in record order."""
+TTPT_FRAME_FIELDS = ("passed", "num_violations", "metrics")
+"""The fields of a trial's latest TTPT result that a trials DataFrame carries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,25 +207,23 @@ class TrialQuery:
 
 @dataclass(slots=True)
 class TrialTable:
-    """Trials as columns (one list per field, all of equal length) for building DataFrames fast.
+    """Trials as columns, for building DataFrames fast: `columns` maps the name of each field in
+    `TRIAL_FRAME_FIELDS`, and `ttpt.<name>` for each of `TTPT_FRAME_FIELDS` (the latest TTPT
+    result, None where there is none), to a list of values; all lists have equal length.
 
-    `ttpt_*` columns hold the latest TTPT result of each trial, or None where there is none.
-    Timestamps are aware datetimes, or ISO 8601 text in UTC (without offset) where that is faster.
+    Timestamps are ISO 8601 text in UTC (naive text means UTC); JSON values are decoded.
     """
 
-    experiment_id: list[int] = field(default_factory=list)
-    trial_id: list[int] = field(default_factory=list)
-    trial_number: list[int] = field(default_factory=list)
-    state: list[str] = field(default_factory=list)
-    value: list[float | None] = field(default_factory=list)
-    created_at: list[datetime | str] = field(default_factory=list)
-    started_at: list[datetime | str | None] = field(default_factory=list)
-    completed_at: list[datetime | str | None] = field(default_factory=list)
-    params: list[JSONValue] = field(default_factory=list)
-    performance: list[JSONValue] = field(default_factory=list)
-    ttpt_passed: list[bool | None] = field(default_factory=list)
-    ttpt_num_violations: list[int | None] = field(default_factory=list)
-    ttpt_metrics: list[JSONValue] = field(default_factory=list)
+    columns: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns["trial_number"])
+
+
+TRIAL_TABLE_COLUMNS: tuple[str, ...] = (
+    *(f.name for f in TRIAL_FRAME_FIELDS),
+    *(f"ttpt.{name}" for name in TTPT_FRAME_FIELDS),
+)
 
 
 def best_of(values: list[float], direction: Direction) -> float | None:

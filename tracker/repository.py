@@ -1,15 +1,19 @@
 """The repository interface: the small set of verbs every backend (SQL, JSON journal) implements.
 
 Only ids and the frozen records of `tracker.records` cross this boundary. Each call is atomic:
-it is applied whole or, when it raises, not at all. Values in `New*` records are already
-validated and in storage form; returned records hold decoded Python values.
+it is applied whole or, when it raises, not at all; `transaction()` makes a group of calls one
+atomic unit. `New*` records hold plain Python values: the repository validates and encodes them
+with `tracker.codec` (raising ValidationError before anything is written), so any value written
+through it reads back identically, after reopening too. Returned records hold decoded values.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
+from tracker.errors import ValidationError
 from tracker.records import (
     Experiment,
     ExperimentQuery,
@@ -31,6 +35,13 @@ class Repository(ABC):
     """Storage of experiments, trials and TTPT results."""
 
     location: StoreLocation
+
+    @abstractmethod
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[None]:
+        """A block whose calls, on this thread, form one atomic unit: when it ends normally every
+        write in it is committed, when it raises none is. Reads inside see the block's writes and
+        one consistent state of the store. A nested block joins the outer one. A read block
+        (`write=False`) does not keep writers out; a write inside it raises StoreError."""
 
     @abstractmethod
     def add_experiment(self, new: NewExperiment) -> int:
@@ -106,6 +117,11 @@ class Repository(ABC):
         """Pass the trials of the experiments (all when None), ordered by experiment id and trial
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
         time (so memory stays bounded however many trials there are)."""
+
+    def compact(self) -> None:
+        """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on
+        stores that have nothing to compact."""
+        raise ValidationError("backend", "compact() applies to JSON stores only")
 
     @abstractmethod
     def close(self) -> None:

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 
 from tracker.errors import MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, StoreError
-from tracker.models import Base
+from tracker.sql.models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
-    from tracker.unit_of_work import SqlDatabase
+    from tracker.sql.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def schema_lock(conn: Connection) -> Iterator[None]:
     yield
 
 
-def prepare(db: SqlDatabase, *, auto_upgrade: bool) -> None:
+def prepare(db: UnitOfWork, *, auto_upgrade: bool) -> None:
     """Make sure the database is at head: create a new one, upgrade on request, or refuse."""
 
     def check(conn: Connection) -> str | None:
@@ -89,7 +90,7 @@ def prepare(db: SqlDatabase, *, auto_upgrade: bool) -> None:
                 return HEAD
             return revision
 
-    revision = db.run(check, write=True)
+    revision = db.write(check)
     if revision == HEAD:
         return
     if revision not in REVISIONS and revision != "in-house":
@@ -135,17 +136,17 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(db: SqlDatabase, revision: str = "head") -> UpgradeReport:
+def upgrade(db: UnitOfWork, revision: str = "head") -> UpgradeReport:
     """Upgrade the database to `revision` in one locked transaction; report what was done."""
     return _migrate(db, revision, "upgrade")
 
 
-def downgrade(db: SqlDatabase, revision: str) -> UpgradeReport:
+def downgrade(db: UnitOfWork, revision: str) -> UpgradeReport:
     """Downgrade the database to `revision` in one locked transaction."""
     return _migrate(db, revision, "downgrade")
 
 
-def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
+def _migrate(db: UnitOfWork, revision: str, direction: str) -> UpgradeReport:
     from alembic import command
 
     started = time.perf_counter()
@@ -156,12 +157,16 @@ def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
         with schema_lock(conn):
             before = current_revision(conn)
             report.from_revision = before
+            report.applied.clear()  # a retried attempt reports afresh
+            report.rows.clear()
             if before == "in-house":
                 version_table.create(conn, checkfirst=True)
                 conn.execute(version_table.insert().values(version_num=BASELINE))
             elif before is not None and before not in REVISIONS:
                 raise SchemaTooNewError(f"unknown schema revision {before}; refusing to migrate")
             config.attributes["connection"] = conn
+            config.attributes["tracker_applied"] = report.applied
+            config.attributes["tracker_rows"] = report.rows
             try:
                 getattr(command, direction)(config, revision)
             except StoreError:
@@ -170,30 +175,18 @@ def _migrate(db: SqlDatabase, revision: str, direction: str) -> UpgradeReport:
                 raise MigrationError(f"{direction} to {revision} failed, nothing was changed: {exc}") from exc
             report.to_revision = current_revision(conn)
 
-    _current_report.append(report)
-    try:
-        db.run(work, write=True, migrating=True)
-    finally:
-        _current_report.pop()
+    db.migrate(work)
     report.seconds = time.perf_counter() - started
     return report
 
 
-_current_report: list[UpgradeReport] = []
-
-
-def note_applied(*, ctx: object, step: object, heads: object, run_args: object) -> None:
-    """Alembic `on_version_apply` hook: remember each revision applied in the running report."""
-    if _current_report:
+def note_applied(*, ctx: MigrationContext, step: object, heads: object, run_args: object) -> None:
+    """Alembic `on_version_apply` hook: add each revision applied to the runner's report, which
+    `_migrate` passes in the config's attributes (plain `alembic` passes none)."""
+    applied = None if ctx.config is None else ctx.config.attributes.get("tracker_applied")
+    if applied is not None:
         direction = "up" if getattr(step, "is_upgrade", True) else "down"
-        _current_report[-1].applied.append(f"{getattr(step, 'up_revision_id', '?')} ({direction})")
-
-
-def note_rows(table: str, count: int) -> None:
-    """Called by migrations: `count` rows of `table` were converted."""
-    if _current_report:
-        rows = _current_report[-1].rows
-        rows[table] = rows.get(table, 0) + count
+        applied.append(f"{getattr(step, 'up_revision_id', '?')} ({direction})")
 
 
 def describe(report: UpgradeReport) -> list[str]:

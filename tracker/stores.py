@@ -25,9 +25,9 @@ def open_location(
     location: StoreLocation, *, auto_upgrade: bool = False, synchronous: Synchronous | None = None
 ) -> Repository:
     if location.backend == "json":
-        from tracker._json import JsonRepository
+        from tracker.journal.repository import JsonRepository
 
         return JsonRepository(location, synchronous=synchronous or "full")
-    from tracker._sql import SqlRepository
+    from tracker.sql.repository import SqlRepository
 
     return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade)

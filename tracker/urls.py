@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tracker.errors import ValidationError
+from tracker.errors import ReadOnlyStoreError, ValidationError
 
 DEFAULT_PATH = "experiments.db"
 ENV_URL = "TRACKER_URL"
@@ -98,6 +98,4 @@ def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from tracker.errors import ReadOnlyStoreError
-
         raise ReadOnlyStoreError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc

@@ -1,4 +1,6 @@
-"""Checks for the arguments of the public API. Each returns the clean value or raises ValidationError."""
+"""Checks of the public API's arguments: each returns the clean plain value (numpy numbers, 0/1
+flags and ISO strings turned into Python values) or raises ValidationError. Whether a value can
+be stored is the repository's check (`tracker.codec`), made before anything is written."""
 
 from __future__ import annotations
 
@@ -8,12 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tracker.codec import check_string
 from tracker.errors import ValidationError
-from tracker.records import DIRECTIONS, TRIAL_STATES, Direction, TrialState
-from tracker.values import check_text, to_storage
-
-MAX_TEXT_BYTES = 16 * 1024 * 1024
-"""Largest accepted `strategy_code` (and other free text), in UTF-8 bytes: 16 MiB."""
+from tracker.records import TRIAL_STATES, TrialState
 
 
 def check_int(value: object, field: str, *, minimum: int = 0) -> int:
@@ -37,27 +36,18 @@ def check_id(value: object, field: str) -> int:
     return check_int(value, field, minimum=1)
 
 
+def check_text(value: object, field: str, *, allow_blank: bool = False) -> str:
+    """`value` if it is a storable string; blank only when `allow_blank`."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    if not allow_blank and not value.strip():
+        raise ValidationError(field, "must not be empty or only whitespace")
+    return check_string(str(value), field)
+
+
 def check_name(value: object, field: str) -> str:
     """A non-blank string without NUL characters."""
     return check_text(value, field)
-
-
-def check_free_text(value: object, field: str) -> str | None:
-    """Optional free text (code, labels) of at most MAX_TEXT_BYTES."""
-    if value is None:
-        return None
-    text = check_text(value, field, allow_blank=True)
-    if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise ValidationError(
-            field, f"is larger than the limit of {MAX_TEXT_BYTES // (1024 * 1024)} MiB; store a path or hash instead"
-        )
-    return text
-
-
-def check_direction(value: object) -> Direction:
-    if value not in DIRECTIONS:
-        raise ValidationError("direction", f"must be 'maximize' or 'minimize', got {value!r}")
-    return value
 
 
 def check_state(value: object) -> TrialState:
@@ -116,21 +106,21 @@ def check_datetime(value: object, field: str, *, optional: bool = True) -> datet
 
 
 def check_mapping(value: object, field: str, *, optional: bool = False) -> Any:
-    """A dict of JSON-able values in storage form; None only when `optional`."""
+    """A dict (any Mapping); None only when `optional`."""
     if value is None and optional:
         return None
     if not isinstance(value, Mapping):
         raise ValidationError(field, f"expected a dict, got {type(value).__name__}")
-    return to_storage(value, field)
+    return value
 
 
 def check_list(value: object, field: str) -> Any:
-    """An optional list of JSON-able values in storage form."""
+    """An optional list (or tuple)."""
     if value is None:
         return None
     if not isinstance(value, list | tuple):
         raise ValidationError(field, f"expected a list, got {type(value).__name__}")
-    return to_storage(value, field)
+    return value
 
 
 def check_fraction(value: object, field: str) -> float | None:

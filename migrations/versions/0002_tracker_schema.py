@@ -23,11 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
-
-from tracker.errors import MigrationError
-from tracker.inhouse import IN_HOUSE_DDL, objective_value, parse_json_text, parse_timestamp
-from tracker.schema import note_rows
-from tracker.values import from_storage
+from tracker._migrations.frozen.codec_v1 import from_storage
+from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL, objective_value, parse_json_text, parse_timestamp
+from tracker._migrations.frozen.report import note_rows
 
 revision = "0002"
 down_revision = "0001"
@@ -35,6 +33,12 @@ branch_labels = None
 depends_on = None
 
 TABLES = ("experiments", "trials", "ttpt_results")
+
+
+class UpgradeRefusedError(RuntimeError):
+    """The in-house data has rows that the new schema cannot hold; nothing was changed."""
+
+
 CHUNK = 10_000
 
 
@@ -232,7 +236,7 @@ def upgrade() -> None:
     else:
         problems = _problems(conn)
         if problems:
-            raise MigrationError(
+            raise UpgradeRefusedError(
                 "the in-house data has rows that tracker's schema cannot hold, so nothing was changed:\n  "
                 + "\n  ".join(problems)
                 + "\nFix or delete these rows (after a backup), then run the upgrade again. See docs/migrations.md."

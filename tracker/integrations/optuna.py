@@ -235,7 +235,7 @@ def import_study(
         experiment_id = _experiment_for(
             tracker, study, names, name=experiment_name, template=template, mode=mode, config=None
         )
-    have = tracker.repository.trial_numbers(experiment_id)
+    have = tracker.trial_numbers(experiment_id)
     items = [
         item
         for trial in study.get_trials(deepcopy=False)

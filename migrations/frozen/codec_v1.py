@@ -1,4 +1,7 @@
-"""Validation and the lossless storage encoding of JSON-able values (params, performance, metrics).
+"""FROZEN: the value encoding as revision 0002 wrote it (tracker/values.py of 2026-11-30).
+
+Never edit this file: revisions that use it must do the same thing forever. A later encoding
+goes into a new file (codec_v2.py).
 
 Storage form is plain JSON that every backend keeps exactly (SQLite text, PostgreSQL JSONB, the
 JSON journal). Floats that plain JSON or JSONB would change are stored as a one-key object:
@@ -21,9 +24,13 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 
-from tracker.errors import ValidationError
+class ValidationError(ValueError):
+    """A value that cannot be stored."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+
 
 FLOAT_TAG = "$float"
 INT_TAG = "$int"
@@ -138,15 +145,6 @@ def _check_str(value: str, path: str) -> str:
     return value
 
 
-def check_text(value: object, field: str, *, allow_blank: bool = False) -> str:
-    """Return `value` if it is a storable string; blank only when `allow_blank`."""
-    if not isinstance(value, str):
-        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
-    if not allow_blank and not value.strip():
-        raise ValidationError(field, "must not be empty or only whitespace")
-    return _check_str(str(value), field)
-
-
 def from_storage(value: Any) -> Any:
     """Decode storage form back into Python values (tags become floats and plain dicts)."""
     if type(value) is dict:
@@ -162,26 +160,6 @@ def from_storage(value: Any) -> Any:
     if type(value) is list:
         return [from_storage(v) for v in value]
     return value
-
-
-def dumps(value: Any) -> str:
-    """Serialise a storage-form value to compact JSON text."""
-    return orjson.dumps(value).decode()
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON text in storage form (without decoding tags). Storage form holds no integer
-    beyond 64 bits, which is the range this parser reads exactly."""
-    return orjson.loads(text)
-
-
-def decode_text(text: str | bytes | None) -> Any:
-    """Parse and decode JSON text read from storage; None stays None."""
-    if text is None:
-        return None
-    value = loads(text)
-    tagged = "$" in text if isinstance(text, str) else b"$" in text
-    return from_storage(value) if tagged else value
 
 
 def storage_number(value: Any) -> float | None:

@@ -1,0 +1,343 @@
+"""The one codec at the repository boundary: it validates what a repository stores and encodes
+it losslessly, and decodes what it reads. Both the SQL and the journal repository call it.
+
+`to_row` turns a record into its stored fields by each field's kind (see `tracker.records`);
+`encode`/`decode` are the JSON-value part.
+
+Storage form is plain JSON that every backend keeps exactly (SQLite text, PostgreSQL JSONB, the
+JSON journal). Floats that plain JSON or JSONB would change are stored as a one-key object:
+
+* NaN, +inf, -inf  ->  {"$float": "nan"}, {"$float": "inf"}, {"$float": "-inf"}
+* -0.0 and floats whose shortest repr has a positive exponent (|x| >= 1e16), which JSONB would
+  turn into integers  ->  {"$float": repr(x)}
+* integers outside the signed 64-bit range, which fast JSON parsers read as floats
+  ->  {"$int": "12345678901234567890123"}
+
+A user dict whose only key is "$float", "$int" or "$dict" is wrapped as {"$dict": {...}}, so no
+user value can be mistaken for a tag. numpy scalars and arrays become Python numbers and lists;
+datetimes (pandas timestamps included) become ISO 8601 strings; tuples become lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from tracker.errors import ValidationError
+from tracker.records import DIRECTIONS, TRIAL_STATES, Kind, kind_of, stored_fields
+
+R = TypeVar("R")
+
+FLOAT_TAG = "$float"
+INT_TAG = "$int"
+DICT_TAG = "$dict"
+_RESERVED = frozenset((FLOAT_TAG, INT_TAG, DICT_TAG))
+MAX_DEPTH = 64
+MAX_INT_BITS = 4096
+_INT64 = range(-(2**63), 2**63)
+
+
+def encode(value: Any, field: str) -> Any:
+    """Return `value` in storage form; raise ValidationError naming `field` if it cannot be stored."""
+    return _encode(value, field, 0, set())
+
+
+def _encode(value: Any, path: str, depth: int, active: set[int]) -> Any:
+    kind = type(value)
+    if kind is str:
+        return check_string(value, path)
+    if kind is float:
+        return _encode_float(value)
+    if kind is bool or value is None:
+        return value
+    if kind is int:
+        if value in _INT64:
+            return value
+        if value.bit_length() > MAX_INT_BITS:
+            raise ValidationError(path, f"integer has more than {MAX_INT_BITS} bits; store it as a string")
+        return {INT_TAG: str(value)}
+    if depth >= MAX_DEPTH:
+        raise ValidationError(path, f"nested deeper than {MAX_DEPTH} levels; flatten the structure")
+    if isinstance(value, Mapping):
+        return _encode_mapping(value, path, depth, active)
+    if isinstance(value, list | tuple):
+        _enter(value, path, active)
+        try:
+            return [_encode(v, f"{path}[{i}]", depth + 1, active) for i, v in enumerate(value)]
+        finally:
+            active.discard(id(value))
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return check_string(str(value), path)
+    if isinstance(value, int):
+        return _encode(int(value), path, depth, active)
+    if isinstance(value, float):
+        return _encode_float(float(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    module = kind.__module__.split(".")[0]
+    if module == "numpy":
+        return _encode_numpy(value, path, depth, active)
+    if module == "pandas" and hasattr(value, "isoformat"):
+        if str(value) == "NaT":
+            return None
+        return str(value.isoformat())
+    raise ValidationError(
+        path,
+        f"{kind.__name__} is not JSON-able; use dicts with string keys, lists, strings, numbers, booleans and None",
+    )
+
+
+def _encode_mapping(value: Mapping[Any, Any], path: str, depth: int, active: set[int]) -> Any:
+    _enter(value, path, active)
+    try:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(path, f"key {key!r} is a {type(key).__name__}; dict keys must be strings")
+            check_string(key, f"{path} key")
+            out[str(key)] = _encode(item, f"{path}.{key}", depth + 1, active)
+    finally:
+        active.discard(id(value))
+    if len(out) == 1 and next(iter(out)) in _RESERVED:
+        return {DICT_TAG: out}
+    return out
+
+
+def _encode_numpy(value: Any, path: str, depth: int, active: set[int]) -> Any:
+    if hasattr(value, "tolist") and hasattr(value, "ndim") and value.ndim > 0:
+        return _encode(value.tolist(), path, depth, active)
+    if hasattr(value, "item"):
+        item = value.item()
+        if type(item).__module__.split(".")[0] == "numpy" or isinstance(item, bytes):
+            raise ValidationError(path, f"numpy {type(value).__name__} is not JSON-able")
+        return _encode(item, path, depth, active)
+    raise ValidationError(path, f"numpy {type(value).__name__} is not JSON-able")
+
+
+def _enter(container: object, path: str, active: set[int]) -> None:
+    if id(container) in active:
+        raise ValidationError(path, "contains a reference to itself (a cycle); it cannot be stored")
+    active.add(id(container))
+
+
+def _encode_float(value: float) -> Any:
+    if math.isfinite(value):
+        if value == 0.0 and math.copysign(1.0, value) < 0:
+            return {FLOAT_TAG: "-0.0"}
+        text = repr(value)
+        return {FLOAT_TAG: text} if "e+" in text else value
+    return {FLOAT_TAG: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+
+
+def check_string(value: str, path: str) -> str:
+    """`value` if every backend can store it (no NUL, valid Unicode); else ValidationError."""
+    if "\x00" in value:
+        raise ValidationError(path, "contains a NUL character (\\x00), which no backend can store; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(path, "contains a lone surrogate; it is not valid Unicode") from None
+    return value
+
+
+def decode(value: Any) -> Any:
+    """Decode storage form back into Python values (tags become floats and plain dicts)."""
+    if type(value) is dict:
+        if len(value) == 1:
+            key, inner = next(iter(value.items()))
+            if key == FLOAT_TAG and type(inner) is str:
+                return float(inner)
+            if key == INT_TAG and type(inner) is str:
+                return int(inner)
+            if key == DICT_TAG and type(inner) is dict:
+                return {k: decode(v) for k, v in inner.items()}
+        return {k: decode(v) for k, v in value.items()}
+    if type(value) is list:
+        return [decode(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Serialise a storage-form value to compact JSON text."""
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text in storage form (without decoding tags). Storage form holds no integer
+    beyond 64 bits, which is the range this parser reads exactly."""
+    return orjson.loads(text)
+
+
+def decode_text(text: str | bytes | None) -> Any:
+    """Parse and decode JSON text read from storage; None stays None."""
+    if text is None:
+        return None
+    value = loads(text)
+    tagged = "$" in text if isinstance(text, str) else b"$" in text
+    return decode(value) if tagged else value
+
+
+def number(value: Any) -> float | None:
+    """The float a storage-form scalar stands for, or None if it is not a number."""
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if type(value) is dict and len(value) == 1:
+        if type(value.get(FLOAT_TAG)) is str:
+            return float(value[FLOAT_TAG])
+        if type(value.get(INT_TAG)) is str:
+            return float(int(value[INT_TAG]))
+    return None
+
+
+# records --------------------------------------------------------------------------------------
+
+MAX_TEXT_BYTES = 16 * 1024 * 1024
+"""Largest accepted free text (`strategy_code` and the like), in UTF-8 bytes: 16 MiB."""
+
+Check = Callable[[Any, str], Any]
+
+
+def _check_json(value: Any, field: str) -> Any:
+    return None if value is None else encode(value, field)
+
+
+def _check_time(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(field, f"expected a datetime, got {type(value).__name__}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_text(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_TEXT_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise ValidationError(
+            field, f"is larger than the limit of {MAX_TEXT_BYTES // 2**20} MiB; store a path or hash instead"
+        )
+    return check_string(str(value), field)
+
+
+def _check_name(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(field, "must not be empty or only whitespace")
+    return check_string(str(value), field)
+
+
+def _check_number(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"expected a number, got {type(value).__name__}")
+    result = float(value)
+    return None if math.isnan(result) else result
+
+
+def _check_count(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"expected an integer, got {type(value).__name__}")
+    if not 0 <= value < 2**63:
+        raise ValidationError(field, f"must be between 0 and 2**63 - 1, got {value}")
+    return int(value)
+
+
+def _check_flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"expected True or False, got {value!r}")
+    return value
+
+
+def _choice(allowed: tuple[str, ...]) -> Check:
+    def check(value: Any, field: str) -> str:
+        if value not in allowed:
+            raise ValidationError(field, f"must be one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+_CHECKS: dict[Kind, Check] = {
+    "json": _check_json,
+    "time": _check_time,
+    "text": _check_text,
+    "name": _check_name,
+    "number": _check_number,
+    "count": _check_count,
+    "flag": _check_flag,
+    "state": _choice(TRIAL_STATES),
+    "direction": _choice(DIRECTIONS),
+    "id": _check_count,
+}
+_PLANS: dict[type, tuple[tuple[str, Kind, Check], ...]] = {}
+
+
+def _plan(record_type: type) -> tuple[tuple[str, Kind, Check], ...]:
+    plan = _PLANS.get(record_type)
+    if plan is None:
+        plan = _PLANS[record_type] = tuple(
+            (f.name, kind_of(f), _CHECKS[kind_of(f)]) for f in stored_fields(record_type)
+        )
+    return plan
+
+
+def to_row(record: Any, where: str = "") -> dict[str, Any]:
+    """The stored fields of `record`, checked and in storage form: JSON encoded, times aware UTC,
+    text storable, numbers float (NaN as None). Raises ValidationError naming `where` + the field."""
+    return {name: check(getattr(record, name), where + name) for name, _, check in _plan(type(record))}
+
+
+def to_item(record: Any, where: str = "") -> dict[str, Any]:
+    """`to_row` as plain JSON for the journal: times as ISO 8601 text, numbers encoded."""
+    return _as_item(type(record), to_row(record, where))
+
+
+def to_values(record_type: type, values: Mapping[str, Any], where: str = "", *, item: bool = False) -> dict[str, Any]:
+    """Some fields of a `record_type` record, checked and in storage form as `to_row` (or, with
+    `item`, `to_item`) makes them."""
+    checks = {name: check for name, _, check in _plan(record_type)}
+    row = {name: checks[name](value, where + name) for name, value in values.items()}
+    return _as_item(record_type, row) if item else row
+
+
+def _as_item(record_type: type, row: dict[str, Any]) -> dict[str, Any]:
+    for name, kind, _ in _plan(record_type):
+        value = row.get(name)
+        if value is not None:
+            if kind == "time":
+                row[name] = value.isoformat()
+            elif kind == "number":
+                row[name] = _encode_float(value)
+    return row
+
+
+def from_item(record_type: type[R], item: Mapping[str, Any]) -> R:
+    """The record stored as journal `item` (storage form), decoded."""
+    values: dict[str, Any] = {}
+    for name, kind, _ in _plan(record_type):
+        value = item.get(name)
+        if value is not None:
+            if kind == "json":
+                value = decode(value)
+            elif kind == "time":
+                value = parse_time(value)
+            elif kind == "number":
+                value = number(value)
+        values[name] = value
+    return record_type(**values)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime (naive text means UTC)."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,166 @@
+"""The repository's queries over a journal's replay state, answering as the SQL repository does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tracker import codec
+from tracker.errors import NotFoundError
+from tracker.journal.state import JournalState
+from tracker.records import (
+    TRIAL_FRAME_FIELDS,
+    TRIAL_STATES,
+    TTPT_FRAME_FIELDS,
+    Experiment,
+    ExperimentQuery,
+    ExperimentStats,
+    Trial,
+    TrialQuery,
+    TrialState,
+    TrialTable,
+    TTPTResult,
+    best_of,
+    kind_of,
+    stored_fields,
+)
+
+_JSON_FIELDS = frozenset(f.name for f in (*TRIAL_FRAME_FIELDS, *stored_fields(TTPTResult)) if kind_of(f) == "json")
+
+
+def experiment(state: JournalState, experiment_id: int) -> Experiment:
+    """The experiment; raises NotFoundError."""
+    item = state.experiments.get(experiment_id)
+    if item is None:
+        raise NotFoundError(f"experiment {experiment_id} does not exist")
+    return codec.from_item(Experiment, item)
+
+
+def trial_item(state: JournalState, trial_id: int) -> dict[str, Any]:
+    """The stored trial; raises NotFoundError."""
+    item = state.trials.get(trial_id)
+    if item is None:
+        raise NotFoundError(f"trial {trial_id} does not exist")
+    return item
+
+
+def trial_items(state: JournalState, experiment_id: int) -> list[dict[str, Any]]:
+    """The experiment's stored trials by trial number; raises NotFoundError."""
+    experiment(state, experiment_id)
+    numbers = state.by_experiment[experiment_id]
+    return [state.trials[numbers[n]] for n in sorted(numbers)]
+
+
+def latest_ttpt(state: JournalState, trial_id: int) -> dict[str, Any] | None:
+    ids = state.ttpt_by_trial.get(trial_id)
+    return state.ttpt[ids[-1]] if ids else None
+
+
+def stats(state: JournalState, experiment_id: int) -> ExperimentStats:
+    e = experiment(state, experiment_id)
+    items = [state.trials[i] for i in state.by_experiment[experiment_id].values()]
+    by_state: dict[str, int] = dict.fromkeys(TRIAL_STATES, 0)
+    for t in items:
+        by_state[t["state"]] += 1
+    results = [state.ttpt[r] for t in items for r in state.ttpt_by_trial.get(t["id"], [])]
+    return ExperimentStats(
+        experiment=e,
+        n_trials=len(items),
+        n_by_state=by_state,
+        best_value=best_of(
+            [t["value"] for t in items if t["state"] == "complete" and t["value"] is not None], e.direction
+        ),
+        ttpt_total=len(results),
+        ttpt_failed=sum(1 for r in results if not r["passed"]),
+    )
+
+
+def matches(s: ExperimentStats, query: ExperimentQuery) -> bool:
+    """Whether the experiment passes every filter of `query`."""
+    e, best = s.experiment, s.best_value
+    return all(
+        (
+            query.ids is None or e.id in query.ids,
+            query.max_violation_rate is None
+            or (s.ttpt_total > 0 and s.ttpt_failed <= query.max_violation_rate * s.ttpt_total),
+            query.template is None or e.template == query.template,
+            query.mode is None or e.mode == query.mode,
+            query.name_contains is None or query.name_contains in e.name,
+            query.min_best_value is None
+            or (
+                best is not None
+                and (best >= query.min_best_value if e.direction == "maximize" else best <= query.min_best_value)
+            ),
+            query.created_after is None or e.created_at >= query.created_after,
+            query.created_before is None or e.created_at < query.created_before,
+        )
+    )
+
+
+def list_trials(state: JournalState, experiment_id: int, query: TrialQuery) -> list[Trial]:
+    items = trial_items(state, experiment_id)
+    if query.states is not None:
+        items = [t for t in items if t["state"] in query.states]
+    if query.ttpt_passed is not None:
+        items = [t for t in items if (latest_ttpt(state, t["id"]) or {}).get("passed") is query.ttpt_passed]
+    if query.order_by == "value":
+        sign = -1.0 if state.experiments[experiment_id]["direction"] == "maximize" else 1.0
+        items.sort(key=lambda t: (t["value"] is None, 0.0 if t["value"] is None else sign * t["value"]))
+    if query.limit is not None:
+        items = items[: query.limit]
+    return [codec.from_item(Trial, t) for t in items]
+
+
+def best_trial(state: JournalState, experiment_id: int) -> Trial | None:
+    direction = experiment(state, experiment_id).direction
+    complete = [t for t in trial_items(state, experiment_id) if t["state"] == "complete" and t["value"] is not None]
+    best = best_of([t["value"] for t in complete], direction)
+    return next((codec.from_item(Trial, t) for t in complete if t["value"] == best), None)
+
+
+def trial_table(
+    state: JournalState,
+    experiment_ids: Sequence[int] | None,
+    states: Sequence[TrialState] | None,
+    consume: Callable[[TrialTable], None],
+    chunk_size: int,
+) -> None:
+    """Feed `consume` the trials as `TrialTable` chunks, as `Repository.trial_table` promises."""
+    ids = sorted(state.experiments if experiment_ids is None else set(experiment_ids) & set(state.experiments))
+    rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for experiment_id in ids:
+        for t in trial_items(state, experiment_id):
+            if states is None or t["state"] in states:
+                rows.append((t, latest_ttpt(state, t["id"])))
+                if len(rows) >= chunk_size:
+                    consume(_table(rows))
+                    rows = []
+    if rows:
+        consume(_table(rows))
+
+
+def _table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> TrialTable:
+    columns: dict[str, list[Any]] = {}
+    for f in TRIAL_FRAME_FIELDS:
+        name = f.name
+        values = [t.get(name) for t, _ in rows]
+        columns[name] = [codec.decode(v) for v in values] if name in _JSON_FIELDS else values
+    for name in TTPT_FRAME_FIELDS:
+        values = [None if r is None else r.get(name) for _, r in rows]
+        columns[f"ttpt.{name}"] = [codec.decode(v) for v in values] if name in _JSON_FIELDS else values
+    return TrialTable(columns)
+
+
+def ttpt_results(state: JournalState, trial_id: int | None, experiment_id: int | None) -> list[TTPTResult]:
+    """TTPT results of one trial or of one experiment's trials, by id; raises NotFoundError."""
+    if trial_id is not None:
+        trial_item(state, trial_id)
+    if experiment_id is not None:
+        experiment(state, experiment_id)
+    found = [
+        r
+        for r in state.ttpt.values()
+        if (trial_id is None or r["trial_id"] == trial_id)
+        and (experiment_id is None or state.trials[r["trial_id"]]["experiment_id"] == experiment_id)
+    ]
+    return [codec.from_item(TTPTResult, r) for r in sorted(found, key=lambda r: r["id"])]

@@ -1,0 +1,78 @@
+"""Creating the SQLAlchemy engine of a store: SQLite pragmas, and a liveness check of pooled
+server connections."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+
+from tracker.codec import decode_text, dumps
+from tracker.errors import StoreConnectionError
+from tracker.records import Synchronous
+from tracker.urls import StoreLocation, mask_password
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(location: StoreLocation, synchronous: Synchronous) -> Engine:
+    """The engine for the store; JSON columns go through the codec's text form. Raises
+    StoreConnectionError for an unusable URL or a missing driver."""
+    kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
+    if location.backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    try:
+        engine = create_engine(location.url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreConnectionError(
+            f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, synchronous)
+    else:
+        event.listen(engine, "checkout", _drop_dead_connection)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
+    pragma = {"off": "OFF", "normal": "NORMAL", "full": "FULL"}[synchronous]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the "begin" hook below issues BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA synchronous = {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock when it begins, so it never fails half-way on a busy file.
+        write = conn.get_execution_options().get("tracker_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _drop_dead_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: a pooled server connection whose socket is closed, or has unread data
+    (the termination notice a restarting server sends), is replaced before use. A non-blocking
+    peek costs no round trip, unlike a pre-ping query."""
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is None:
+        return
+    try:
+        probe = socket.socket(fileno=os.dup(pgconn.socket))
+    except OSError as exc:
+        raise DisconnectionError("the connection has no socket") from exc
+    try:
+        waiting = probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return  # nothing to read: alive and idle
+    except OSError as exc:
+        raise DisconnectionError(f"the connection is broken: {exc}") from exc
+    finally:
+        probe.close()
+    raise DisconnectionError("the server closed the connection" if not waiting else "the server sent a notice")

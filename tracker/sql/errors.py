@@ -1,0 +1,70 @@
+"""The one place where database errors become `tracker` errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import cast
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from tracker.errors import CorruptStoreError, ReadOnlyStoreError, StoreConnectionError, StoreError
+from tracker.urls import StoreLocation, mask_password
+
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+_CONNECTION_SQLSTATES = frozenset({"28P01", "28000", "3D000", "57P01", "57P02", "57P03"})
+
+
+def from_driver(exc: sqlite3.Error) -> DBAPIError:
+    """The SQLAlchemy error for an error raised by the sqlite3 driver on the insert fast path."""
+    return cast(DBAPIError, DBAPIError.instance(None, None, exc, sqlite3.Error))
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """A busy database, a serialisation failure or a deadlock: worth trying again."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(orig).lower()
+        return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+    return False
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return bool(code == "23505")
+    return "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _is_connection_error(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or ""
+    if code.startswith("08") or code in _CONNECTION_SQLSTATES:
+        return True
+    if type(orig).__name__ in ("OperationalError", "InterfaceError") and type(orig).__module__.startswith("psycopg"):
+        return code == ""
+    return False
+
+
+def translate(exc: SQLAlchemyError, location: StoreLocation) -> StoreError:
+    """The `tracker` error for a database error; its message names the store without a password."""
+    where = location.safe_url
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    detail = mask_password(text.splitlines()[0] if text else type(exc).__name__)
+    lowered = detail.lower()
+    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or _is_connection_error(exc):
+        return StoreConnectionError(
+            f"cannot reach the database {where}: {detail}. Check that the server is running "
+            "and that the URL, user and password are right"
+        )
+    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+        return ReadOnlyStoreError(f"the database {where} is read-only: {detail}")
+    if "disk is full" in lowered or "disk full" in lowered or "no space" in lowered:
+        return ReadOnlyStoreError(f"the disk holding {where} is full: {detail}")
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return CorruptStoreError(f"{where} is not a usable SQLite database: {detail}")
+    if "unable to open database" in lowered:
+        return StoreConnectionError(f"cannot open the SQLite file behind {where}: {detail}")
+    return StoreError(f"database error on {where}: {detail}")

@@ -1,0 +1,157 @@
+"""SQL statements of the repository that are more than a line: the experiments listing with its
+aggregates, a trial's latest TTPT result, and the columnar trial table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from tracker.records import (
+    TRIAL_FRAME_FIELDS,
+    TRIAL_STATES,
+    TTPT_FRAME_FIELDS,
+    Experiment,
+    ExperimentQuery,
+    Trial,
+    TrialState,
+    TTPTResult,
+    kind_of,
+    stored_fields,
+)
+from tracker.sql.models import experiments, trials, ttpt_results
+
+EXPERIMENT_COLUMNS = tuple(experiments.c[f.name] for f in stored_fields(Experiment))
+TRIAL_COLUMNS = tuple(trials.c[f.name] for f in stored_fields(Trial))
+TTPT_COLUMNS = tuple(ttpt_results.c[f.name] for f in stored_fields(TTPTResult))
+
+LISTING_FILTERS = {
+    "ids": "ids",
+    "max_violation_rate": "max_rate",
+    "template": "template",
+    "mode": "mode",
+    "name_contains": "name_part",
+    "min_best_value": "min_best",
+    "created_after": "after",
+    "created_before": "before",
+}
+"""ExperimentQuery field -> the bound parameter that carries it."""
+
+
+def listing_parameters(query: ExperimentQuery) -> dict[str, Any]:
+    """The bound parameters of the filters `query` gives."""
+    given = {param: getattr(query, name) for name, param in LISTING_FILTERS.items()}
+    return {param: value for param, value in given.items() if value is not None}
+
+
+def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Select[Any]:
+    """The experiments listing with its aggregates, filtered by the named bound parameters."""
+    counts = [func.sum(case((trials.c.state == state, 1), else_=0)).label(f"n_{state}") for state in TRIAL_STATES]
+    per_trial = (
+        select(
+            trials.c.experiment_id,
+            func.count().label("n_trials"),
+            *counts,
+            func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
+            func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
+        )
+        .group_by(trials.c.experiment_id)
+        .subquery("per_trial")
+    )
+    per_ttpt = (
+        select(
+            trials.c.experiment_id,
+            func.count().label("ttpt_total"),
+            func.sum(case((ttpt_results.c.passed.is_(False), 1), else_=0)).label("ttpt_failed"),
+        )
+        .select_from(ttpt_results.join(trials, ttpt_results.c.trial_id == trials.c.id))
+        .group_by(trials.c.experiment_id)
+        .subquery("per_ttpt")
+    )
+    ttpt_total = func.coalesce(per_ttpt.c.ttpt_total, 0)
+    ttpt_failed = func.coalesce(per_ttpt.c.ttpt_failed, 0)
+    source = experiments.outerjoin(per_ttpt, per_ttpt.c.experiment_id == experiments.c.id)
+    columns: list[Any] = [*EXPERIMENT_COLUMNS, ttpt_total.label("ttpt_total_"), ttpt_failed.label("ttpt_failed_")]
+    if with_trials:  # the per-trial aggregates scan every trial: only when asked for
+        best = case((experiments.c.direction == "maximize", per_trial.c.best_max), else_=per_trial.c.best_min)
+        source = source.outerjoin(per_trial, per_trial.c.experiment_id == experiments.c.id)
+        columns += [per_trial.c.n_trials, *(per_trial.c[f"n_{s}"] for s in TRIAL_STATES), best.label("best_value")]
+    conditions: list[ColumnElement[bool]] = []
+    if "ids" in given:
+        conditions.append(experiments.c.id.in_(bindparam("ids", expanding=True)))
+    if "max_rate" in given:
+        conditions.append(ttpt_total > 0)
+        conditions.append(ttpt_failed <= bindparam("max_rate", type_=Double()) * ttpt_total)
+    if "template" in given:
+        conditions.append(experiments.c.template == bindparam("template"))
+    if "mode" in given:
+        conditions.append(experiments.c.mode == bindparam("mode"))
+    if "name_part" in given:
+        finder = func.instr if dialect == "sqlite" else func.strpos
+        conditions.append(finder(experiments.c.name, bindparam("name_part", type_=String())) > 0)
+    if "min_best" in given:
+        threshold: BindParameter[float] = bindparam("min_best", type_=Double())
+        conditions.append(
+            or_(
+                and_(experiments.c.direction == "maximize", per_trial.c.best_max >= threshold),
+                and_(experiments.c.direction == "minimize", per_trial.c.best_min <= threshold),
+            )
+        )
+    if "after" in given:
+        conditions.append(experiments.c.created_at >= bindparam("after"))
+    if "before" in given:
+        conditions.append(experiments.c.created_at < bindparam("before"))
+    return select(*columns).select_from(source).where(and_(true(), *conditions)).order_by(experiments.c.id)
+
+
+def latest_ttpt_id() -> ScalarSelect[Any]:
+    """The id of the latest TTPT result of the enclosing query's trial."""
+    newer = ttpt_results.alias("latest_ttpt")
+    return select(func.max(newer.c.id)).where(newer.c.trial_id == trials.c.id).correlate(trials).scalar_subquery()
+
+
+def trial_table_statement(
+    dialect: str, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None
+) -> Select[Any]:
+    """The columns of `TrialTable`, trial by trial, ordered by experiment and trial number.
+    Timestamps are selected as naive UTC text, which pandas parses much faster than datetimes."""
+    columns: list[Any] = []
+    for f in TRIAL_FRAME_FIELDS:
+        column: Any = trials.c[f.name]
+        if kind_of(f) == "time":
+            column = _utc_text(column, dialect)
+        columns.append(column.label(f.name))
+    columns += [ttpt_results.c[name].label(f"ttpt.{name}") for name in TTPT_FRAME_FIELDS]
+    stmt = (
+        select(*columns)
+        .select_from(trials.outerjoin(ttpt_results, ttpt_results.c.id == latest_ttpt_id()))
+        .order_by(trials.c.experiment_id, trials.c.trial_number)
+    )
+    if experiment_ids is not None:
+        stmt = stmt.where(trials.c.experiment_id.in_(experiment_ids))
+    if states is not None:
+        stmt = stmt.where(trials.c.state.in_(states))
+    return stmt
+
+
+def _utc_text(column: Any, dialect: str) -> Any:
+    if dialect == "sqlite":  # stored as naive UTC text already
+        return type_coerce(column, String)
+    return cast(func.timezone("UTC", column), String)

@@ -1,0 +1,297 @@
+"""The SQL unit of work: every repository call runs in a transaction, either its own or the
+caller's `transaction()` block, which the calls inside it join. Busy databases, serialisation
+failures and deadlocks are retried with one bounded back-off (`retrying`); database errors are
+translated by `tracker.sql.errors`. The SQLite insert fast path lives here and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from tracker.errors import MigrationError, StoreError, TrackerError
+from tracker.records import Synchronous
+from tracker.sql.engine import make_engine
+from tracker.sql.errors import from_driver, is_transient, translate
+from tracker.urls import StoreLocation
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 10
+OnIntegrity = Callable[[IntegrityError], TrackerError] | None
+Inserter = Callable[[Table, list[dict[str, Any]]], list[int]]
+"""Inserts rows into a table within the current transaction and returns their ids in order."""
+
+
+def retrying(attempt: Callable[[], T]) -> T:
+    """Call `attempt` again while it fails with a transient database error, at most MAX_ATTEMPTS
+    times, with jittered exponential back-off (20 ms doubling, at most 2 s)."""
+    for number in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except DBAPIError as exc:
+            if not is_transient(exc) or number + 1 == MAX_ATTEMPTS:
+                raise
+            delay = min(2.0, 0.02 * 2**number) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
+            log.info("database busy (%s); retry %d in %.2fs", type(exc.orig).__name__, number + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class UnitOfWork:
+    """Owns a store's engine and runs each unit of work in one transaction."""
+
+    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "normal") -> None:
+        self.location = location
+        self.engine = make_engine(location, synchronous)
+        self.dialect: str = self.engine.dialect.name
+        self._active: ContextVar[tuple[Connection, bool] | None] = ContextVar(
+            f"tracker_transaction_{id(self)}", default=None
+        )
+        self._compiled: dict[tuple[str, tuple[str, ...]], _CompiledInsert] = {}
+
+    # transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[None]:
+        """A block that the calls made inside it, on this thread, join: committed when it ends
+        normally, rolled back when it raises. Nested blocks join the outer one. A write block
+        takes SQLite's write lock at once; a read block on PostgreSQL sees one snapshot."""
+        outer = self._active.get()
+        if outer is not None:
+            if write and not outer[1]:
+                raise StoreError("a write transaction cannot be opened inside a read transaction")
+            yield
+            return
+        conn = self._guard(lambda: retrying(lambda: self._begin(write)))
+        token = self._active.set((conn, write))
+        try:
+            try:
+                yield
+            except BaseException:
+                with suppress(SQLAlchemyError):
+                    conn.rollback()
+                raise
+            self._guard(conn.commit)
+        finally:
+            self._active.reset(token)
+            conn.close()
+
+    def _begin(self, write: bool) -> Connection:
+        conn = self.engine.connect()
+        try:
+            if write and self.dialect == "sqlite":
+                conn.execution_options(tracker_write=True)
+            elif not write and self.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a read transaction (the caller's, if one is open)."""
+        return self._call(work, write=False, on_integrity=None)
+
+    def write(self, work: Callable[[Connection], T], *, on_integrity: OnIntegrity = None) -> T:
+        """Run `work` in a write transaction and commit it; an integrity error becomes the error
+        `on_integrity` builds. In a caller's transaction it runs in a savepoint, so a failed call
+        leaves the caller's transaction usable."""
+        return self._call(work, write=True, on_integrity=on_integrity)
+
+    def _joinable(self, write: bool) -> Connection | None:
+        """The connection of this thread's open transaction, if there is one."""
+        active = self._active.get()
+        if active is None:
+            return None
+        if write and not active[1]:
+            raise StoreError("cannot write inside a read transaction; open it with transaction(write=True)")
+        return active[0]
+
+    def _call(self, work: Callable[[Connection], T], *, write: bool, on_integrity: OnIntegrity) -> T:
+        active = self._joinable(write)
+        if active is not None:
+            return self._guard(lambda: self._joined(active, write, lambda: work(active)), on_integrity)
+
+        def once() -> T:
+            with self.engine.connect() as conn:
+                if write and self.dialect == "sqlite":
+                    conn.execution_options(tracker_write=True)
+                with conn.begin():
+                    return work(conn)
+
+        return self._guard(lambda: retrying(once), on_integrity)
+
+    @staticmethod
+    def _joined(active: Connection, write: bool, work: Callable[[], T]) -> T:
+        if not write:
+            return work()
+        with active.begin_nested():
+            return work()
+
+    def _guard(self, call: Callable[[], T], on_integrity: OnIntegrity = None) -> T:
+        try:
+            return call()
+        except IntegrityError as exc:
+            raise (on_integrity(exc) if on_integrity is not None else translate(exc, self.location)) from None
+        except SQLAlchemyError as exc:
+            raise translate(exc, self.location) from None
+
+    # inserts ---------------------------------------------------------------------------------
+
+    def insert(
+        self, fill: Callable[[Inserter], T], *, on_integrity: OnIntegrity = None, one_statement: bool = False
+    ) -> T:
+        """Run `fill`, which inserts rows through the inserter it is given, as one write.
+
+        `one_statement` promises that `fill` inserts one row: on a server that then runs in
+        autocommit, one round trip instead of three (BEGIN, INSERT, COMMIT).
+
+        SQLite is the fast path. Measured on a 2-core machine (WAL, synchronous=NORMAL): a
+        transaction of one insert costs 23 µs on the pooled DBAPI connection and 51 µs through a
+        SQLAlchemy Connection (78 µs with Core's execute). Logging trials one at a time is the hot
+        loop of an optimisation, so the statements are compiled once by SQLAlchemy (same SQL and
+        bind processors) and run on the DBAPI cursor, with executemany for batches.
+        """
+        active = self._joinable(True)
+        if self.dialect == "sqlite":
+            if active is not None:
+                return self._guard(
+                    lambda: self._joined(active, True, lambda: self._sqlite_fill(_driver(active).cursor(), fill)),
+                    on_integrity,
+                )
+            return self._guard(lambda: retrying(lambda: self._sqlite_transaction(fill)), on_integrity)
+        if one_statement and active is None:
+            return self._guard(lambda: retrying(lambda: self._autocommit(fill)), on_integrity)
+        return self.write(
+            lambda conn: fill(lambda table, rows: _core_insert(conn, table, rows)), on_integrity=on_integrity
+        )
+
+    def _autocommit(self, fill: Callable[[Inserter], T]) -> T:
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            return fill(lambda table, rows: _core_insert(conn, table, rows))
+
+    def _sqlite_transaction(self, fill: Callable[[Inserter], T]) -> T:
+        raw = self.engine.raw_connection()
+        try:
+            driver = _sqlite(raw.driver_connection)
+            cursor = driver.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                result = fill(lambda table, rows: self._sqlite_insert(cursor, table, rows))
+                cursor.execute("COMMIT")
+                return result
+            except BaseException:
+                if driver.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise from_driver(exc) from exc
+        finally:
+            raw.close()
+
+    def _sqlite_fill(self, cursor: sqlite3.Cursor, fill: Callable[[Inserter], T]) -> T:
+        try:
+            return fill(lambda table, rows: self._sqlite_insert(cursor, table, rows))
+        except sqlite3.Error as exc:
+            raise from_driver(exc) from exc
+
+    def _sqlite_insert(self, cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        key = (table.name, tuple(rows[0]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _CompiledInsert(table, self.engine.dialect, key[1])
+        if len(rows) == 1:
+            cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+            return [int(cursor.lastrowid or 0)]
+        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        # The write lock is held, and AUTOINCREMENT gives each row max(counter, max id) + 1, so the
+        # batch's ids are consecutive and end at the last one inserted.
+        last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
+
+    # schema work -----------------------------------------------------------------------------
+
+    def migrate(self, work: Callable[[Connection], T]) -> T:
+        """Run schema work in one write transaction; on SQLite with foreign keys off (so that
+        tables can be rebuilt) and checked before commit."""
+
+        def once() -> T:
+            with self.engine.connect() as conn:
+                if self.dialect != "sqlite":
+                    with conn.begin():
+                        return work(conn)
+                conn.execution_options(tracker_write=True)
+                driver = _driver(conn)
+                driver.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    with conn.begin():
+                        result = work(conn)
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise MigrationError(
+                                f"the migration left {len(broken)} broken foreign keys, e.g. {tuple(broken[0])}"
+                            )
+                    return result
+                finally:
+                    driver.execute("PRAGMA foreign_keys = ON")
+
+        return self._guard(lambda: retrying(once))
+
+    def use_wal(self) -> None:
+        """Switch a SQLite file to WAL journaling (persistent; done once the schema is known good)."""
+        if self.dialect == "sqlite":
+            self._guard(lambda: self._on_driver(lambda driver: driver.execute("PRAGMA journal_mode = WAL")))
+
+    def _on_driver(self, call: Callable[[sqlite3.Connection], Any]) -> None:
+        with self.engine.connect() as conn:
+            call(_driver(conn))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    return _sqlite(conn.connection.driver_connection)
+
+
+def _sqlite(driver: Any) -> sqlite3.Connection:
+    if not isinstance(driver, sqlite3.Connection):
+        raise StoreError("the SQLite connection is closed")
+    return driver
+
+
+class _CompiledInsert:
+    """An INSERT compiled once by SQLAlchemy from the table, with the columns' bind processors."""
+
+    def __init__(self, table: Table, dialect: Dialect, names: tuple[str, ...]) -> None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or names)
+        self.processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.order)
+
+    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip((row.get(name) for name in self.order), self.processors, strict=True)
+        )
+
+
+def _core_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT ... RETURNING through SQLAlchemy Core (insertmanyvalues for many rows)."""
+    if len(rows) == 1:
+        return [int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(stmt, rows).scalars()]
