@@ -3,16 +3,18 @@
     python bench/stress.py many --url URL --writers 8 --trials 500     # many writers at once
     python bench/stress.py crash --url URL --iterations 50             # SIGKILL at random moments
 
-Writers log trials (single calls with a TTPT result, and batches with TTPT items) and record every
-acknowledged id in their own file *after* the call returned. Afterwards every acknowledged trial
-must be in the store exactly once with its TTPT result, every batch whole or absent, and no call
-may have failed (no "database is locked", deadlock or serialisation error). Prints its counts as
-JSON on the last line; exits 1 if anything was lost.
+Writers log trials (single calls with a TTPT result, batches with TTPT items, and transactions of
+several calls) and record every acknowledged trial, with all it holds, in their own file *after*
+the call returned. Afterwards every acknowledged trial must be in the store exactly once, holding
+exactly what was acknowledged (params, performance, TTPT result), every batch and transaction
+whole or absent, and no call may have failed (no "database is locked", deadlock or serialisation
+error). Prints its counts as JSON on the last line; exits 1 if anything was lost or changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,44 +32,59 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tracker import ExperimentTracker
 
 BATCH = 5
+KINDS = ("single", "batch", "transaction")
+"""single: log_trial then log_ttpt_result; batch: log_trials with TTPT items; transaction: two
+log_trial and two log_ttpt_result calls in one `tracker.transaction()`, all or nothing."""
+
+
+def _item(writer: int, number: int, tag: str, size: int) -> dict[str, Any]:
+    """The trial a writer logs as `number`, with its TTPT result; values vary with the number."""
+    rng = random.Random(number)
+    return {
+        "trial_number": number,
+        "params": {"writer": writer, "batch": tag, "size": size, "lookback": rng.randint(1, 500)},
+        "performance": {"sharpe": rng.uniform(-3, 3), "note": f"ü{number}", "curve": [rng.random(), -0.0]},
+        "ttpt": {"passed": number % 3 != 0, "num_violations": number % 3, "metrics": {"batch": tag, "n": number}},
+    }
+
+
+def _log(tracker: ExperimentTracker, experiment_id: int, kind: str, items: list[dict[str, Any]]) -> list[int]:
+    if kind == "batch":
+        return tracker.log_trials(experiment_id, items)
+    ids = []
+    with tracker.transaction() if kind == "transaction" else contextlib.nullcontext():
+        for item in items:
+            args = {k: v for k, v in item.items() if k != "ttpt"}
+            ids.append(tracker.log_trial(experiment_id, **args))
+            tracker.log_ttpt_result(ids[-1], **item["ttpt"])
+    return ids
 
 
 def worker(url: str, experiment_id: int, writer: int, trials: int, acks: Path, start_at: float) -> int:
-    """Log `trials` trials (forever when 0) and append 'id batch size' lines to `acks`."""
+    """Log `trials` trials (forever when 0) and append one JSON line per acknowledged trial, with
+    everything it holds, to `acks` after the call returned."""
     time.sleep(max(0.0, start_at - time.time()))
     errors = 0
     fd = os.open(acks, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     with ExperimentTracker(url) as tracker:
         number = writer * 10_000_000
-        batch = 0
+        call = 0
         while trials == 0 or number < writer * 10_000_000 + trials:
-            batch += 1
-            tag = f"{writer}-{batch}"
+            call += 1
+            kind = KINDS[call % len(KINDS)]
+            size = {"single": 1, "batch": BATCH, "transaction": 2}[kind]
+            tag = f"{writer}-{call}"
+            items = [_item(writer, number + i, tag, size) for i in range(size)]
+            number += size
             try:
-                if batch % 2:
-                    trial_id = tracker.log_trial(
-                        experiment_id, number, {"writer": writer, "batch": tag, "size": 1}, {"sharpe": random.random()}
-                    )
-                    tracker.log_ttpt_result(trial_id, True, 0, {"batch": tag})
-                    ids = [trial_id]
-                else:
-                    items = [
-                        {
-                            "trial_number": number + i,
-                            "params": {"writer": writer, "batch": tag, "size": BATCH},
-                            "performance": {"sharpe": random.random()},
-                            "ttpt": {"passed": i % 2 == 0, "num_violations": i % 2, "metrics": {"batch": tag}},
-                        }
-                        for i in range(BATCH)
-                    ]
-                    ids = tracker.log_trials(experiment_id, items)
+                ids = _log(tracker, experiment_id, kind, items)
             except Exception as exc:  # noqa: BLE001 - every failed call is counted and reported
                 errors += 1
                 os.write(fd, f"ERROR {type(exc).__name__}: {exc}\n".encode())
-                number += 1 if batch % 2 else BATCH
                 continue
-            os.write(fd, "".join(f"{i} {tag} {len(ids)}\n" for i in ids).encode())
-            number += len(ids)
+            os.write(
+                fd, "".join(json.dumps({"id": i, **item}) + "\n" for i, item in zip(ids, items, strict=True)).encode()
+            )
     os.close(fd)
     return 1 if errors else 0
 
@@ -92,8 +109,8 @@ def _spawn(
 
 
 def verify(url: str, experiment_id: int, ack_files: list[Path]) -> dict[str, Any]:
-    """Check the store against the acknowledgements; return the counts."""
-    acked: dict[int, str] = {}
+    """Check the store against the acknowledgements, content included; return the counts."""
+    acked: dict[int, dict[str, Any]] = {}
     errors: list[str] = []
     for path in ack_files:
         if not path.exists():
@@ -101,34 +118,47 @@ def verify(url: str, experiment_id: int, ack_files: list[Path]) -> dict[str, Any
         for line in path.read_text().splitlines():
             if line.startswith("ERROR"):
                 errors.append(line)
-            elif line.count(" ") == 2:
-                trial_id, tag, _ = line.split(" ")
-                acked[int(trial_id)] = tag
+            elif line.endswith("}"):  # a line cut by the kill is not an acknowledgement
+                record = json.loads(line)
+                acked[record.pop("id")] = record
     with ExperimentTracker(url) as tracker:
         trials = tracker.get_trials(experiment_id)
-        numbers = Counter(t["trial_number"] for t in trials)
-        present = {t["id"]: t for t in trials}
-        batches: dict[str, list[dict[str, Any]]] = {}
-        for t in trials:
-            batches.setdefault(t["params"]["batch"], []).append(t)
+    numbers = Counter(t["trial_number"] for t in trials)
+    present = {t["id"]: t for t in trials}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for t in trials:
+        groups.setdefault(t["params"]["batch"], []).append(t)
     lost = [i for i in acked if i not in present]
-    missing_ttpt = [i for i, t in present.items() if t["ttpt_result"] is None and t["params"]["size"] == BATCH]
-    single_without_ttpt = [
-        i for i, t in present.items() if t["ttpt_result"] is None and t["params"]["size"] == 1 and i in acked
-    ]
-    half_batches = [tag for tag, rows in batches.items() if len(rows) != rows[0]["params"]["size"]]
+    changed = [i for i, expected in acked.items() if i in present and _stored(present[i]) != expected]
+    atomic_without_ttpt = [i for i, t in present.items() if t["ttpt_result"] is None and t["params"]["size"] > 1]
+    half_groups = [tag for tag, rows in groups.items() if len(rows) != rows[0]["params"]["size"]]
     return {
         "writers": len(ack_files),
         "acknowledged": len(acked),
         "stored": len(trials),
         "lost": len(lost),
+        "content_differs": len(changed),
         "duplicates": sum(1 for c in numbers.values() if c > 1),
-        "half_written_batches": len(half_batches),
-        "batch_trials_without_ttpt": len(missing_ttpt),
-        "acknowledged_single_without_ttpt": len(single_without_ttpt),
+        "half_written_batches": len(half_groups),
+        "atomic_trials_without_ttpt": len(atomic_without_ttpt),
         "failed_calls": len(errors),
         "errors": errors[:5],
     }
+
+
+def _stored(trial: dict[str, Any]) -> dict[str, Any]:
+    """A stored trial in the shape of an acknowledgement (JSON round trip, as it was written)."""
+    check = trial["ttpt_result"] or {}
+    return json.loads(
+        json.dumps(
+            {
+                "trial_number": trial["trial_number"],
+                "params": trial["params"],
+                "performance": trial["performance"],
+                "ttpt": {k: check.get(k) for k in ("passed", "num_violations", "metrics")},
+            }
+        )
+    )
 
 
 def many(url: str, writers: int, trials: int) -> dict[str, Any]:
@@ -164,10 +194,11 @@ def crash(url: str, iterations: int, seed: int) -> dict[str, Any]:
         for key in (
             "acknowledged",
             "lost",
+            "content_differs",
             "duplicates",
             "half_written_batches",
             "failed_calls",
-            "acknowledged_single_without_ttpt",
+            "atomic_trials_without_ttpt",
         ):
             totals[key] += report[key]
     return {"iterations": iterations, **totals, "stored_at_end": verify(url, experiment_id, [])["stored"]}
@@ -194,12 +225,16 @@ def main() -> int:
         else crash(args.url, args.iterations, args.seed)
     )
     print(json.dumps(report))
-    bad = (
-        report.get("lost", 0)
-        or report.get("duplicates", 0)
-        or report.get("half_written_batches", 0)
-        or report.get("failed_calls", 0)
-        or report.get("acknowledged_single_without_ttpt", 0)
+    bad = any(
+        report.get(key, 0)
+        for key in (
+            "lost",
+            "content_differs",
+            "duplicates",
+            "half_written_batches",
+            "failed_calls",
+            "atomic_trials_without_ttpt",
+        )
     )
     return 1 if bad else 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,84 @@ def test_values_that_cannot_be_stored_are_refused_before_writing(
         tracker.log_trial(eid, 0, bad, {"sharpe": 1.0})
     assert info.value.field.startswith("params")
     assert tracker.get_trials(eid) == []
+
+
+objectives = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**80), 2**80)
+
+
+def _objective(raw: float | int | None) -> float | None:
+    """What the `value` column holds for `raw`: a float, NaN as None, -0.0 as 0.0 (all backends)."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    return float(raw) + 0.0
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def repository_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder: Path = tmp_path_factory.mktemp("repository")
+    if request.param == "postgresql":
+        with temporary_schema() as url:
+            yield url
+        return
+    yield f"sqlite:///{folder / 'r.db'}" if request.param == "sqlite" else str(folder / "r.jsonl")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=documents, params=documents, performance=documents, metrics=documents, objective=objectives)
+def test_values_written_through_the_repository_read_back_identically_and_after_reopening(
+    repository_url: str,
+    config: dict[str, Any],
+    params: dict[str, Any],
+    performance: dict[str, Any],
+    metrics: dict[str, Any],
+    objective: float | int | None,
+) -> None:
+    """The Repository is public: it encodes raw values itself (no facade in between), and the
+    journal's in-memory state equals what a replay of its file gives."""
+    from tracker.records import NewExperiment, NewTrial, NewTTPTResult
+    from tracker.stores import open_repository
+
+    now = datetime.now(UTC)
+    repo = open_repository(repository_url)
+    try:
+        eid = repo.add_experiment(
+            NewExperiment(
+                name="raw",
+                template="t",
+                mode="m",
+                objective="sharpe",
+                direction="maximize",
+                created_at=now,
+                config=config,
+                summary=[metrics],
+            )
+        )
+        trial = NewTrial(
+            trial_number=0,
+            params=params,
+            performance=performance,
+            state="complete",
+            created_at=now,
+            value=objective,
+            ttpt=NewTTPTResult(passed=False, num_violations=1, created_at=now, metrics=metrics),
+        )
+        [tid] = repo.add_trials(eid, [trial])
+        repo.add_ttpt_result(tid, NewTTPTResult(passed=True, num_violations=0, created_at=now, violations=[params]))
+        first = (repo.get_experiment(eid), repo.get_trial(tid), repo.list_ttpt_results(trial_id=tid))
+    finally:
+        repo.close()
+    reopened = open_repository(repository_url)
+    try:
+        again = (reopened.get_experiment(eid), reopened.get_trial(tid), reopened.list_ttpt_results(trial_id=tid))
+    finally:
+        reopened.close()
+    for experiment, got, (with_trial, later) in (first, again):
+        assert same(experiment.config, config)
+        assert same(experiment.summary, [metrics])
+        assert same(got.params, params)
+        assert same(got.performance, performance)
+        assert same(got.value, _objective(objective))
+        assert same(with_trial.metrics, metrics)
+        assert with_trial.violations is None
+        assert same(later.violations, [params])
+        assert later.metrics is None

@@ -240,7 +240,10 @@ def _check_number(value: Any, field: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    result = float(value)
+    try:
+        result = float(value) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
+    except OverflowError:
+        result = math.inf if value > 0 else -math.inf
     return None if math.isnan(result) else result
 
 

@@ -8,6 +8,7 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 from alembic import op
+
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
 
 revision = "0001"

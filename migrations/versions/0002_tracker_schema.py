@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
+
 from tracker._migrations.frozen.codec_v1 import from_storage
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL, objective_value, parse_json_text, parse_timestamp
 from tracker._migrations.frozen.report import note_rows
