@@ -17,6 +17,7 @@ from tracker import (
     TrackerError,
     ValidationError,
 )
+from tracker.records import ExperimentQuery
 
 
 def new_experiment(t: ExperimentTracker, name: str = "momentum", **kwargs: object) -> int:
@@ -575,3 +576,66 @@ class TestTrackerObject:
             tracker.get_trial(123)
         with pytest.raises(TrackerError):
             tracker.create_experiment("", "t", "m")
+
+
+class TestTransactions:
+    def test_calls_in_a_transaction_are_committed_together_and_unseen_before(
+        self, tracker: ExperimentTracker, store_url: str
+    ) -> None:
+        with ExperimentTracker(store_url) as other:
+            with tracker.transaction():
+                eid = new_experiment(tracker)
+                tid = tracker.log_trial(eid, 0, {"a": 1}, {"sharpe": 1.0})
+                tracker.log_ttpt_result(tid, False, 1, {})
+                assert tracker.get_trial(tid)["ttpt_result"]["passed"] is False  # reads see the block's writes
+                assert other.list_experiments() == []  # other connections do not, yet
+            assert [e["id"] for e in other.list_experiments()] == [eid]
+            assert other.get_trial(tid)["ttpt_result"]["num_violations"] == 1
+
+    def test_a_block_that_raises_stores_nothing_and_the_tracker_goes_on(self, tracker: ExperimentTracker) -> None:
+        keep = new_experiment(tracker, "keep")
+
+        def block() -> None:
+            with tracker.transaction():
+                eid = new_experiment(tracker, "gone")
+                tracker.log_trials(eid, [{"trial_number": n, "params": {}, "performance": {}} for n in range(3)])
+                tracker.log_trial(keep, 0, {}, {"sharpe": 2.0})
+                raise RuntimeError("on purpose")
+
+        with pytest.raises(RuntimeError, match="on purpose"):
+            block()
+        assert [e["name"] for e in tracker.list_experiments()] == ["keep"]
+        assert tracker.get_trials(keep) == []
+        later = tracker.log_trial(keep, 0, {}, {"sharpe": 3.0})
+        assert tracker.get_trial(later)["value"] == 3.0
+
+    def test_a_failed_call_inside_a_transaction_leaves_it_usable(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        with tracker.transaction():
+            tracker.log_trial(eid, 0, {}, {"sharpe": 1.0})
+            with pytest.raises(DuplicateTrialError):
+                tracker.log_trial(eid, 0, {}, {"sharpe": 9.0})
+            with pytest.raises(NotFoundError):
+                tracker.log_ttpt_result(10**9, True, 0)
+            tracker.log_trial(eid, 1, {}, {"sharpe": 2.0})
+        assert [(t["trial_number"], t["value"]) for t in tracker.get_trials(eid)] == [(0, 1.0), (1, 2.0)]
+
+    def test_nested_blocks_join_the_outer_one(self, tracker: ExperimentTracker) -> None:
+
+        def block() -> None:
+            with tracker.transaction():
+                with tracker.transaction():
+                    new_experiment(tracker, "inner")
+                raise RuntimeError("the outer block fails after the inner one ended")
+
+        with pytest.raises(RuntimeError, match="outer block"):
+            block()
+        assert tracker.list_experiments() == []
+
+    def test_a_read_transaction_refuses_writes(self, tracker: ExperimentTracker) -> None:
+        repo = tracker.repository
+        with repo.transaction(write=False):
+            assert repo.list_experiments(ExperimentQuery()) == []
+            with pytest.raises(StoreError, match="read transaction"):
+                new_experiment(tracker)
+        assert tracker.list_experiments() == []

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import make_store_url
 from tests.test_value_roundtrip import same
-from tracker import CorruptStoreError, ExperimentTracker, copy_store
+from tracker import CorruptStoreError, ExperimentTracker, StoreError, copy_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -245,3 +245,30 @@ def test_copy_round_trips_between_backends_and_is_idempotent(
         assert same(snapshot(dst), snapshot(src))
         assert copy_store(src, dst) == {"experiments": 0, "trials": 0, "ttpt_results": 0, "summaries": 0}
         assert same(snapshot(dst), snapshot(src))
+
+
+def test_readers_never_take_the_writer_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another process holds the journal's lock, a tracker still opens and reads; only a
+    write waits for the lock (and here times out)."""
+    from filelock import FileLock
+
+    import tracker.journal.file as journal_file
+
+    monkeypatch.setattr(journal_file, "LOCK_TIMEOUT_S", 0.2)
+    path = tmp_path / "shared.jsonl"
+    with ExperimentTracker(path) as tracker:
+        eid = tracker.create_experiment("e", "t", "m")
+        tracker.log_trial(eid, 0, {"a": 1}, {"sharpe": 1.0})
+    before = path.read_bytes()
+    holder = FileLock(f"{path}.lock")
+    holder.acquire()
+    try:
+        with ExperimentTracker(path) as reader:
+            assert [t["trial_number"] for t in reader.get_trials(eid)] == [0]
+            assert reader.get_experiment(eid)["name"] == "e"
+            with pytest.raises(StoreError, match="could not lock"):
+                reader.log_trial(eid, 1, {}, {})
+            assert [t["trial_number"] for t in reader.get_trials(eid)] == [0]
+    finally:
+        holder.release()
+    assert path.read_bytes() == before

@@ -410,3 +410,57 @@ class TestSharing:
         with pytest.raises(SchemaError, match="Optuna's RDBStorage tables"):
             ExperimentTracker(db_path=path)
         assert file_digest(path) == before
+
+
+class TestFrozenRevisions:
+    ALLOWED = ("__future__", "alembic", "sqlalchemy", "tracker._migrations.frozen")
+
+    def test_revisions_and_their_helpers_import_nothing_from_live_tracker_code(self) -> None:
+        import ast
+
+        files = sorted((ROOT / "migrations" / "versions").glob("*.py")) + sorted(
+            (ROOT / "migrations" / "frozen").glob("*.py")
+        )
+        assert len(files) >= 6
+        for path in files:
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top in sys.stdlib_module_names or name.startswith(self.ALLOWED), (path.name, name)
+
+    def test_a_change_to_the_live_codec_does_not_change_what_an_old_revision_does(self, tmp_path: Path) -> None:
+        """The upgrade runs twice, the second time in a process whose live codec and in-house
+        reading raise when called (patched before anything imports them): the result is the same."""
+        (tmp_path / "plain").mkdir()
+        (tmp_path / "changed").mkdir()
+        plain, later = in_house_copy(tmp_path / "plain"), in_house_copy(tmp_path / "changed")
+        db = database(f"sqlite:///{plain}")
+        schema.upgrade(db, "0002")
+        db.dispose()
+        script = (
+            "import tracker.codec, tracker.journal.inhouse\n"
+            "def changed(*args, **kwargs):\n"
+            "    raise AssertionError('an old revision called the live codec')\n"
+            "for module, names in ((tracker.codec, ('encode', 'decode', 'number', 'to_row', 'to_item', 'to_values')),\n"
+            "                      (tracker.journal.inhouse, ('parse_timestamp', 'objective_value'))):\n"
+            "    for name in names:\n"
+            "        setattr(module, name, changed)\n"
+            "from tracker import schema\n"
+            "from tracker.sql.unit_of_work import UnitOfWork\n"
+            "from tracker.urls import resolve\n"
+            f"db = UnitOfWork(resolve('sqlite:///{later}', None, None))\n"
+            "schema.upgrade(db, '0002')\n"
+            "db.dispose()\n"
+        )
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        for table in ("experiments", "trials", "ttpt_results"):
+            query = f"SELECT * FROM {table} ORDER BY id"
+            assert [tuple(r) for r in raw_rows(plain, query)] == [tuple(r) for r in raw_rows(later, query)]
