@@ -88,10 +88,16 @@ def test_runtime_ttpt_is_logged_at_checkpoints_and_errors_are_recorded(tracker: 
         return 1.0
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4))
+    for params in ({"fast": 7, "leak": False}, {"fast": 3, "leak": True}, {"fast": 7, "leak": True}):
+        study.enqueue_trial(params)  # trials 0 and 2 are checked and their strategy raises; 1 is not checked
     callback = TrackingCallback(tracker, ttpt=LookaheadMonitor(strategy, data, checkpoints=3), checkpoint_interval=2)
     study.optimize(run, n_trials=12, callbacks=[callback])
     assert callback.experiment_id is not None
-    for trial in tracker.get_trials(callback.experiment_id):
+    trials = tracker.get_trials(callback.experiment_id)
+    raised = [t for t in trials if t["ttpt_result"] is not None and t["params"]["fast"] == 7]
+    assert [t["trial_number"] for t in raised][:2] == [0, 2]
+    assert len(trials) == 12
+    for trial in trials:
         result = trial["ttpt_result"]
         if trial["trial_number"] % 2:
             assert result is None
