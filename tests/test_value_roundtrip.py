@@ -241,3 +241,14 @@ def test_values_written_through_the_repository_read_back_identically_and_after_r
         assert with_trial.violations is None
         assert same(later.violations, [params])
         assert later.metrics is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=values | documents)
+def test_the_fast_encoding_path_gives_what_the_careful_walk_gives(value: Any) -> None:
+    """`encode` takes a fast path for plain JSON; wherever it does, the result must be the careful
+    walk's, tags included (compared as JSON text, so -0.0 and NaN count)."""
+    from tracker import codec
+
+    careful = codec._encode(value, "v", 0, set())
+    assert codec.dumps(codec.encode(value, "v")) == codec.dumps(careful)

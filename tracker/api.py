@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import DuplicateTrialError, StoreError, ValidationError
 from tracker.records import (
+    TRIAL_STATES,
     Direction,
     ExperimentQuery,
     ExperimentStats,
@@ -191,7 +192,8 @@ class ExperimentTracker:
         """Store one trial and return its id. Raises NotFoundError, DuplicateTrialError."""
         experiment_id = check_id(experiment_id, "experiment_id")
         trial = self._new_trial(
-            experiment_id,
+            self._objective(experiment_id)[0],
+            now(),
             {
                 "trial_number": trial_number,
                 "params": params,
@@ -203,7 +205,7 @@ class ExperimentTracker:
                 "started_at": started_at,
                 "completed_at": completed_at,
             },
-            "",
+            None,
         )
         return self._repo.add_trials(experiment_id, [trial])[0]
 
@@ -217,52 +219,66 @@ class ExperimentTracker:
         if isinstance(trials, Mapping | str | bytes) or not isinstance(trials, Iterable):
             raise ValidationError("trials", "expected a list of trial mappings")
         items = list(trials)
-        batch = [self._new_trial(experiment_id, item, f"trials[{i}].") for i, item in enumerate(items)]
+        objective, created = self._objective(experiment_id)[0], now()
+        batch = [self._new_trial(objective, created, item, i) for i, item in enumerate(items)]
         counts = Counter(t.trial_number for t in batch)
         repeated = sorted(n for n, c in counts.items() if c > 1)
         if repeated:
             raise DuplicateTrialError(experiment_id, repeated)
-        return self._repo.add_trials(experiment_id, batch)
+        try:
+            return self._repo.add_trials(experiment_id, batch)
+        except ValidationError as exc:  # the repository names a lone trial's fields without an index
+            raise (exc.within("trials[0].") if len(batch) == 1 else exc) from None
 
-    def _new_trial(self, experiment_id: int, item: object, where: str) -> NewTrial:
+    def _new_trial(self, objective: str, created: datetime, item: object, index: int | None) -> NewTrial:
+        """The NewTrial for a `log_trials` item (or `log_trial`'s arguments when `index` is None).
+        Plain values pass with type checks only; anything else goes through the checks that
+        convert it or name the field in a ValidationError."""
+        where = "" if index is None else f"trials[{index}]."
         if not isinstance(item, Mapping):
             raise ValidationError(where.rstrip(".") or "trial", "expected a mapping of log_trial arguments")
-        unknown = set(item) - _TRIAL_KEYS
-        if unknown:
+        if not _TRIAL_KEYS.issuperset(item):
             raise ValidationError(
-                f"{where}{sorted(map(str, unknown))[0]}",
+                f"{where}{sorted(map(str, set(item) - _TRIAL_KEYS))[0]}",
                 f"unknown key; allowed keys are {', '.join(sorted(_TRIAL_KEYS))}",
             )
         for required in ("trial_number", "params", "performance"):
             if required not in item:
                 raise ValidationError(f"{where}{required}", "is required")
-        objective, _ = self._objective(experiment_id)
-        performance = check_mapping(item["performance"], f"{where}performance")
-        raw_value = performance.get(objective)
-        value = None
-        if raw_value is not None:
+        number, params, performance = item["trial_number"], item["params"], item["performance"]
+        if type(number) is not int or number < 0:
+            number = check_int(number, f"{where}trial_number")
+        if type(params) is not dict:
+            params = check_mapping(params, f"{where}params")
+        if type(performance) is not dict:
+            performance = check_mapping(performance, f"{where}performance")
+        value = performance.get(objective)
+        if value is not None and type(value) is not float:
             try:
-                value = check_number(raw_value, f"{where}performance.{objective}")
+                value = check_number(value, f"{where}performance.{objective}")
             except ValidationError:
                 raise ValidationError(
                     f"{where}performance.{objective}",
-                    f"the objective must be a number, got {type(raw_value).__name__}",
+                    f"the objective must be a number, got {type(value).__name__}",
                 ) from None
-        ttpt = item.get("ttpt")
+        state = item.get("state", "complete")
+        if state not in TRIAL_STATES:
+            state = check_state(state)
+        started, completed, ttpt = item.get("started_at"), item.get("completed_at"), item.get("ttpt")
         return NewTrial(
-            trial_number=check_int(item["trial_number"], f"{where}trial_number"),
-            params=check_mapping(item["params"], f"{where}params"),
+            trial_number=number,
+            params=params,
             performance=performance,
             value=value,
-            state=check_state(item.get("state", "complete")),
-            created_at=now(),
-            started_at=check_datetime(item.get("started_at"), f"{where}started_at"),
-            completed_at=check_datetime(item.get("completed_at"), f"{where}completed_at"),
-            ttpt=None if ttpt is None else self._new_ttpt(ttpt, f"{where}ttpt."),
+            state=state,
+            created_at=created,
+            started_at=None if started is None else check_datetime(started, f"{where}started_at"),
+            completed_at=None if completed is None else check_datetime(completed, f"{where}completed_at"),
+            ttpt=None if ttpt is None else self._new_ttpt(ttpt, f"{where}ttpt.", created),
             **{name: item.get(name) for name in _TRIAL_TEXT},
         )
 
-    def _new_ttpt(self, item: object, where: str) -> NewTTPTResult:
+    def _new_ttpt(self, item: object, where: str, created: datetime) -> NewTTPTResult:
         if not isinstance(item, Mapping):
             raise ValidationError(where.rstrip("."), "expected a mapping of log_ttpt_result arguments")
         unknown = set(item) - _TTPT_KEYS
@@ -279,7 +295,7 @@ class ExperimentTracker:
             num_violations=check_int(item["num_violations"], f"{where}num_violations"),
             metrics=check_mapping(item.get("metrics"), f"{where}metrics", optional=True),
             violations=check_list(item.get("violations"), f"{where}violations"),
-            created_at=now(),
+            created_at=created,
         )
 
     def _objective(self, experiment_id: int) -> tuple[str, Direction]:
@@ -301,7 +317,9 @@ class ExperimentTracker:
         """Store a TTPT (look-ahead) validation of a trial and return its id."""
         trial_id = check_id(trial_id, "trial_id")
         new = self._new_ttpt(
-            {"passed": passed, "num_violations": num_violations, "metrics": metrics, "violations": violations}, ""
+            {"passed": passed, "num_violations": num_violations, "metrics": metrics, "violations": violations},
+            "",
+            now(),
         )
         return self._repo.add_ttpt_result(trial_id, new)
 

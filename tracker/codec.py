@@ -21,14 +21,14 @@ datetimes (pandas timestamps included) become ISO 8601 strings; tuples become li
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
 
 from tracker.errors import ValidationError
-from tracker.records import DIRECTIONS, TRIAL_STATES, Kind, kind_of, stored_fields
+from tracker.records import DIRECTIONS, TRIAL_STATES, Kind, NewTrial, kind_of, stored_fields
 
 R = TypeVar("R")
 
@@ -43,7 +43,57 @@ _INT64 = range(-(2**63), 2**63)
 
 def encode(value: Any, field: str) -> Any:
     """Return `value` in storage form; raise ValidationError naming `field` if it cannot be stored."""
-    return _encode(value, field, 0, set())
+    try:
+        return _fast(value, 0)
+    except _Careful:
+        return _encode(value, field, 0, set())
+
+
+class _Careful(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by `_fast` for anything outside its common case: `_encode` then walks the value with
+    paths, cycle detection and every conversion (the result is the same where both apply)."""
+
+
+def _fast(value: Any, depth: int) -> Any:
+    """Storage form of plain JSON made of dicts, lists, ASCII strings, floats, 64-bit ints, bools
+    and None: the hot path of logging trials, without building a path for every item."""
+    kind = type(value)
+    if kind is float:
+        if -1e16 < value < 1e16 and (value or math.copysign(1.0, value) > 0):
+            return value
+        return _encode_float(value)
+    if kind is str:
+        if value.isascii() and "\x00" not in value:
+            return value
+        raise _Careful
+    if kind is int:
+        if -(2**63) <= value < 2**63:
+            return value
+        raise _Careful
+    if kind is bool or value is None:
+        return value
+    if depth >= MAX_DEPTH:
+        raise _Careful
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                raise _Careful
+            leaf = type(item)  # plain leaves inline: a call per leaf costs more than its check
+            if (
+                (leaf is float and -1e16 < item < 1e16 and item)
+                or (leaf is int and -(2**63) <= item < 2**63)
+                or (leaf is str and item.isascii() and "\x00" not in item)
+            ):
+                out[key] = item
+            else:
+                out[key] = _fast(item, depth + 1)
+        if len(out) == 1 and next(iter(out)) in _RESERVED:
+            return {DICT_TAG: out}
+        return out
+    if kind is list:
+        return [_fast(item, depth + 1) for item in value]
+    raise _Careful
 
 
 def _encode(value: Any, path: str, depth: int, active: set[int]) -> Any:
@@ -130,13 +180,14 @@ def _encode_float(value: float) -> Any:
     if math.isfinite(value):
         if value == 0.0 and math.copysign(1.0, value) < 0:
             return {FLOAT_TAG: "-0.0"}
-        text = repr(value)
-        return {FLOAT_TAG: text} if "e+" in text else value
+        return {FLOAT_TAG: repr(value)} if abs(value) >= 1e16 else value  # repr has "e+" from 1e16 on
     return {FLOAT_TAG: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
 
 
 def check_string(value: str, path: str) -> str:
     """`value` if every backend can store it (no NUL, valid Unicode); else ValidationError."""
+    if value.isascii() and "\x00" not in value:
+        return value
     if "\x00" in value:
         raise ValidationError(path, "contains a NUL character (\\x00), which no backend can store; remove it")
     try:
@@ -212,6 +263,8 @@ def _check_time(value: Any, field: str) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         raise ValidationError(field, f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -238,6 +291,8 @@ def _check_name(value: Any, field: str) -> str:
 def _check_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
+    if type(value) is float and value == value:
+        return value + 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
     try:
@@ -248,6 +303,8 @@ def _check_number(value: Any, field: str) -> float | None:
 
 
 def _check_count(value: Any, field: str) -> int:
+    if type(value) is int and 0 <= value < 2**63:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(field, f"expected an integer, got {type(value).__name__}")
     if not 0 <= value < 2**63:
@@ -303,6 +360,23 @@ def to_row(record: Any, where: str = "") -> dict[str, Any]:
 def to_item(record: Any, where: str = "") -> dict[str, Any]:
     """`to_row` as plain JSON for the journal: times as ISO 8601 text, numbers encoded."""
     return _as_item(type(record), to_row(record, where))
+
+
+def trial_rows(
+    trials: Sequence[NewTrial], *, item: bool = False
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The rows of a batch of trials and, by position, of their TTPT results (`to_row`, or with
+    `item` `to_item`). A ValidationError names the trial as `trials[i].` in a batch of several."""
+    convert = to_item if item else to_row
+    rows, checks = [], {}
+    for index, trial in enumerate(trials):
+        try:
+            rows.append(convert(trial))
+            if trial.ttpt is not None:
+                checks[index] = convert(trial.ttpt, "ttpt.")
+        except ValidationError as exc:
+            raise (exc.within(f"trials[{index}].") if len(trials) > 1 else exc) from None
+    return rows, checks
 
 
 def to_values(record_type: type, values: Mapping[str, Any], where: str = "", *, item: bool = False) -> dict[str, Any]:

@@ -19,6 +19,10 @@ class ValidationError(TrackerError, ValueError):
         self.problem = problem
         super().__init__(f"{field}: {problem}")
 
+    def within(self, prefix: str) -> ValidationError:
+        """The same error with `prefix` before the field's name (`trials[0].` + `params.x`)."""
+        return ValidationError(prefix + self.field, self.problem)
+
 
 class NotFoundError(TrackerError, LookupError, ValueError):
     """An experiment, trial or other record with the given id does not exist."""

@@ -247,9 +247,7 @@ class JsonRepository(Repository):
             self._emit({"op": "delete", "experiment_id": experiment_id})
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
-        where = "trials[{}]." if len(trials) > 1 else ""
-        items = [codec.to_item(t, where.format(i)) for i, t in enumerate(trials)]
-        checks = {i: codec.to_item(t.ttpt, f"{where.format(i)}ttpt.") for i, t in enumerate(trials) if t.ttpt}
+        items, checks = codec.trial_rows(trials, item=True)
         with self._writing() as state:
             queries.experiment(state, experiment_id)
             taken = state.by_experiment[experiment_id]

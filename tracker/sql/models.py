@@ -46,6 +46,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return aware.replace(tzinfo=None) if dialect.name == "sqlite" else aware
 
+    @staticmethod
+    def sqlite_text(value: datetime) -> str:
+        """What this type stores on SQLite for an aware UTC datetime: the same text as its bind
+        processor chain (naive UTC, "YYYY-MM-DD HH:MM:SS.ffffff"), for the insert fast path."""
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

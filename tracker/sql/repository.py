@@ -127,16 +127,14 @@ class SqlRepository(Repository):
     # trials --------------------------------------------------------------------------------
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
-        where = "trials[{}]." if len(new_trials) > 1 else ""
-        rows = [{**codec.to_row(t, where.format(i)), "experiment_id": experiment_id} for i, t in enumerate(new_trials)]
-        checks = [
-            (i, codec.to_row(t.ttpt, f"{where.format(i)}ttpt.")) for i, t in enumerate(new_trials) if t.ttpt is not None
-        ]
+        rows, checks = codec.trial_rows(new_trials)
+        for row in rows:
+            row["experiment_id"] = experiment_id
 
         def fill(insert_rows: Inserter) -> list[int]:
             ids = insert_rows(trials, rows)
             if checks:
-                insert_rows(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks])
+                insert_rows(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
             return ids
 
         def conflict(exc: IntegrityError) -> TrackerError:
