@@ -135,7 +135,8 @@ def table(runs: list[Run], sets: int, costs: dict[str, float], measured_on: str)
             name = case.name if kind == "leak" else f"honest: {case.name}"
             lines.append(
                 f"| {name} | {min(touched):.1%} / {statistics.mean(touched):.1%} / {max(touched):.1%} "
-                f"| {guarantee(min(touched)):.3f} | {caught}/{len(group)} | {caught_exhaustive}/{len(group)} "
+                f"| {f'{guarantee(min(touched)):.3f}' if kind == 'leak' else '-'} "
+                f"| {caught}/{len(group)} | {caught_exhaustive}/{len(group)} "
                 f"| {statistics.median(r.evaluations for r in group):.0f} / "
                 f"{statistics.median(r.evaluations_exhaustive for r in group):.0f} "
                 f"| {statistics.median(r.ms for r in group):.0f} / "
