@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest fuzz bench bench-quick clean
+.PHONY: demo test lint typecheck pytest fuzz bench bench-quick power clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# The look-ahead check's power table; rewrites it in docs/optuna-and-ttpt.md (run from a clean tree).
+power: $(STAMP)
+	$(BIN)/python bench/power.py
 
 clean:
 	rm -rf $(VENV) bench/.venv .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

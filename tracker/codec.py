@@ -49,7 +49,7 @@ def encode(value: Any, field: str) -> Any:
         return _encode(value, field, 0, set())
 
 
-class _Careful(Exception):  # noqa: N818 - a signal, not an error
+class _Careful(Exception):
     """Raised by `_fast` for anything outside its common case: `_encode` then walks the value with
     paths, cycle detection and every conversion (the result is the same where both apply)."""
 

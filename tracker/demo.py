@@ -77,7 +77,7 @@ def _study(tracker: Any, name: str, strategy: Any, space: Any, data: dict[str, A
         return result["sharpe"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), study_name=name)
-    monitor = LookaheadMonitor(strategy, data, checkpoints=8)
+    monitor = LookaheadMonitor(strategy, data)  # the default budget: 122 evaluations per check
     with TrackingCallback(
         tracker,
         experiment_name=name,

@@ -75,3 +75,8 @@ class SchemaTooNewError(SchemaError):
 
 class MigrationError(SchemaError):
     """An upgrade or downgrade stopped; the database was left as it was before the command."""
+
+
+class NondeterministicStrategyError(TrackerError, ValueError):
+    """Two runs of a strategy on the same data gave different signals (unseeded randomness, or a
+    strategy that changes its input), so its look-ahead cannot be judged; seed it from its params."""

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Connection, Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from tracker.errors import MigrationError, StoreError, TrackerError
 from tracker.codec import dumps
+from tracker.errors import MigrationError, StoreError, TrackerError
 from tracker.records import Synchronous
 from tracker.sql.engine import make_engine
 from tracker.sql.errors import from_driver, is_transient, translate
