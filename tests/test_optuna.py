@@ -90,7 +90,7 @@ def test_runtime_ttpt_is_logged_at_checkpoints_and_errors_are_recorded(tracker: 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4))
     for params in ({"fast": 7, "leak": False}, {"fast": 3, "leak": True}, {"fast": 7, "leak": True}):
         study.enqueue_trial(params)  # trials 0 and 2 are checked and their strategy raises; 1 is not checked
-    callback = TrackingCallback(tracker, ttpt=LookaheadMonitor(strategy, data, checkpoints=3), checkpoint_interval=2)
+    callback = TrackingCallback(tracker, ttpt=LookaheadMonitor(strategy, data, budget=8), checkpoint_interval=2)
     study.optimize(run, n_trials=12, callbacks=[callback])
     assert callback.experiment_id is not None
     trials = tracker.get_trials(callback.experiment_id)

@@ -70,7 +70,7 @@ def ttpt(tracker: ExperimentTracker, experiment_id: int) -> Figure:
             width=0.8,
         )
     ax.set_xlabel("trial number")
-    ax.set_ylabel("violations (checkpoints that changed)")
+    ax.set_ylabel("violations (boundaries that changed)")
     ax.set_title(f"TTPT look-ahead checks: {e['name']}")
     ax.legend(loc="best")
     ax.grid(alpha=0.3, axis="y")
