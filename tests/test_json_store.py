@@ -92,7 +92,7 @@ class TestJournal:
             assert len(path.read_bytes().splitlines()) == lines + 2
         header = json.loads(path.read_text().splitlines()[0])
         assert header["format"] == "tracker-journal"
-        assert header["version"] == 1
+        assert header["version"] == 2
 
     def test_a_torn_last_record_is_ignored_by_readers_and_cut_by_the_next_writer_at_every_cut(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture

@@ -29,6 +29,11 @@ IN_HOUSE_DB = FIXTURES / "inhouse_v0.db"
 ROOT = Path(__file__).parent.parent
 
 
+IN_HOUSE_ROWS = {"experiments": 4, "trials": 7, "ttpt_results": 4}
+CODES_STORED_ONCE = {"blobs": 2, "trials (strategy code stored once)": 2}
+"""The in-house fixture has 2 trials with strategy code, with 2 distinct texts."""
+
+
 def in_house_copy(tmp_path: Path) -> Path:
     target = tmp_path / "experiments.db"
     shutil.copy(IN_HOUSE_DB, target)
@@ -222,8 +227,8 @@ class TestUpgrades:
         load_in_house_rows(pg_url)
         report = schema.upgrade(db, "head")
         db.dispose()
-        assert report.rows == {"experiments": 4, "trials": 7, "ttpt_results": 4}
-        assert report.applied == ["0002 (up)"]
+        assert report.rows == {**IN_HOUSE_ROWS, **CODES_STORED_ONCE}
+        assert report.applied == ["0002 (up)", "0003 (up)"]
         with ExperimentTracker(pg_url) as tracker:
             assert_in_house_data_intact(tracker)
             new_trial = tracker.log_trial(1, 99, {}, {"sharpe": 1.0})
@@ -253,7 +258,8 @@ class TestUpgrades:
             load_in_house_rows(sql_url)
         schema.upgrade(db, "head")
         report = schema.downgrade(db, "0001")
-        assert report.rows == {"experiments": 4, "trials": 7, "ttpt_results": 4}
+        assert report.rows == {**IN_HOUSE_ROWS, "trials (strategy code put back)": 2}
+        assert report.applied == ["0003 (down)", "0002 (down)"]
         schema.upgrade(db, "head")
         db.dispose()
         with ExperimentTracker(sql_url) as tracker:
@@ -306,8 +312,9 @@ class TestCommands:
             check=True,
         ).stdout
         assert "revisions applied: 0001 (up)" not in out
-        assert "0002 (up)" in out
+        assert "0002 (up), 0003 (up)" in out
         assert "rows trials: 7" in out
+        assert "rows blobs: 2" in out
         assert "took" in out
         current = subprocess.run(
             [sys.executable, "-m", "tracker.cli", "--url", str(path), "db", "current"],
@@ -315,7 +322,7 @@ class TestCommands:
             text=True,
             check=True,
         ).stdout
-        assert "0002" in current
+        assert f": {schema.HEAD} (this tracker's head: {schema.HEAD})" in current
 
     def test_upgrade_without_yes_and_without_a_terminal_refuses(self, tmp_path: Path) -> None:
         path = in_house_copy(tmp_path)
@@ -413,7 +420,7 @@ class TestSharing:
 
 
 class TestFrozenRevisions:
-    ALLOWED = ("__future__", "alembic", "sqlalchemy", "tracker._migrations.frozen")
+    ALLOWED = ("__future__", "alembic", "sqlalchemy", "zstandard", "tracker._migrations.frozen")
 
     def test_revisions_and_their_helpers_import_nothing_from_live_tracker_code(self) -> None:
         import ast

@@ -29,6 +29,8 @@ from tracker.errors import (
 if TYPE_CHECKING:
     from tracker.api import ExperimentTracker
     from tracker.copying import copy_store
+    from tracker.provenance import fingerprint
+    from tracker.records import Owner
 
 __version__ = "0.1.0"
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "MigrationError",
     "NondeterministicStrategyError",
     "NotFoundError",
+    "Owner",
     "ReadOnlyStoreError",
     "SchemaError",
     "SchemaOutdatedError",
@@ -48,6 +51,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "copy_store",
+    "fingerprint",
 ]
 
 
@@ -60,4 +64,12 @@ def __getattr__(name: str) -> Any:
         from tracker.copying import copy_store
 
         return copy_store
+    if name == "Owner":
+        from tracker.records import Owner
+
+        return Owner
+    if name == "fingerprint":
+        from tracker.provenance import fingerprint
+
+        return fingerprint
     raise AttributeError(f"module 'tracker' has no attribute {name!r}")

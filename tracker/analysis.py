@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError
@@ -255,6 +255,8 @@ class _FrameBuilder:
                 columns[label] = pd.Series([math.nan if v is None else v for v in given[f.name]], dtype="float64")
             else:
                 columns[label] = pd.Series(given[f.name], dtype=_DTYPES.get(kind, "str"))
+        if "strategy_code" in given:
+            columns["strategy_code"] = pd.Series(given["strategy_code"], dtype="str")
         if self.identity:
             columns["experiment_name"] = pd.Series([self.names.get(i) for i in given["experiment_id"]], dtype="str")
             columns["duration"] = columns["completed_at"] - columns["started_at"]
@@ -322,15 +324,47 @@ def trials_frame(
     prefix: bool = True,
     include_ttpt: bool = True,
     states: Sequence[TrialState] | None = None,
+    tags: Mapping[str, str] | None = None,
+    strategy_code: bool = False,
 ) -> pd.DataFrame:
-    """Identity columns, then params.*, performance.*, and (optionally) ttpt.* columns."""
+    """Identity columns, then params.*, performance.*, attributes.*, tags.*, and (optionally)
+    ttpt.* columns; a `strategy_code` column with `strategy_code`."""
+    names = _names(repo, ids)
+    builder = _FrameBuilder(names, identity=True, include_ttpt=include_ttpt)
+    repo.trial_table(ids, states, builder.add, tags=tags, with_code=strategy_code)
+    return builder.frame(prefix=prefix)
+
+
+def _names(repo: Repository, ids: Sequence[int] | None) -> dict[int, str]:
+    """Experiment names by id (all experiments when `ids` is None); raises NotFoundError."""
     query = ExperimentQuery(ids=None if ids is None else tuple(ids), trial_stats=False)
     names = {s.experiment.id: s.experiment.name for s in repo.list_experiments(query)}
     if ids is not None and len(names) != len(set(ids)):
         _stats_by_id(repo, ids)
-    builder = _FrameBuilder(names, identity=True, include_ttpt=include_ttpt)
-    repo.trial_table(ids, states, builder.add)
-    return builder.frame(prefix=prefix)
+    return names
+
+
+def steps_frame(repo: Repository, ids: Sequence[int] | None) -> pd.DataFrame:
+    """Metrics per step as a long frame: experiment_id, experiment_name, trial_id, trial_number,
+    step, key, value; one row per trial, metric and step."""
+    import pandas as pd
+
+    names = _names(repo, ids)
+    rows: list[tuple[int, str, int, int, int, str, float]] = []
+    for experiment_id in sorted(names):
+        numbers = {t.id: t.trial_number for t in repo.list_trials(experiment_id, TrialQuery())}
+        rows += [
+            (experiment_id, names[experiment_id], m.trial_id, numbers[m.trial_id], m.step, m.key, m.value)
+            for m in repo.list_step_metrics(experiment_id=experiment_id)
+        ]
+    columns = ("experiment_id", "experiment_name", "trial_id", "trial_number", "step", "key", "value")
+    dtypes = ("int64", "str", "int64", "int64", "int64", "str", "float64")
+    return pd.DataFrame(
+        {
+            name: pd.Series([row[i] for row in rows], dtype=dtype)
+            for i, (name, dtype) in enumerate(zip(columns, dtypes, strict=True))
+        }
+    )
 
 
 def export_frame(repo: Repository, experiment_id: int) -> pd.DataFrame:

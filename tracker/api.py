@@ -11,10 +11,11 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tracker.annotations import Annotations
 from tracker.errors import DuplicateTrialError, StoreError, ValidationError
 from tracker.records import (
     TRIAL_STATES,
@@ -56,7 +57,8 @@ log = logging.getLogger(__name__)
 
 _TRIAL_KEYS = frozenset({*new_fields(NewTrial), "ttpt"} - {"value", "created_at"})
 """The keys of a `log_trials` item: `log_trial`'s parameter names and `ttpt`."""
-_TRIAL_TEXT = tuple(f.name for f in stored_fields(NewTrial) if kind_of(f) == "text")
+_TRIAL_TEXT = tuple(f.name for f in stored_fields(NewTrial) if kind_of(f) in ("text", "code", "tags"))
+"""The fields the repository checks as they are given (text, code, tags)."""
 _TTPT_KEYS = frozenset(new_fields(NewTTPTResult)) - {"created_at"}
 
 
@@ -82,7 +84,7 @@ def stats_dict(s: ExperimentStats, *, trial_stats: bool) -> dict[str, Any]:
     return out
 
 
-class ExperimentTracker:
+class ExperimentTracker(Annotations):
     """Log and query optimisation experiments, trials and TTPT results.
 
     `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL
@@ -159,9 +161,17 @@ class ExperimentTracker:
         *,
         objective: str = "sharpe",
         direction: Direction = "maximize",
+        tags: Mapping[str, str] | None = None,
+        note: str | None = None,
+        provenance: bool = True,
+        data_fingerprint: str | None = None,
     ) -> int:
         """Create an experiment and return its id. `objective` names the performance key that is
-        optimised in `direction`; best values, improvement and comparisons follow them."""
+        optimised in `direction`; best values, improvement and comparisons follow them. With
+        `provenance` (the default) the git commit, versions, host and user are recorded, with
+        `data_fingerprint` (see `tracker.fingerprint`)."""
+        from tracker import provenance as origin
+
         new = NewExperiment(
             name=name,
             template=template,
@@ -170,6 +180,9 @@ class ExperimentTracker:
             objective=objective,
             direction=direction,
             created_at=now(),
+            tags=tags,
+            note=note,
+            provenance=origin.collect(data_fingerprint) if check_bool(provenance, "provenance") else None,
         )
         experiment_id = self._repo.add_experiment(new)
         self._objectives[experiment_id] = (new.objective, new.direction)
@@ -188,8 +201,12 @@ class ExperimentTracker:
         generation_method: str | None = None,
         started_at: datetime | None = None,
         completed_at: datetime | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        note: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> int:
-        """Store one trial and return its id. Raises NotFoundError, DuplicateTrialError."""
+        """Store one trial and return its id. `attributes` holds non-numeric results (text,
+        lists) apart from the metrics in `performance`. Raises NotFoundError, DuplicateTrialError."""
         experiment_id = check_id(experiment_id, "experiment_id")
         trial = self._new_trial(
             self._objective(experiment_id)[0],
@@ -204,6 +221,9 @@ class ExperimentTracker:
                 "generation_method": generation_method,
                 "started_at": started_at,
                 "completed_at": completed_at,
+                "attributes": attributes,
+                "note": note,
+                "tags": tags,
             },
             None,
         )
@@ -275,6 +295,7 @@ class ExperimentTracker:
             started_at=None if started is None else check_datetime(started, f"{where}started_at"),
             completed_at=None if completed is None else check_datetime(completed, f"{where}completed_at"),
             ttpt=None if ttpt is None else self._new_ttpt(ttpt, f"{where}ttpt.", created),
+            attributes=check_mapping(item.get("attributes"), f"{where}attributes", optional=True),
             **{name: item.get(name) for name in _TRIAL_TEXT},
         )
 
@@ -350,11 +371,12 @@ class ExperimentTracker:
         """The experiment as a dict; raises NotFoundError."""
         return as_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
 
-    def list_experiments(self, *, stats: bool = False) -> list[dict[str, Any]]:
-        """Every experiment as a dict, oldest (lowest id) first. With `stats`, each dict adds
-        `n_trials`, `n_by_state`, `best_value`, `violation_rate`, `ttpt_validations` and
-        `ttpt_violations` (one aggregate query)."""
-        found = self._repo.list_experiments(ExperimentQuery(trial_stats=check_bool(stats, "stats")))
+    def list_experiments(self, *, stats: bool = False, tags: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every experiment (with every given tag) as a dict, oldest (lowest id) first. With
+        `stats`, each dict adds `n_trials`, `n_by_state`, `best_value`, `violation_rate`,
+        `ttpt_validations` and `ttpt_violations` (one aggregate query)."""
+        query = ExperimentQuery(trial_stats=check_bool(stats, "stats"), tags=_tag_pairs(tags))
+        found = self._repo.list_experiments(query)
         return [stats_dict(s, trial_stats=True) if stats else as_dict(s.experiment) for s in found]
 
     def get_trials(
@@ -433,6 +455,7 @@ class ExperimentTracker:
         mode: str | None = None,
         name_contains: str | None = None,
         min_best_value: float | None = None,
+        tags: Mapping[str, str] | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
     ) -> list[dict[str, Any]]:
@@ -453,6 +476,7 @@ class ExperimentTracker:
             min_best_value=check_number(min_best_value, "min_best_value", optional=True),
             created_after=check_datetime(created_after, "created_after"),
             created_before=check_datetime(created_before, "created_before"),
+            tags=_tag_pairs(tags),
             trial_stats=False,
         )
         return [stats_dict(s, trial_stats=False) for s in self._repo.list_experiments(query)]
@@ -500,9 +524,14 @@ class ExperimentTracker:
         prefix: bool = True,
         include_ttpt: bool = True,
         states: Sequence[str] | str | None = None,
+        tags: Mapping[str, str] | None = None,
+        strategy_code: bool = False,
+        steps: bool = False,
     ) -> pd.DataFrame:
-        """Trials of the experiments (all when None) with identity, `params.*`,
-        `performance.*` and `ttpt.*` columns; see docs/analysis.md for columns and dtypes."""
+        """Trials of the experiments (all when None) with identity, `params.*`, `performance.*`,
+        `attributes.*`, `tags.*` and `ttpt.*` columns; see docs/analysis.md for columns and dtypes.
+        `tags` keeps the trials having every given tag; `strategy_code` adds the code. With
+        `steps`, the metrics per step instead, as a long frame (one row per trial, metric, step)."""
         from tracker import analysis
 
         ids = (
@@ -510,12 +539,16 @@ class ExperimentTracker:
             if experiment_ids is None
             else _ids([experiment_ids] if isinstance(experiment_ids, int) else experiment_ids)
         )
+        if check_bool(steps, "steps"):
+            return analysis.steps_frame(self._repo, ids)
         return analysis.trials_frame(
             self._repo,
             ids,
             prefix=check_bool(prefix, "prefix"),
             include_ttpt=check_bool(include_ttpt, "include_ttpt"),
             states=check_states(states),
+            tags=_tags(tags),
+            strategy_code=check_bool(strategy_code, "strategy_code"),
         )
 
     def export(self, experiment_ids: Sequence[int] | int, path: str | os.PathLike[str]) -> str:
@@ -531,9 +564,43 @@ class ExperimentTracker:
 
         return copy_store(self._repo, destination.repository, progress=progress)
 
+    def archive(
+        self,
+        to: str | os.PathLike[str] | ExperimentTracker,
+        *,
+        older_than: str | timedelta | None = None,
+        tags: Mapping[str, str] | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
+        """Move experiments (created more than `older_than` ago, e.g. "90d"; with every tag of
+        `tags`; or by `ids`) to another store, each verified record by record before it is
+        deleted here. Running it again does nothing more. Returns what moved."""
+        from tracker.archive import move
+
+        self._objectives.clear()
+        return move(self._repo, to, ids=None if ids is None else _ids(ids), older_than=older_than, tags=_tags(tags))
+
+    def restore(self, ids: Sequence[int], from_: str | os.PathLike[str] | ExperimentTracker) -> dict[str, Any]:
+        """Move the experiments with these ids (in `from_`) back into this store."""
+        from tracker.archive import move
+
+        return move(from_, self._repo, ids=_ids(ids))
+
     def compact(self) -> None:
         """Rewrite a JSON journal as a snapshot; raises ValidationError on SQL stores."""
         self._repo.compact()
+
+
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Tags to filter by: every one must match."""
+    from tracker.codec import check_tags
+
+    return None if tags is None else check_tags(tags, "tags")
+
+
+def _tag_pairs(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    checked = _tags(tags)
+    return None if checked is None else tuple(sorted(checked.items()))
 
 
 def _ids(values: object) -> list[int]:

@@ -21,6 +21,8 @@ datetimes (pandas timestamps included) become ISO 8601 strings; tuples become li
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -28,7 +30,16 @@ from typing import Any, TypeVar
 import orjson
 
 from tracker.errors import ValidationError
-from tracker.records import DIRECTIONS, TRIAL_STATES, Kind, NewTrial, kind_of, stored_fields
+from tracker.records import (
+    DIRECTIONS,
+    TRIAL_STATES,
+    Kind,
+    NewArtifact,
+    NewStepMetric,
+    NewTrial,
+    kind_of,
+    stored_fields,
+)
 
 R = TypeVar("R")
 
@@ -302,6 +313,63 @@ def _check_number(value: Any, field: str) -> float | None:
     return None if math.isnan(result) else result
 
 
+def _check_metric(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            return _check_metric(value.item(), field)
+        raise ValidationError(field, f"expected a number, got {type(value).__name__}")
+    try:
+        return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 65_536
+_TAG_KEY = re.compile(r"[\w.\-/: ]+")
+
+
+def check_tags(value: Any, field: str) -> dict[str, str]:
+    """String tag keys (1-250 letters, digits, spaces and `_ . - / :`) to string values (at most
+    64 KiB); None means no tags. Raises ValidationError naming the bad key."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, f"expected a dict of tag names to strings, got {type(value).__name__}")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        check_tag_key(key, field)
+        if not isinstance(item, str):
+            raise ValidationError(f"{field}.{key}", f"a tag value must be a string, got {type(item).__name__}")
+        if len(item) > MAX_TAG_VALUE:
+            raise ValidationError(f"{field}.{key}", f"a tag value is at most {MAX_TAG_VALUE} characters; use a note")
+        out[key] = check_string(item, f"{field}.{key}")
+    return out
+
+
+def check_tag_changes(tags: Any, field: str = "tags") -> dict[str, str | None]:
+    """Tags to set (string values) or delete (None values), checked like `check_tags`."""
+    if not isinstance(tags, Mapping):
+        raise ValidationError(field, f"expected a dict of tag names to strings or None, got {type(tags).__name__}")
+    kept = check_tags({key: value for key, value in tags.items() if value is not None}, field)
+    for key in tags:
+        check_tag_key(key, field)
+    return {key: kept.get(key) for key in tags}
+
+
+def check_tag_key(key: Any, field: str) -> str:
+    """`key` if it is a valid tag name; else ValidationError saying what a tag name may hold."""
+    if not isinstance(key, str):
+        raise ValidationError(field, f"tag name {key!r} is a {type(key).__name__}; tag names are strings")
+    if not 0 < len(key) <= MAX_TAG_KEY or not _TAG_KEY.fullmatch(key) or key != key.strip():
+        raise ValidationError(
+            field,
+            f"tag name {key!r} is not valid: use 1-{MAX_TAG_KEY} letters, digits, spaces and _ . - / : "
+            "(no leading or trailing space)",
+        )
+    return key
+
+
 def _check_count(value: Any, field: str) -> int:
     if type(value) is int and 0 <= value < 2**63:
         return value
@@ -331,6 +399,9 @@ _CHECKS: dict[Kind, Check] = {
     "json": _check_json,
     "time": _check_time,
     "text": _check_text,
+    "code": _check_text,
+    "metric": _check_metric,
+    "tags": check_tags,
     "name": _check_name,
     "number": _check_number,
     "count": _check_count,
@@ -393,7 +464,7 @@ def _as_item(record_type: type, row: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             if kind == "time":
                 row[name] = value.isoformat()
-            elif kind == "number":
+            elif kind in ("number", "metric"):
                 row[name] = _encode_float(value)
     return row
 
@@ -408,8 +479,10 @@ def from_item(record_type: type[R], item: Mapping[str, Any]) -> R:
                 value = decode(value)
             elif kind == "time":
                 value = parse_time(value)
-            elif kind == "number":
+            elif kind in ("number", "metric"):
                 value = number(value)
+        elif kind == "tags":
+            value = {}
         values[name] = value
     return record_type(**values)
 
@@ -418,3 +491,42 @@ def parse_time(text: str) -> datetime:
     """An ISO 8601 timestamp as an aware UTC datetime (naive text means UTC)."""
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def check_artifact(new: NewArtifact) -> tuple[NewArtifact, str]:
+    """The artifact with its name checked and its SHA-256; raises ValidationError for a bad name
+    or media type, bytes that are not bytes, or a file over `tracker.blobs.MAX_ARTIFACT_BYTES`."""
+    from tracker import blobs
+
+    check_tag_key(new.name, "name")
+    if new.name.startswith("/") or ".." in new.name.split("/"):
+        raise ValidationError("name", f"artifact name {new.name!r} must be relative, without '..'")
+    if not isinstance(new.media_type, str) or "/" not in new.media_type:
+        raise ValidationError("media_type", f"expected a media type such as 'image/png', got {new.media_type!r}")
+    check_string(new.media_type, "media_type")
+    if not isinstance(new.data, bytes | bytearray | memoryview):
+        raise ValidationError("data", f"expected bytes, got {type(new.data).__name__}")
+    data = bytes(new.data)
+    if len(data) > blobs.MAX_ARTIFACT_BYTES:
+        raise ValidationError(
+            "data",
+            f"is {len(data) / 2**20:.1f} MiB, over the limit of {blobs.MAX_ARTIFACT_BYTES // 2**20} MiB per "
+            "artifact; keep large files in a file store and log their path",
+        )
+    created = _check_time(new.created_at, "created_at")
+    if created is None:
+        raise ValidationError("created_at", "is required")
+    return NewArtifact(new.name, new.media_type, data, created), blobs.digest(data)
+
+
+def step_metrics(trial_id: int, metrics: Sequence[NewStepMetric]) -> list[NewStepMetric]:
+    """The metrics checked (`metrics[i].` names a bad one); raises DuplicateStepError when the
+    batch has a (key, step) twice."""
+    from tracker.errors import DuplicateStepError
+
+    checked = [NewStepMetric(**to_row(m, f"metrics[{i}].")) for i, m in enumerate(metrics)]
+    counts = Counter((m.key, m.step) for m in checked)
+    repeated = sorted(pair for pair, count in counts.items() if count > 1)
+    if repeated:
+        raise DuplicateStepError(trial_id, repeated)
+    return checked

@@ -45,6 +45,23 @@ class DuplicateTrialError(TrackerError, ValueError):
         )
 
 
+class DuplicateStepError(TrackerError, ValueError):
+    """A trial already has a metric at that step (or the batch repeats one)."""
+
+    def __init__(self, trial_id: int, keys: list[tuple[str, int]]) -> None:
+        self.trial_id = trial_id
+        self.keys = keys
+        shown = ", ".join(f"{key}@{step}" for key, step in keys[:10])
+        super().__init__(
+            f"trial {trial_id} already has metric(s) at {shown}; a metric has one value per step, "
+            "log it at another step or under another name"
+        )
+
+
+class DuplicateArtifactError(TrackerError, ValueError):
+    """The owner already has an artifact of that name."""
+
+
 class StoreError(TrackerError):
     """The store failed: a database error or an unusable file. The message never holds a password."""
 

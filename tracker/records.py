@@ -13,6 +13,7 @@ returns, with values decoded. A returned record never changes when the store is 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from datetime import datetime
 from types import EllipsisType
@@ -30,12 +31,16 @@ T = TypeVar("T")
 JSONValue = Any
 """A value that `tracker.codec` accepts: JSON types, possibly nested, with non-finite floats."""
 
-Kind = Literal["json", "time", "text", "name", "number", "count", "flag", "state", "direction", "id"]
+Kind = Literal[
+    "json", "time", "text", "name", "number", "metric", "count", "flag", "state", "direction", "id", "tags", "code"
+]
 """How the codec checks and stores a field:
 
 json: any JSON value, losslessly encoded; time: an aware UTC datetime; text: optional free text;
-name: required non-blank text; number: a float (NaN stored as None); count: an integer >= 0;
-flag: a bool; state, direction: one of TRIAL_STATES, DIRECTIONS; id: a record id.
+name: required non-blank text; number: a float (NaN stored as None); metric: a float, NaN kept;
+count: an integer >= 0; flag: a bool; state, direction: one of TRIAL_STATES, DIRECTIONS; id: a
+record id; tags: string keys to string values (kept in their own table); code: free text stored
+once per distinct text (content-addressed, compressed).
 """
 Frame = Literal["scalar", "flatten", "omit"]
 """How a trial field appears in a trials DataFrame: one column, dotted columns of its leaves
@@ -75,6 +80,9 @@ class Experiment:
     summary: JSONValue = _spec("json")
     objective: str = _spec("name")
     direction: Direction = _spec("direction")
+    note: str | None = _spec("text")
+    provenance: JSONValue = _spec("json")
+    tags: dict[str, str] = _spec("tags")
 
 
 @record
@@ -87,6 +95,9 @@ class NewExperiment:
     created_at: datetime = _spec("time")
     config: JSONValue = _spec("json", default=None)
     summary: JSONValue = _spec("json", default=None)
+    note: str | None = _spec("text", default=None)
+    provenance: JSONValue = _spec("json", default=None)
+    tags: Mapping[str, str] | None = _spec("tags", default=None)
 
 
 @record
@@ -98,7 +109,7 @@ class Trial:
     trial_number: int = _spec("count")
     params: JSONValue = _spec("json", "flatten")
     performance: JSONValue = _spec("json", "flatten")
-    strategy_code: str | None = _spec("text", "omit")
+    strategy_code: str | None = _spec("code", "omit")
     strategy_template: str | None = _spec("text", "omit")
     generation_method: str | None = _spec("text", "omit")
     created_at: datetime = _spec("time")
@@ -106,6 +117,9 @@ class Trial:
     value: float | None = _spec("number")
     started_at: datetime | None = _spec("time")
     completed_at: datetime | None = _spec("time")
+    attributes: JSONValue = _spec("json", "flatten")
+    note: str | None = _spec("text", "omit")
+    tags: dict[str, str] = _spec("tags", "flatten")
 
 
 @record
@@ -116,11 +130,14 @@ class NewTrial:
     state: TrialState = _spec("state")
     created_at: datetime = _spec("time")
     value: float | None = _spec("number", default=None)
-    strategy_code: str | None = _spec("text", default=None)
+    strategy_code: str | None = _spec("code", default=None)
     strategy_template: str | None = _spec("text", default=None)
     generation_method: str | None = _spec("text", default=None)
     started_at: datetime | None = _spec("time", default=None)
     completed_at: datetime | None = _spec("time", default=None)
+    attributes: JSONValue = _spec("json", default=None)
+    note: str | None = _spec("text", default=None)
+    tags: Mapping[str, str] | None = _spec("tags", default=None)
     ttpt: NewTTPTResult | None = None
     """A TTPT result stored with the trial, in the same transaction."""
 
@@ -143,6 +160,56 @@ class NewTTPTResult:
     created_at: datetime = _spec("time")
     metrics: JSONValue = _spec("json", default=None)
     violations: JSONValue = _spec("json", default=None)
+
+
+OwnerKind = Literal["experiment", "trial"]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What tags, a note or an artifact belong to: an experiment or a trial, by id."""
+
+    kind: OwnerKind
+    id: int
+
+
+@record
+class NewStepMetric:
+    """One metric of a trial at one step (a walk-forward fold, an Optuna intermediate value)."""
+
+    step: int = _spec("count")
+    key: str = _spec("name")
+    value: float = _spec("metric")
+
+
+@record
+class StepMetric:
+    trial_id: int = _spec("id")
+    step: int = _spec("count")
+    key: str = _spec("name")
+    value: float = _spec("metric")
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """A file to attach: its name within its owner, media type and bytes."""
+
+    name: str
+    media_type: str
+    data: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """An attached file's description; `Repository.read_artifact` gives its bytes."""
+
+    owner: Owner
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
 
 
 def stored_fields(record_type: type) -> tuple[Field[Any], ...]:
@@ -190,6 +257,8 @@ class ExperimentQuery:
     min_best_value: float | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    """(name, value) pairs: the experiment must have each tag with that value."""
     trial_stats: bool = True
     """False lets a backend skip the per-trial aggregates (n_trials, n_by_state, best_value are then
     0, {} and None) unless a filter needs them."""

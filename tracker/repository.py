@@ -10,18 +10,23 @@ through it reads back identically, after reopening too. Returned records hold de
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from tracker.errors import ValidationError
 from tracker.records import (
+    Artifact,
     Experiment,
     ExperimentQuery,
     ExperimentStats,
     JSONValue,
+    NewArtifact,
     NewExperiment,
+    NewStepMetric,
     NewTrial,
     NewTTPTResult,
+    Owner,
+    StepMetric,
     Trial,
     TrialQuery,
     TrialState,
@@ -102,6 +107,40 @@ class Repository(ABC):
         """TTPT results of one trial or of all trials of one experiment, ordered by id."""
 
     @abstractmethod
+    def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
+        """Set the owner's tags: a string sets one, None deletes it (deleting a missing tag is no
+        error). Raises NotFoundError for a missing owner, ValidationError for a bad name or value."""
+
+    @abstractmethod
+    def set_note(self, owner: Owner, note: str | None) -> None:
+        """Replace the owner's note (Markdown text; None removes it). Raises NotFoundError."""
+
+    @abstractmethod
+    def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
+        """Store the trial's metrics at steps, all or none. Raises NotFoundError, and
+        DuplicateStepError for a (key, step) the trial has or the batch repeats."""
+
+    @abstractmethod
+    def list_step_metrics(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[StepMetric]:
+        """Step metrics of one trial or of one experiment's trials, by trial id, key and step;
+        raises NotFoundError."""
+
+    @abstractmethod
+    def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
+        """Attach a file to the owner; its bytes are stored once per distinct content, compressed.
+        Raises NotFoundError, DuplicateArtifactError when the name is taken (unless `replace`), and
+        ValidationError for a bad name or a file over `tracker.blobs.MAX_ARTIFACT_BYTES`."""
+
+    @abstractmethod
+    def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
+        """The owner's artifacts by name; with `of_trials`, an experiment's trials' artifacts
+        instead (by trial id, then name). Raises NotFoundError."""
+
+    @abstractmethod
+    def read_artifact(self, owner: Owner, name: str) -> bytes:
+        """The bytes of the owner's artifact `name`; raises NotFoundError."""
+
+    @abstractmethod
     def best_trial(self, experiment_id: int) -> Trial | None:
         """The complete trial with the best value for the experiment's direction (lowest trial
         number among ties), or None; raises NotFoundError."""
@@ -113,10 +152,14 @@ class Repository(ABC):
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
         chunk_size: int = 5_000,
+        *,
+        tags: Mapping[str, str] | None = None,
+        with_code: bool = False,
     ) -> None:
         """Pass the trials of the experiments (all when None), ordered by experiment id and trial
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
-        time (so memory stays bounded however many trials there are)."""
+        time (so memory stays bounded however many trials there are). `tags` keeps the trials
+        that have every given tag; `with_code` adds a `strategy_code` column."""
 
     def compact(self) -> None:
         """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tracker import codec
@@ -12,9 +13,12 @@ from tracker.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,
+    Artifact,
     Experiment,
     ExperimentQuery,
     ExperimentStats,
+    Owner,
+    StepMetric,
     Trial,
     TrialQuery,
     TrialState,
@@ -42,6 +46,12 @@ def trial_item(state: JournalState, trial_id: int) -> dict[str, Any]:
     if item is None:
         raise NotFoundError(f"trial {trial_id} does not exist")
     return item
+
+
+def trial(state: JournalState, item: dict[str, Any]) -> Trial:
+    """The trial record of a stored trial, its strategy code looked up by SHA-256."""
+    sha = item.get("strategy_code_sha256")
+    return codec.from_item(Trial, {**item, "strategy_code": None if sha is None else state.texts[sha]})
 
 
 def trial_items(state: JournalState, experiment_id: int) -> list[dict[str, Any]]:
@@ -108,14 +118,14 @@ def list_trials(state: JournalState, experiment_id: int, query: TrialQuery) -> l
         items.sort(key=lambda t: (t["value"] is None, 0.0 if t["value"] is None else sign * t["value"]))
     if query.limit is not None:
         items = items[: query.limit]
-    return [codec.from_item(Trial, t) for t in items]
+    return [trial(state, t) for t in items]
 
 
 def best_trial(state: JournalState, experiment_id: int) -> Trial | None:
     direction = experiment(state, experiment_id).direction
     complete = [t for t in trial_items(state, experiment_id) if t["state"] == "complete" and t["value"] is not None]
     best = best_of([t["value"] for t in complete], direction)
-    return next((codec.from_item(Trial, t) for t in complete if t["value"] == best), None)
+    return next((trial(state, t) for t in complete if t["value"] == best), None)
 
 
 def trial_table(
@@ -124,22 +134,27 @@ def trial_table(
     states: Sequence[TrialState] | None,
     consume: Callable[[TrialTable], None],
     chunk_size: int,
+    tags: Mapping[str, str] | None = None,
+    with_code: bool = False,
 ) -> None:
     """Feed `consume` the trials as `TrialTable` chunks, as `Repository.trial_table` promises."""
     ids = sorted(state.experiments if experiment_ids is None else set(experiment_ids) & set(state.experiments))
+    wanted = tuple((tags or {}).items())
     rows: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for experiment_id in ids:
         for t in trial_items(state, experiment_id):
-            if states is None or t["state"] in states:
+            if (states is None or t["state"] in states) and all(t["tags"].get(k) == v for k, v in wanted):
                 rows.append((t, latest_ttpt(state, t["id"])))
                 if len(rows) >= chunk_size:
-                    consume(_table(rows))
+                    consume(_table(state, rows, with_code))
                     rows = []
     if rows:
-        consume(_table(rows))
+        consume(_table(state, rows, with_code))
 
 
-def _table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> TrialTable:
+def _table(
+    state: JournalState, rows: list[tuple[dict[str, Any], dict[str, Any] | None]], with_code: bool
+) -> TrialTable:
     columns: dict[str, list[Any]] = {}
     for f in TRIAL_FRAME_FIELDS:
         name = f.name
@@ -148,7 +163,44 @@ def _table(rows: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> TrialTab
     for name in TTPT_FRAME_FIELDS:
         values = [None if r is None else r.get(name) for _, r in rows]
         columns[f"ttpt.{name}"] = [codec.decode(v) for v in values] if name in _JSON_FIELDS else values
+    if with_code:
+        shas = [t.get("strategy_code_sha256") for t, _ in rows]
+        columns["strategy_code"] = [None if sha is None else state.texts[sha] for sha in shas]
     return TrialTable(columns)
+
+
+def step_metrics(state: JournalState, trial_id: int | None, experiment_id: int | None) -> list[StepMetric]:
+    """Step metrics of one trial or of an experiment's trials, by trial id, key and step."""
+    ids: list[int] = []
+    if trial_id is not None:
+        trial_item(state, trial_id)
+        ids = [trial_id]
+    if experiment_id is not None:
+        experiment(state, experiment_id)
+        ids = sorted(state.by_experiment[experiment_id].values())
+    return [
+        StepMetric(trial_id=i, step=step, key=key, value=_metric(value))
+        for i in ids
+        for (key, step), value in sorted(state.steps.get(i, {}).items())
+    ]
+
+
+def artifacts(state: JournalState, owner: Owner) -> list[Artifact]:
+    """The owner's artifacts by name; raises NotFoundError."""
+    owner_item(state, owner)
+    named = state.artifacts.get((owner.kind, owner.id), {})
+    return [
+        Artifact(owner, a["name"], a["media_type"], a["size"], a["sha256"], codec.parse_time(a["created_at"]))
+        for a in (named[name] for name in sorted(named))
+    ]
+
+
+def owner_item(state: JournalState, owner: Owner) -> dict[str, Any]:
+    """The stored experiment or trial; raises NotFoundError."""
+    try:
+        return state.owner(owner.kind, owner.id)
+    except KeyError:
+        raise NotFoundError(f"{owner.kind} {owner.id} does not exist") from None
 
 
 def ttpt_results(state: JournalState, trial_id: int | None, experiment_id: int | None) -> list[TTPTResult]:
@@ -164,3 +216,8 @@ def ttpt_results(state: JournalState, trial_id: int | None, experiment_id: int |
         and (experiment_id is None or state.trials[r["trial_id"]]["experiment_id"] == experiment_id)
     ]
     return [codec.from_item(TTPTResult, r) for r in sorted(found, key=lambda r: r["id"])]
+
+
+def _metric(stored: Any) -> float:
+    value = codec.number(stored)
+    return math.nan if value is None else value

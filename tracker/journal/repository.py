@@ -12,24 +12,37 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tracker import codec
-from tracker.errors import CorruptStoreError, DuplicateTrialError, StoreError
+from tracker import blobs, codec
+from tracker.errors import (
+    CorruptStoreError,
+    DuplicateArtifactError,
+    DuplicateStepError,
+    DuplicateTrialError,
+    NotFoundError,
+    StoreError,
+)
 from tracker.journal import queries
+from tracker.journal.blob_folder import BlobFolder
 from tracker.journal.file import JournalFile, Position
 from tracker.journal.state import KINDS, JournalState
 from tracker.records import (
+    Artifact,
     Experiment,
     ExperimentQuery,
     ExperimentStats,
     JSONValue,
+    NewArtifact,
     NewExperiment,
+    NewStepMetric,
     NewTrial,
     NewTTPTResult,
+    Owner,
+    StepMetric,
     Synchronous,
     Trial,
     TrialQuery,
@@ -43,7 +56,10 @@ from tracker.urls import StoreLocation
 log = logging.getLogger(__name__)
 
 FORMAT = "tracker-journal"
-VERSION = 1
+VERSION = 2
+"""Version 2 keeps strategy code once per distinct text and adds tags, notes, step metrics and
+artifacts. A version 1 journal is read as it is and rewritten as version 2 on its first write,
+after a copy of it is kept at `PATH.v1-backup`."""
 
 
 class JsonRepository(Repository):
@@ -57,12 +73,14 @@ class JsonRepository(Repository):
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
         self.file = JournalFile(self.path, synchronous)
+        self.blob_files = BlobFolder(self.path)
         self._thread_lock = threading.RLock()
         self._state = JournalState()
         self._position: Position | None = None
         self._in_house = False
         self._pending: list[bytes] | None = None  # the lines of an open transaction
         self._line = 0  # lines replayed, for error messages
+        self._version = VERSION
         self._reads = 0  # depth of this thread's open read transactions
         if not self.file.size():
             with self.file.locked():
@@ -95,7 +113,9 @@ class JsonRepository(Repository):
             with self.file.locked():
                 self._catch_up(repair=True)
                 if self._in_house:
-                    self._convert_in_house()
+                    self._convert(".inhouse-backup", "the in-house JSON file")
+                elif self._version < VERSION:
+                    self._convert(f".v{self._version}-backup", f"the version {self._version} journal")
                 yield self._state
 
     def _catch_up(self, *, repair: bool) -> None:
@@ -133,15 +153,17 @@ class JsonRepository(Repository):
     def _check_header(self, op: Any) -> None:
         if not isinstance(op, dict) or op.get("format") != FORMAT:
             raise CorruptStoreError(f"{self.path} is not a tracker journal (bad header)")
-        if op.get("version") != VERSION:
+        if op.get("version") not in (1, VERSION):
             raise CorruptStoreError(
-                f"{self.path} is journal version {op.get('version')}; this tracker reads version {VERSION}: "
-                "upgrade tracker"
+                f"{self.path} is journal version {op.get('version')}; this tracker reads versions 1 and {VERSION}: "
+                "upgrade tracker (pip install -U tracker)"
             )
+        self._version = int(op["version"])
         self._state.take_ids(op)
 
-    def _emit(self, op: dict[str, Any]) -> None:
-        """Write one operation (held back until commit inside a transaction) and apply it."""
+    def _emit(self, *ops: dict[str, Any]) -> None:
+        """Write operations as one line (held back until commit inside a transaction) and apply them."""
+        op = ops[0] if len(ops) == 1 else {"op": "batch", "ops": list(ops)}
         line = codec.dumps(op).encode() + b"\n"
         if self._pending is not None:
             self._pending.append(line)
@@ -183,9 +205,11 @@ class JsonRepository(Repository):
         self._line += 1
 
     def compact(self) -> None:
-        """Rewrite the journal as a snapshot of its current content, atomically, under the lock."""
+        """Rewrite the journal as a snapshot of its current content, atomically, under the lock,
+        and delete the artifact files nothing refers to any more."""
         with self._writing() as state:
             self._rewrite(state)
+            self.blob_files.prune(self._state.referenced_blobs())
 
     def _rewrite(self, state: JournalState) -> None:
         header = {"format": FORMAT, "version": VERSION, "next_ids": dict(state.next_ids)}
@@ -204,15 +228,16 @@ class JsonRepository(Repository):
         self._in_house = True
         self._position = None  # re-read (as a journal) after the conversion
 
-    def _convert_in_house(self) -> None:
-        backup = self.path.with_name(self.path.name + ".inhouse-backup")
+    def _convert(self, suffix: str, what: str) -> None:
+        """Keep a copy of the file as it is, then rewrite it as a current journal."""
+        backup = self.path.with_name(self.path.name + suffix)
         number = 1
         while backup.exists():
             number += 1
-            backup = self.path.with_name(f"{self.path.name}.inhouse-backup{number}")
+            backup = self.path.with_name(f"{self.path.name}{suffix}{number}")
         shutil.copy2(self.path, backup)
         log.warning(
-            "converted the in-house JSON file %s to a tracker journal; the original is kept at %s", self.path, backup
+            "converted %s %s to a version %d journal; the original is kept at %s", what, self.path, VERSION, backup
         )
         self._rewrite(self._state)
         self._in_house = False
@@ -257,13 +282,27 @@ class JsonRepository(Repository):
             if not trials:
                 return []
             first, ttpt_id = state.next_ids["trial"], state.next_ids["ttpt"]
+            texts = self._texts(state, items)
             for i, item in enumerate(items):
                 item["id"] = first + i
                 if i in checks:
                     item["ttpt"] = {"id": ttpt_id, "trial_id": item["id"], **checks[i]}
                     ttpt_id += 1
-            self._emit({"op": "trials", "experiment_id": experiment_id, "trials": items})
+            self._emit(*texts, {"op": "trials", "experiment_id": experiment_id, "trials": items})
             return [item["id"] for item in items]
+
+    @staticmethod
+    def _texts(state: JournalState, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace each item's strategy code by its SHA-256; return `text` operations for the
+        texts the journal does not hold yet."""
+        new: dict[str, str] = {}
+        for item in items:
+            text = item.pop("strategy_code", None)
+            sha = None if text is None else blobs.name_of(text)
+            item["strategy_code_sha256"] = sha
+            if sha is not None and sha not in state.texts:
+                new[sha] = text
+        return [{"op": "text", "sha256": sha, "text": text} for sha, text in new.items()]
 
     def set_strategy(
         self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
@@ -272,11 +311,12 @@ class JsonRepository(Repository):
         checked = codec.to_values(Trial, values, item=True)
         with self._writing() as state:
             queries.trial_item(state, trial_id)
-            self._emit({"op": "strategy", "trial_id": trial_id, **checked})
+            texts = self._texts(state, [checked])
+            self._emit(*texts, {"op": "strategy", "trial_id": trial_id, **checked})
 
     def get_trial(self, trial_id: int) -> Trial:
         with self._reading() as state:
-            return codec.from_item(Trial, queries.trial_item(state, trial_id))
+            return queries.trial(state, queries.trial_item(state, trial_id))
 
     def list_trials(self, experiment_id: int, query: TrialQuery) -> list[Trial]:
         with self._reading() as state:
@@ -297,9 +337,85 @@ class JsonRepository(Repository):
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
         chunk_size: int = 5_000,
+        *,
+        tags: Mapping[str, str] | None = None,
+        with_code: bool = False,
     ) -> None:
         with self._reading() as state:
-            queries.trial_table(state, experiment_ids, states, consume, chunk_size)
+            queries.trial_table(state, experiment_ids, states, consume, chunk_size, tags, with_code)
+
+    def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
+        checked = codec.check_tag_changes(tags)
+        with self._writing() as state:
+            queries.owner_item(state, owner)
+            if checked:
+                self._emit({"op": "tags", "kind": owner.kind, "id": owner.id, "tags": checked})
+
+    def set_note(self, owner: Owner, note: str | None) -> None:
+        record_type = Experiment if owner.kind == "experiment" else Trial
+        checked = codec.to_values(record_type, {"note": note}, item=True)["note"]
+        with self._writing() as state:
+            queries.owner_item(state, owner)
+            self._emit({"op": "note", "kind": owner.kind, "id": owner.id, "note": checked})
+
+    def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
+        checked = codec.step_metrics(trial_id, metrics)
+        items = [codec.to_item(m) for m in checked]
+        with self._writing() as state:
+            queries.trial_item(state, trial_id)
+            have = state.steps.get(trial_id, {})
+            taken = sorted((m.key, m.step) for m in checked if (m.key, m.step) in have)
+            if taken:
+                raise DuplicateStepError(trial_id, taken)
+            if items:
+                metrics_ = [[item["step"], item["key"], item["value"]] for item in items]
+                self._emit({"op": "steps", "trial_id": trial_id, "metrics": metrics_})
+
+    def list_step_metrics(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[StepMetric]:
+        with self._reading() as state:
+            return queries.step_metrics(state, trial_id, experiment_id)
+
+    def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
+        checked, sha = codec.check_artifact(new)
+        with self._writing() as state:
+            queries.owner_item(state, owner)
+            if checked.name in state.artifacts.get((owner.kind, owner.id), {}) and not replace:
+                raise DuplicateArtifactError(
+                    f"{owner.kind} {owner.id} already has an artifact named {checked.name!r}; "
+                    "choose another name, or pass replace=True to overwrite it"
+                )
+            self.blob_files.put(sha, checked.data)
+            artifact = Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
+            self._emit(
+                {
+                    "op": "artifact",
+                    "kind": owner.kind,
+                    "id": owner.id,
+                    "name": artifact.name,
+                    "media_type": artifact.media_type,
+                    "sha256": sha,
+                    "size": artifact.size,
+                    "created_at": artifact.created_at.isoformat(),
+                }
+            )
+            return artifact
+
+    def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
+        with self._reading() as state:
+            if not of_trials:
+                return queries.artifacts(state, owner)
+            queries.owner_item(state, owner)
+            mine = sorted(state.by_experiment.get(owner.id, {}).values()) if owner.kind == "experiment" else []
+            return [a for trial_id in mine for a in queries.artifacts(state, Owner("trial", trial_id))]
+
+    def read_artifact(self, owner: Owner, name: str) -> bytes:
+        with self._reading() as state:
+            queries.owner_item(state, owner)
+            item = state.artifacts.get((owner.kind, owner.id), {}).get(name)
+            if item is None:
+                raise NotFoundError(f"{owner.kind} {owner.id} has no artifact named {name!r}")
+            sha = str(item["sha256"])
+        return self.blob_files.get(sha)
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
         item = codec.to_item(new)

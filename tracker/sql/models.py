@@ -1,4 +1,8 @@
-"""SQLAlchemy declarative models of the three tables. Only the SQL repository uses them."""
+"""SQLAlchemy declarative models of tracker's tables. Only the SQL repository uses them.
+
+The in-house tables (experiments, trials, ttpt_results) keep their names and columns; the rest is
+tracker's: blobs (content-addressed, compressed strategy code and artifact bytes), tags and
+artifacts of experiments and of trials, and trials' metrics per step."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    String,
     Table,
     Text,
     TypeDecorator,
@@ -67,6 +73,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class BlobRow(Base):
+    """Bytes stored once per distinct content (SHA-256), compressed; ids are never reused."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (CheckConstraint("codec IN ('zstd', 'none')", name="codec"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    codec: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ExperimentRow(Base):
     __tablename__ = "experiments"
     __table_args__ = (
@@ -83,6 +102,8 @@ class ExperimentRow(Base):
     summary: Mapped[Any] = mapped_column(JSONType, nullable=True)
     objective: Mapped[str] = mapped_column(Text, server_default="sharpe")
     direction: Mapped[str] = mapped_column(Text, server_default="maximize")
+    note: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
 class TrialRow(Base):
@@ -100,7 +121,7 @@ class TrialRow(Base):
     trial_number: Mapped[int] = mapped_column(BigInteger)
     params: Mapped[Any] = mapped_column(JSONType)
     performance: Mapped[Any] = mapped_column(JSONType)
-    strategy_code: Mapped[str | None] = mapped_column(Text)
+    strategy_code_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("blobs.id"), index=True)
     strategy_template: Mapped[str | None] = mapped_column(Text)
     generation_method: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -108,6 +129,8 @@ class TrialRow(Base):
     value: Mapped[float | None] = mapped_column(Double)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attributes: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class TTPTResultRow(Base):
@@ -126,6 +149,63 @@ class TTPTResultRow(Base):
     violations: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
+class ExperimentTagRow(Base):
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class TrialTagRow(Base):
+    __tablename__ = "trial_tags"
+
+    trial_id: Mapped[int] = mapped_column(IdType, ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class TrialMetricRow(Base):
+    """A trial's metric at one step; NULL is NaN (SQLite cannot hold NaN in a REAL)."""
+
+    __tablename__ = "trial_metrics"
+
+    trial_id: Mapped[int] = mapped_column(IdType, ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float | None] = mapped_column(Double)
+
+
+class ExperimentArtifactRow(Base):
+    __tablename__ = "experiment_artifacts"
+
+    experiment_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(250), primary_key=True)
+    media_type: Mapped[str] = mapped_column(Text)
+    blob_id: Mapped[int] = mapped_column(IdType, ForeignKey("blobs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrialArtifactRow(Base):
+    __tablename__ = "trial_artifacts"
+
+    trial_id: Mapped[int] = mapped_column(IdType, ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(250), primary_key=True)
+    media_type: Mapped[str] = mapped_column(Text)
+    blob_id: Mapped[int] = mapped_column(IdType, ForeignKey("blobs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+blobs = cast(Table, BlobRow.__table__)
 experiments = cast(Table, ExperimentRow.__table__)
 trials = cast(Table, TrialRow.__table__)
 ttpt_results = cast(Table, TTPTResultRow.__table__)
+experiment_tags = cast(Table, ExperimentTagRow.__table__)
+trial_tags = cast(Table, TrialTagRow.__table__)
+trial_metrics = cast(Table, TrialMetricRow.__table__)
+experiment_artifacts = cast(Table, ExperimentArtifactRow.__table__)
+trial_artifacts = cast(Table, TrialArtifactRow.__table__)

@@ -3,7 +3,7 @@ aggregates, a trial's latest TTPT result, and the columnar trial table."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -28,19 +28,12 @@ from tracker.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,
-    Experiment,
     ExperimentQuery,
-    Trial,
     TrialState,
-    TTPTResult,
     kind_of,
-    stored_fields,
 )
-from tracker.sql.models import experiments, trials, ttpt_results
-
-EXPERIMENT_COLUMNS = tuple(experiments.c[f.name] for f in stored_fields(Experiment))
-TRIAL_COLUMNS = tuple(trials.c[f.name] for f in stored_fields(Trial))
-TTPT_COLUMNS = tuple(ttpt_results.c[f.name] for f in stored_fields(TTPTResult))
+from tracker.sql.models import experiment_tags, experiments, trial_tags, trials, ttpt_results
+from tracker.sql.rows import EXPERIMENT_COLUMNS
 
 LISTING_FILTERS = {
     "ids": "ids",
@@ -56,8 +49,10 @@ LISTING_FILTERS = {
 
 
 def listing_parameters(query: ExperimentQuery) -> dict[str, Any]:
-    """The bound parameters of the filters `query` gives."""
+    """The bound parameters of the filters `query` gives (tags as tag_key_<i>, tag_value_<i>)."""
     given = {param: getattr(query, name) for name, param in LISTING_FILTERS.items()}
+    for index, (key, value) in enumerate(query.tags or ()):
+        given[f"tag_key_{index}"], given[f"tag_value_{index}"] = key, value
     return {param: value for param, value in given.items() if value is not None}
 
 
@@ -114,6 +109,13 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
                 and_(experiments.c.direction == "minimize", per_trial.c.best_min <= threshold),
             )
         )
+    for index in range(sum(1 for name in given if name.startswith("tag_key_"))):
+        tagged = select(experiment_tags.c.experiment_id).where(
+            experiment_tags.c.experiment_id == experiments.c.id,
+            experiment_tags.c.key == bindparam(f"tag_key_{index}", type_=String()),
+            experiment_tags.c.value == bindparam(f"tag_value_{index}", type_=String()),
+        )
+        conditions.append(tagged.exists())
     if "after" in given:
         conditions.append(experiments.c.created_at >= bindparam("after"))
     if "before" in given:
@@ -128,17 +130,25 @@ def latest_ttpt_id() -> ScalarSelect[Any]:
 
 
 def trial_table_statement(
-    dialect: str, experiment_ids: Sequence[int] | None, states: Sequence[TrialState] | None
+    dialect: str,
+    experiment_ids: Sequence[int] | None,
+    states: Sequence[TrialState] | None,
+    tags: Mapping[str, str] | None = None,
+    with_code: bool = False,
 ) -> Select[Any]:
-    """The columns of `TrialTable`, trial by trial, ordered by experiment and trial number.
-    Timestamps are selected as naive UTC text, which pandas parses much faster than datetimes."""
+    """The columns of `TrialTable` but tags (loaded apart), trial by trial, ordered by experiment
+    and trial number; `strategy_code` holds blob ids when `with_code`. Timestamps are selected as
+    naive UTC text, which pandas parses much faster than datetimes."""
     columns: list[Any] = []
     for f in TRIAL_FRAME_FIELDS:
+        kind = kind_of(f)
+        if kind == "tags":
+            continue
         column: Any = trials.c[f.name]
-        if kind_of(f) == "time":
-            column = _utc_text(column, dialect)
-        columns.append(column.label(f.name))
+        columns.append((_utc_text(column, dialect) if kind == "time" else column).label(f.name))
     columns += [ttpt_results.c[name].label(f"ttpt.{name}") for name in TTPT_FRAME_FIELDS]
+    if with_code:
+        columns.append(trials.c.strategy_code_id.label("strategy_code"))
     stmt = (
         select(*columns)
         .select_from(trials.outerjoin(ttpt_results, ttpt_results.c.id == latest_ttpt_id()))
@@ -148,6 +158,11 @@ def trial_table_statement(
         stmt = stmt.where(trials.c.experiment_id.in_(experiment_ids))
     if states is not None:
         stmt = stmt.where(trials.c.state.in_(states))
+    for key, value in (tags or {}).items():
+        tagged = select(trial_tags.c.trial_id).where(
+            trial_tags.c.trial_id == trials.c.id, trial_tags.c.key == key, trial_tags.c.value == value
+        )
+        stmt = stmt.where(tagged.exists())
     return stmt
 
 

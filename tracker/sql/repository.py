@@ -1,12 +1,13 @@
 """The SQL repository (SQLite and PostgreSQL) on SQLAlchemy Core over the declarative tables.
 
-Rows are built from records by the codec (`tracker.codec.to_row`) and read back into records
-column by column, so the records' fields are the one list of what is stored.
+Rows are built from records by the codec (`tracker.codec.to_row`) and read back into records by
+`tracker.sql.rows`, so the records' fields are the one list of what is stored. Tags, notes, step
+metrics and artifacts are in `tracker.sql.attachments`; blobs in `tracker.sql.blob_store`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,17 +15,21 @@ from sqlalchemy import Connection, Row, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import codec, schema
-from tracker.errors import DuplicateTrialError, NotFoundError, TrackerError
+from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
 from tracker.records import (
     TRIAL_STATES,
-    TRIAL_TABLE_COLUMNS,
+    Artifact,
     Experiment,
     ExperimentQuery,
     ExperimentStats,
     JSONValue,
+    NewArtifact,
     NewExperiment,
+    NewStepMetric,
     NewTrial,
     NewTTPTResult,
+    Owner,
+    StepMetric,
     Synchronous,
     Trial,
     TrialQuery,
@@ -33,23 +38,23 @@ from tracker.records import (
     TTPTResult,
 )
 from tracker.repository import Repository
+from tracker.sql import attachments
+from tracker.sql.blob_store import BlobStore
 from tracker.sql.errors import is_unique_violation
 from tracker.sql.models import experiments, trials, ttpt_results
-from tracker.sql.queries import (
+from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
+from tracker.sql.rows import (
     EXPERIMENT_COLUMNS,
+    OWNERS,
     TRIAL_COLUMNS,
     TTPT_COLUMNS,
-    latest_ttpt_id,
-    listing_parameters,
-    listing_statement,
-    trial_table_statement,
+    RecordReader,
+    code_contents,
+    tag_rows,
+    to_sql,
 )
-from tracker.sql.unit_of_work import Inserter, UnitOfWork
+from tracker.sql.unit_of_work import UnitOfWork, Writer
 from tracker.urls import StoreLocation
-
-
-def _experiment(row: Row[Any]) -> Experiment:
-    return Experiment(**{column.name: row._mapping[column.name] for column in EXPERIMENT_COLUMNS})
 
 
 def _missing(kind: str, record_id: int) -> NotFoundError:
@@ -64,6 +69,8 @@ class SqlRepository(Repository):
     ) -> None:
         self.location = location
         self.uow = UnitOfWork(location, synchronous=synchronous)
+        self.blobs = BlobStore(self.uow.dialect)
+        self.records = RecordReader(self.blobs)
         self._listings: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
         try:
             schema.prepare(self.uow, auto_upgrade=auto_upgrade)
@@ -80,8 +87,15 @@ class SqlRepository(Repository):
     # experiments ---------------------------------------------------------------------------
 
     def add_experiment(self, new: NewExperiment) -> int:
-        row = codec.to_row(new)
-        return self.uow.insert(lambda insert_rows: insert_rows(experiments, [row])[0], one_statement=True)
+        row, tags = to_sql(codec.to_row(new), Experiment, {})
+
+        def fill(writer: Writer) -> int:
+            [experiment_id] = writer.insert(experiments, [row])
+            if tags:
+                writer.execute(OWNERS["experiment"].tags.insert(), tag_rows("experiment", experiment_id, tags))
+            return experiment_id
+
+        return self.uow.insert(fill, one_statement=not tags)
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         return self.uow.read(lambda conn: self._experiment(conn, experiment_id))
@@ -90,7 +104,7 @@ class SqlRepository(Repository):
         row = conn.execute(select(*EXPERIMENT_COLUMNS).where(experiments.c.id == experiment_id)).first()
         if row is None:
             raise _missing("experiment", experiment_id)
-        return _experiment(row)
+        return self.records.experiments(conn, [row])[0]
 
     def list_experiments(self, query: ExperimentQuery) -> list[ExperimentStats]:
         given = listing_parameters(query)
@@ -103,7 +117,9 @@ class SqlRepository(Repository):
             given["ids"] = list(given["ids"])
 
         def work(conn: Connection) -> list[ExperimentStats]:
-            return [_stats(row, with_trials) for row in conn.execute(stmt, given)]
+            rows = conn.execute(stmt, given).all()
+            found = self.records.experiments(conn, rows)
+            return [_stats(row, e, with_trials) for row, e in zip(rows, found, strict=True)]
 
         return self.uow.read(work)
 
@@ -119,8 +135,10 @@ class SqlRepository(Repository):
 
     def delete_experiment(self, experiment_id: int) -> None:
         def work(conn: Connection) -> None:
+            candidates = attachments.owned_blobs(conn, experiment_id)
             if conn.execute(delete(experiments).where(experiments.c.id == experiment_id)).rowcount == 0:
                 raise _missing("experiment", experiment_id)
+            self.blobs.collect(conn, candidates)
 
         self.uow.write(work)
 
@@ -128,40 +146,69 @@ class SqlRepository(Repository):
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, checks = codec.trial_rows(new_trials)
-        for row in rows:
-            row["experiment_id"] = experiment_id
+        contents = code_contents(rows, Trial)
 
-        def fill(insert_rows: Inserter) -> list[int]:
-            ids = insert_rows(trials, rows)
+        def fill(writer: Writer) -> list[int]:
+            blob_ids = self.blobs.ensure(writer, contents) if contents else {}
+            tagged: list[dict[str, Any]] = []
+            sql_rows = []
+            for row in rows:
+                sql_row, tags = to_sql(dict(row), Trial, blob_ids)
+                sql_rows.append({**sql_row, "experiment_id": experiment_id})
+                tagged.append(tags)
+            ids = writer.insert(trials, sql_rows)
             if checks:
-                insert_rows(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
+                writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
+            tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
+            if tag_lists:
+                writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
             return ids
 
         def conflict(exc: IntegrityError) -> TrackerError:
             if is_unique_violation(exc):
                 taken = self.trial_numbers(experiment_id)
-                return DuplicateTrialError(
-                    experiment_id, sorted(t.trial_number for t in new_trials if t.trial_number in taken)
-                )
+                clash = sorted(t.trial_number for t in new_trials if t.trial_number in taken)
+                return DuplicateTrialError(experiment_id, clash)
             return _missing("experiment", experiment_id)
 
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and not checks)
+        simple = not checks and not contents and not any(row.get("tags") for row in rows)
+        try:
+            return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
+        except NotFoundError:
+            if not contents or not self._experiment_exists(experiment_id):
+                raise
+            self.blobs.forget()  # a cached blob was collected by another process's delete: add it again
+            return self.uow.insert(fill, on_integrity=conflict)
+
+    def _experiment_exists(self, experiment_id: int) -> bool:
+        query = select(experiments.c.id).where(experiments.c.id == experiment_id)
+        return self.uow.read(lambda conn: conn.execute(query).first() is not None)
 
     def set_strategy(
         self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
     ) -> None:
-        values = {"strategy_code": code, "strategy_template": template, "generation_method": generation_method}
-        self._update(trials, trial_id, "trial", codec.to_values(Trial, values))
+        values = codec.to_values(
+            Trial, {"strategy_code": code, "strategy_template": template, "generation_method": generation_method}
+        )
+        contents = code_contents([values], Trial)
+
+        def fill(writer: Writer) -> None:
+            if not writer.execute(select(trials.c.id).where(trials.c.id == trial_id)):
+                raise _missing("trial", trial_id)
+            row, _ = to_sql(dict(values), Trial, self.blobs.ensure(writer, contents) if contents else {})
+            writer.execute(update(trials).where(trials.c.id == trial_id).values(row))
+
+        self.uow.insert(fill)
 
     def get_trial(self, trial_id: int) -> Trial:
         def work(conn: Connection) -> Trial:
             row = conn.execute(select(*TRIAL_COLUMNS).where(trials.c.id == trial_id)).first()
             if row is None:
                 raise _missing("trial", trial_id)
-            return Trial(**row._mapping)
+            return self.records.trials(conn, [row])[0]
 
         return self.uow.read(work)
 
@@ -181,7 +228,7 @@ class SqlRepository(Repository):
                 stmt = stmt.order_by(trials.c.trial_number)
             if query.limit is not None:
                 stmt = stmt.limit(query.limit)
-            return [Trial(**row._mapping) for row in conn.execute(stmt)]
+            return self.records.trials(conn, conn.execute(stmt).all())
 
         return self.uow.read(work)
 
@@ -208,7 +255,7 @@ class SqlRepository(Repository):
                 .limit(1)
             )
             row = conn.execute(stmt).first()
-            return None if row is None else Trial(**row._mapping)
+            return None if row is None else self.records.trials(conn, [row])[0]
 
         return self.uow.read(work)
 
@@ -218,23 +265,78 @@ class SqlRepository(Repository):
         states: Sequence[TrialState] | None,
         consume: Callable[[TrialTable], None],
         chunk_size: int = 5_000,
+        *,
+        tags: Mapping[str, str] | None = None,
+        with_code: bool = False,
     ) -> None:
-        stmt = trial_table_statement(self.uow.dialect, experiment_ids, states)
+        stmt = trial_table_statement(self.uow.dialect, experiment_ids, states, tags, with_code)
 
         def work(conn: Connection) -> None:
             for rows in conn.execution_options(yield_per=chunk_size).execute(stmt).partitions():
-                columns = dict(zip(TRIAL_TABLE_COLUMNS, (list(c) for c in zip(*rows, strict=True)), strict=True))
+                names = stmt.selected_columns.keys()
+                columns = {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
                 columns["ttpt.passed"] = [None if p is None else bool(p) for p in columns["ttpt.passed"]]
+                found = self.records.tags(conn, "trial", columns["id"])
+                columns["tags"] = [found.get(i, {}) for i in columns["id"]]
+                if with_code:
+                    texts = self.blobs.texts(conn, columns["strategy_code"])
+                    columns["strategy_code"] = [None if i is None else texts[i] for i in columns["strategy_code"]]
                 consume(TrialTable(columns))
 
         self.uow.read(work)
+
+    # tags, notes, step metrics, artifacts ----------------------------------------------------
+
+    def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
+        checked = codec.check_tag_changes(tags)
+        self.uow.write(lambda conn: attachments.set_tags(conn, owner, checked))
+
+    def set_note(self, owner: Owner, note: str | None) -> None:
+        record_type = Experiment if owner.kind == "experiment" else Trial
+        checked = codec.to_values(record_type, {"note": note})["note"]
+        self.uow.write(lambda conn: attachments.set_note(conn, owner, checked))
+
+    def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
+        checked = codec.step_metrics(trial_id, metrics)
+
+        def work(conn: Connection) -> None:
+            taken = attachments.add_step_metrics(conn, trial_id, checked)
+            if taken:
+                raise DuplicateStepError(trial_id, taken)
+
+        if checked:
+            self.uow.write(work)
+        else:
+            self.get_trial(trial_id)
+
+    def list_step_metrics(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[StepMetric]:
+        return self.uow.read(lambda conn: attachments.list_step_metrics(conn, trial_id, experiment_id))
+
+    def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
+        checked, sha = codec.check_artifact(new)
+
+        table = OWNERS[owner.kind].records
+
+        def fill(writer: Writer) -> None:
+            if not writer.execute(select(table.c.id).where(table.c.id == owner.id)):
+                raise _missing(owner.kind, owner.id)
+            attachments.add_artifact(writer, self.blobs, owner, checked, sha, replace)
+
+        self.uow.insert(fill)
+        return Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
+
+    def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
+        return self.uow.read(lambda conn: attachments.list_artifacts(conn, owner, of_trials))
+
+    def read_artifact(self, owner: Owner, name: str) -> bytes:
+        return self.uow.read(lambda conn: attachments.read_artifact(conn, self.blobs, owner, name))
 
     # TTPT ------------------------------------------------------------------------------------
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
         row = {**codec.to_row(new), "trial_id": trial_id}
         return self.uow.insert(
-            lambda insert_rows: insert_rows(ttpt_results, [row])[0],
+            lambda writer: writer.insert(ttpt_results, [row])[0],
             on_integrity=lambda exc: _missing("trial", trial_id),
             one_statement=True,
         )
@@ -243,8 +345,7 @@ class SqlRepository(Repository):
         def work(conn: Connection) -> list[TTPTResult]:
             stmt = select(*TTPT_COLUMNS).order_by(ttpt_results.c.id)
             if trial_id is not None:
-                if conn.execute(select(trials.c.id).where(trials.c.id == trial_id)).first() is None:
-                    raise _missing("trial", trial_id)
+                attachments.require(conn, Owner("trial", trial_id))
                 stmt = stmt.where(ttpt_results.c.trial_id == trial_id)
             if experiment_id is not None:
                 self._experiment(conn, experiment_id)
@@ -259,9 +360,9 @@ class SqlRepository(Repository):
         self.uow.dispose()
 
 
-def _stats(row: Row[Any], with_trials: bool) -> ExperimentStats:
+def _stats(row: Row[Any], experiment: Experiment, with_trials: bool) -> ExperimentStats:
     return ExperimentStats(
-        experiment=_experiment(row),
+        experiment=experiment,
         n_trials=int(row.n_trials or 0) if with_trials else 0,
         n_by_state={state: int(getattr(row, f"n_{state}") or 0) for state in TRIAL_STATES} if with_trials else {},
         best_value=row.best_value if with_trials else None,

@@ -15,9 +15,9 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, Connection, Dialect, Table, insert
+from sqlalchemy import JSON, Connection, Dialect, Executable, Insert, Table, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tracker.codec import dumps
@@ -33,8 +33,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ATTEMPTS = 10
 OnIntegrity = Callable[[IntegrityError], TrackerError] | None
-Inserter = Callable[[Table, list[dict[str, Any]]], list[int]]
-"""Inserts rows into a table within the current transaction and returns their ids in order."""
+
+
+class Writer(Protocol):
+    """Writes within the current transaction (the SQLite fast path, or a SQLAlchemy connection)."""
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows (with an `id` primary key) and return their ids in order."""
+
+    def execute(
+        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
+    ) -> list[Any]:
+        """Run a statement without expanding parameters (once per row when given several) and
+        return the rows it selected. `keep` caches its compiled form: only for statements that
+        live as long as the store."""
 
 
 def retrying(attempt: Callable[[], T]) -> T:
@@ -62,7 +74,7 @@ class UnitOfWork:
         self._active: ContextVar[tuple[Connection, bool] | None] = ContextVar(
             f"tracker_transaction_{id(self)}", default=None
         )
-        self._compiled: dict[tuple[str, tuple[str, ...]], _CompiledInsert] = {}
+        self._compiled: dict[tuple[Any, tuple[str, ...]], _Compiled] = {}
         self._threads = threading.local()
         self._writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 
@@ -157,9 +169,9 @@ class UnitOfWork:
     # inserts ---------------------------------------------------------------------------------
 
     def insert(
-        self, fill: Callable[[Inserter], T], *, on_integrity: OnIntegrity = None, one_statement: bool = False
+        self, fill: Callable[[Writer], T], *, on_integrity: OnIntegrity = None, one_statement: bool = False
     ) -> T:
-        """Run `fill`, which inserts rows through the inserter it is given, as one write.
+        """Run `fill`, which writes through the `Writer` it is given, as one write.
 
         `one_statement` promises that `fill` inserts one row: on a server that then runs in
         autocommit, one round trip instead of three (BEGIN, INSERT, COMMIT).
@@ -167,8 +179,8 @@ class UnitOfWork:
         SQLite is the fast path. Measured on a 2-core machine (WAL, synchronous=NORMAL): a
         transaction of one insert costs 23 µs on the pooled DBAPI connection and 51 µs through a
         SQLAlchemy Connection (78 µs with Core's execute). Logging trials one at a time is the hot
-        loop of an optimisation, so the statements are compiled once by SQLAlchemy (same SQL and
-        bind processors) and run on the DBAPI cursor, with executemany for batches.
+        loop of an optimisation, so the statements are compiled once by SQLAlchemy (same SQL) and
+        run on the DBAPI cursor, with executemany for batches.
         """
         active = self._joinable(True)
         if self.dialect == "sqlite":
@@ -180,22 +192,20 @@ class UnitOfWork:
             return self._guard(lambda: retrying(lambda: self._sqlite_transaction(fill)), on_integrity)
         if one_statement and active is None:
             return self._guard(lambda: retrying(lambda: self._autocommit(fill)), on_integrity)
-        return self.write(
-            lambda conn: fill(lambda table, rows: _core_insert(conn, table, rows)), on_integrity=on_integrity
-        )
+        return self.write(lambda conn: fill(_CoreWriter(conn)), on_integrity=on_integrity)
 
-    def _autocommit(self, fill: Callable[[Inserter], T]) -> T:
+    def _autocommit(self, fill: Callable[[Writer], T]) -> T:
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            return fill(lambda table, rows: _core_insert(conn, table, rows))
+            return fill(_CoreWriter(conn))
 
-    def _sqlite_transaction(self, fill: Callable[[Inserter], T]) -> T:
+    def _sqlite_transaction(self, fill: Callable[[Writer], T]) -> T:
         driver = self._writer()
         cursor = driver.cursor()
         try:
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                result = fill(lambda table, rows: self._sqlite_insert(cursor, table, rows))
+                result = fill(_SQLiteWriter(self, cursor))
                 cursor.execute("COMMIT")
                 return result
             except BaseException:
@@ -217,25 +227,23 @@ class UnitOfWork:
             self._writers.add(writer)
         return _sqlite(writer.raw.driver_connection)
 
-    def _sqlite_fill(self, cursor: sqlite3.Cursor, fill: Callable[[Inserter], T]) -> T:
+    def _sqlite_fill(self, cursor: sqlite3.Cursor, fill: Callable[[Writer], T]) -> T:
         try:
-            return fill(lambda table, rows: self._sqlite_insert(cursor, table, rows))
+            return fill(_SQLiteWriter(self, cursor))
         except sqlite3.Error as exc:
             raise from_driver(exc) from exc
 
-    def _sqlite_insert(self, cursor: sqlite3.Cursor, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        key = (table.name, tuple(rows[0]))
-        compiled = self._compiled.get(key)
+    def compiled(self, statement: Any, names: tuple[str, ...] = (), *, keep: bool = True) -> _Compiled:
+        """`statement` (a table: its INSERT of the `names` columns) compiled for this dialect, once
+        when `keep` (for tables and statements that live as long as the store)."""
+        key = (statement, names)
+        compiled = self._compiled.get(key) if keep else None
         if compiled is None:
-            compiled = self._compiled[key] = _CompiledInsert(table, self.engine.dialect, key[1])
-        if len(rows) == 1:
-            cursor.execute(compiled.sql, compiled.parameters(rows[0]))
-            return [int(cursor.lastrowid or 0)]
-        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        # The write lock is held, and AUTOINCREMENT gives each row max(counter, max id) + 1, so the
-        # batch's ids are consecutive and end at the last one inserted.
-        last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
+            target = insert(statement) if isinstance(statement, Table) else statement
+            compiled = _Compiled(target, self.engine.dialect, names)
+            if keep:
+                self._compiled[key] = compiled
+        return compiled
 
     # schema work -----------------------------------------------------------------------------
 
@@ -307,20 +315,83 @@ class _Writer:
         self.close()
 
 
-class _CompiledInsert:
-    """An INSERT compiled once by SQLAlchemy from the table, with the columns' bind processors."""
+class _Compiled:
+    """A statement compiled once by SQLAlchemy. An INSERT of a table's columns binds each row's
+    values through the columns' processors; any other statement through SQLAlchemy's own
+    parameter construction (which keeps the values bound inside the statement)."""
 
-    def __init__(self, table: Table, dialect: Dialect, names: tuple[str, ...]) -> None:
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
-        self.sql = str(compiled)
-        self.plan = tuple((name, _processor(table.c[name], dialect)) for name in (compiled.positiontup or names))
+    def __init__(self, statement: Any, dialect: Dialect, names: tuple[str, ...]) -> None:
+        self.compiled = statement.compile(dialect=dialect, column_keys=list(names) if names else None)
+        self.sql = str(self.compiled)
+        self.order = tuple(self.compiled.positiontup or ())
+        table = getattr(statement, "table", None) if names else None
+        self.plan = (
+            tuple((name, _processor(table.c[name], dialect)) for name in self.order) if table is not None else None
+        )
+        self.processors = {
+            name: self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.order
+        }
 
     def parameters(self, row: dict[str, Any]) -> list[Any]:
-        out = []
-        for name, process in self.plan:
-            value = row[name]
-            out.append(value if value is None or process is None else process(value))
-        return out
+        if self.plan is not None:
+            out = []
+            for name, process in self.plan:
+                value = row.get(name)
+                out.append(value if value is None or process is None else process(value))
+            return out
+        values = self.compiled.construct_params(row)
+        return [
+            value if value is None or (process := self.processors.get(name)) is None else process(value)
+            for name, value in ((name, values[name]) for name in self.order)
+        ]
+
+
+class _SQLiteWriter:
+    """The fast path's `Writer`: compiled statements on the DBAPI cursor."""
+
+    def __init__(self, uow: UnitOfWork, cursor: sqlite3.Cursor) -> None:
+        self.uow = uow
+        self.cursor = cursor
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        compiled = self.uow.compiled(table, tuple(rows[0]))
+        if len(rows) == 1:
+            self.cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+            return [int(self.cursor.lastrowid or 0)]
+        self.cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        # The write lock is held, and AUTOINCREMENT gives each row max(counter, max id) + 1, so the
+        # batch's ids are consecutive and end at the last one inserted.
+        last = int(self.cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
+
+    def execute(
+        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
+    ) -> list[Any]:
+        names = tuple(rows[0]) if rows and isinstance(statement, Insert) else ()
+        compiled = self.uow.compiled(statement, names, keep=keep)
+        if rows is not None and len(rows) > 1:
+            self.cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+            return []
+        return self.cursor.execute(compiled.sql, compiled.parameters(rows[0] if rows else {})).fetchall()
+
+
+class _CoreWriter:
+    """The `Writer` on a SQLAlchemy connection: INSERT ... RETURNING, insertmanyvalues."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        if len(rows) == 1:
+            return [int(self.conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.conn.execute(stmt, rows).scalars()]
+
+    def execute(
+        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
+    ) -> list[Any]:
+        result = self.conn.execute(statement, rows)
+        return list(result) if result.returns_rows else []
 
 
 def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -334,11 +405,3 @@ def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
         return UTCDateTime.sqlite_text
     process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
     return process
-
-
-def _core_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """INSERT ... RETURNING through SQLAlchemy Core (insertmanyvalues for many rows)."""
-    if len(rows) == 1:
-        return [int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [int(i) for i in conn.execute(stmt, rows).scalars()]
