@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import (
     CorruptStoreError,
+    DuplicateArtifactError,
+    DuplicateStepError,
     DuplicateTrialError,
     MigrationError,
     NondeterministicStrategyError,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "CorruptStoreError",
+    "DuplicateArtifactError",
+    "DuplicateStepError",
     "DuplicateTrialError",
     "ExperimentTracker",
     "MigrationError",
