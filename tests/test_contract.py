@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tracker import (
+    DuplicateArtifactError,
+    DuplicateStepError,
     DuplicateTrialError,
     ExperimentTracker,
     NotFoundError,
+    Owner,
     StoreError,
     TrackerError,
     ValidationError,
@@ -639,3 +643,162 @@ class TestTransactions:
             with pytest.raises(StoreError, match="read transaction"):
                 new_experiment(tracker)
         assert tracker.list_experiments() == []
+
+
+class TestTagsAndNotes:
+    def test_tags_are_set_deleted_and_listed_on_experiments_and_trials(self, tracker: ExperimentTracker) -> None:
+        eid = tracker.create_experiment("e", "t", "m", tags={"desk": "fx", "stage": "draft"})
+        tid = tracker.log_trial(eid, 0, {}, {"sharpe": 1.0}, tags={"fold": "1"})
+        assert tracker.get_experiment(eid)["tags"] == {"desk": "fx", "stage": "draft"}
+        tracker.set_tags(Owner("experiment", eid), {"stage": "final", "owner": "ana"})
+        tracker.delete_tags(("experiment", eid), "desk", "never-set")
+        assert tracker.get_tags(("experiment", eid)) == {"stage": "final", "owner": "ana"}
+        tracker.set_tags(("trial", tid), {"fold": "2", "ü key/with.dots": "värde"})
+        assert tracker.get_trial(tid)["tags"] == {"fold": "2", "ü key/with.dots": "värde"}
+        assert tracker.get_trials(eid)[0]["tags"] == {"fold": "2", "ü key/with.dots": "värde"}
+
+    def test_experiments_and_trials_are_filtered_by_tag_in_the_store(self, tracker: ExperimentTracker) -> None:
+        fx = tracker.create_experiment("fx", "t", "m", tags={"desk": "fx"})
+        rates = tracker.create_experiment("rates", "t", "m", tags={"desk": "rates", "live": "yes"})
+        tracker.log_trials(
+            fx,
+            [
+                {"trial_number": n, "params": {}, "performance": {"sharpe": n}, "tags": {"fold": str(n % 2)}}
+                for n in range(4)
+            ],
+        )
+        assert [e["id"] for e in tracker.filter_experiments(tags={"desk": "fx"})] == [fx]
+        assert [e["id"] for e in tracker.list_experiments(tags={"desk": "rates", "live": "yes"})] == [rates]
+        assert tracker.filter_experiments(tags={"desk": "rates", "live": "no"}) == []
+        frame = tracker.trials_dataframe([fx], tags={"fold": "1"})
+        assert frame["trial_number"].tolist() == [1, 3]
+        assert frame["tags.fold"].tolist() == ["1", "1"]
+
+    def test_notes_are_markdown_that_can_be_edited_and_removed(self, tracker: ExperimentTracker) -> None:
+        eid = tracker.create_experiment("e", "t", "m", note="# Why\nstopped early: *regime change*")
+        tid = tracker.log_trial(eid, 0, {}, {}, note="odd fill")
+        assert tracker.get_experiment(eid)["note"] == "# Why\nstopped early: *regime change*"
+        tracker.set_note(("experiment", eid), "edited")
+        tracker.set_note(("trial", tid), None)
+        assert (tracker.get_experiment(eid)["note"], tracker.get_trial(tid)["note"]) == ("edited", None)
+
+    def test_tags_and_notes_of_a_missing_owner_raise(self, tracker: ExperimentTracker) -> None:
+        with pytest.raises(NotFoundError, match="trial 99 does not exist"):
+            tracker.set_tags(("trial", 99), {"a": "b"})
+        with pytest.raises(NotFoundError, match="experiment 99 does not exist"):
+            tracker.set_note(("experiment", 99), "x")
+
+
+class TestAttributesAndProvenance:
+    def test_attributes_hold_non_numeric_results_apart_from_the_metrics(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {"sharpe": 1.0}, attributes={"regime": "bull", "trades": [1, 2]})
+        assert tracker.get_trial(tid)["attributes"] == {"regime": "bull", "trades": [1, 2]}
+        assert tracker.get_trial(tid)["performance"] == {"sharpe": 1.0}
+        frame = tracker.trials_dataframe([eid])
+        assert frame["attributes.regime"].tolist() == ["bull"]
+
+    def test_provenance_is_recorded_with_the_data_fingerprint_and_can_be_turned_off(
+        self, tracker: ExperimentTracker
+    ) -> None:
+        from tracker import __version__, fingerprint
+
+        prices = pd.DataFrame({"close": [1.0, 2.0]}, index=pd.date_range("2026-01-01", periods=2))
+        eid = tracker.create_experiment("e", "t", "m", data_fingerprint=fingerprint({"close": prices}))
+        origin = tracker.get_experiment(eid)["provenance"]
+        assert origin["versions"]["tracker"] == __version__
+        assert origin["versions"]["pandas"] == pd.__version__
+        assert origin["python"].count(".") == 2
+        assert origin["data_fingerprint"] == fingerprint({"close": prices.copy()})
+        assert origin["data_fingerprint"] != fingerprint({"close": prices * 2})
+        assert {"git_commit", "git_dirty", "host", "user"} <= set(origin)
+        assert tracker.get_experiment(tracker.create_experiment("f", "t", "m", provenance=False))["provenance"] is None
+
+
+class TestStepMetrics:
+    def test_metrics_per_step_read_back_in_step_order(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {})
+        tracker.log_step_metrics(tid, 2, {"sharpe": 0.5})
+        tracker.log_step_metrics_batch(tid, {0: {"sharpe": 0.1, "loss": math.nan}, 1: {"sharpe": -0.0}})
+        assert tracker.get_step_metrics(tid)["sharpe"] == [(0, 0.1), (1, 0.0), (2, 0.5)]
+        [(step, loss)] = tracker.get_step_metrics(tid)["loss"]
+        assert step == 0 and math.isnan(loss)  # noqa: PT018 - one pair
+        long = tracker.trials_dataframe([eid], steps=True)
+        assert list(long.columns) == [
+            "experiment_id",
+            "experiment_name",
+            "trial_id",
+            "trial_number",
+            "step",
+            "key",
+            "value",
+        ]
+        assert len(long) == 4
+
+    def test_a_step_logged_twice_is_refused_and_nothing_of_the_batch_is_stored(
+        self, tracker: ExperimentTracker
+    ) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {})
+        tracker.log_step_metrics(tid, 0, {"sharpe": 0.1})
+        with pytest.raises(DuplicateStepError, match="sharpe@0"):
+            tracker.log_step_metrics_batch(tid, {1: {"sharpe": 0.2}, 0: {"sharpe": 0.3}})
+        assert tracker.get_step_metrics(tid) == {"sharpe": [(0, 0.1)]}
+        with pytest.raises(NotFoundError):
+            tracker.log_step_metrics(10**9, 0, {"a": 1.0})
+
+
+class TestArtifacts:
+    def test_files_and_bytes_are_attached_listed_and_read_back(self, tracker: ExperimentTracker, tmp_path: Any) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {})
+        curve = tmp_path / "equity.csv"
+        curve.write_text("day,equity\n1,100\n2,101\n")
+        described = tracker.log_artifact(("trial", tid), curve)
+        assert (described["name"], described["media_type"], described["size"]) == ("equity.csv", "text/csv", 23)
+        png = bytes(range(256)) * 40
+        tracker.log_artifact(Owner("experiment", eid), png, name="plots/history.png")
+        assert tracker.get_artifact(("trial", tid), "equity.csv") == curve.read_bytes()
+        assert tracker.get_artifact(("experiment", eid), "plots/history.png") == png
+        assert [a["name"] for a in tracker.list_artifacts(("experiment", eid))] == ["plots/history.png"]
+        assert tracker.list_artifacts(("experiment", eid))[0]["media_type"] == "image/png"
+
+    def test_a_name_in_use_is_refused_unless_replaced(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_artifact(("experiment", eid), b"one", name="report.txt")
+        with pytest.raises(DuplicateArtifactError, match="replace=True"):
+            tracker.log_artifact(("experiment", eid), b"two", name="report.txt")
+        assert tracker.get_artifact(("experiment", eid), "report.txt") == b"one"
+        tracker.log_artifact(("experiment", eid), b"two", name="report.txt", replace=True)
+        assert tracker.get_artifact(("experiment", eid), "report.txt") == b"two"
+
+    def test_the_same_content_is_stored_once_and_survives_a_delete_of_one_owner(
+        self, tracker: ExperimentTracker
+    ) -> None:
+        first, second = new_experiment(tracker, "a"), new_experiment(tracker, "b")
+        data = b"shared trade log\n" * 1000
+        for eid in (first, second):
+            tracker.log_artifact(("experiment", eid), data, name="trades.log")
+        shas = {a["sha256"] for eid in (first, second) for a in tracker.list_artifacts(("experiment", eid))}
+        assert len(shas) == 1
+        tracker.delete_experiment(first)
+        assert tracker.get_artifact(("experiment", second), "trades.log") == data
+        with pytest.raises(NotFoundError, match="no artifact named"):
+            tracker.get_artifact(("experiment", second), "missing.png")
+
+
+class TestStrategyCode:
+    def test_code_shared_by_many_trials_reads_back_unchanged_and_can_be_left_out(
+        self, tracker: ExperimentTracker
+    ) -> None:
+        eid = new_experiment(tracker)
+        codes = ["def f(d, p):\n    return d['close'] > 0  # ü\n" * 200, "", "x" * 10]
+        tracker.log_trials(
+            eid, [{"trial_number": n, "params": {}, "performance": {}, "strategy_code": codes[n % 3]} for n in range(9)]
+        )
+        tid = tracker.log_trial(eid, 9, {}, {}, strategy_code=codes[0])
+        tracker.log_strategy_metadata(tid, codes[2], "T", "llm")
+        assert [t["strategy_code"] for t in tracker.get_trials(eid)] == [codes[n % 3] for n in range(9)] + [codes[2]]
+        assert "strategy_code" not in tracker.trials_dataframe([eid]).columns
+        assert tracker.trials_dataframe([eid], strategy_code=True)["strategy_code"].tolist()[:3] == codes

@@ -102,6 +102,7 @@ def matches(s: ExperimentStats, query: ExperimentQuery) -> bool:
                 and (best >= query.min_best_value if e.direction == "maximize" else best <= query.min_best_value)
             ),
             query.created_after is None or e.created_at >= query.created_after,
+            query.tags is None or all(e.tags.get(key) == value for key, value in query.tags),
             query.created_before is None or e.created_at < query.created_before,
         )
     )
