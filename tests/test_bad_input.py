@@ -16,7 +16,15 @@ import pytest
 
 from tests.test_json_store import snapshot
 from tests.test_value_roundtrip import Opaque, _cycle, _deep, same
-from tracker import DuplicateTrialError, ExperimentTracker, NotFoundError, TrackerError, ValidationError
+from tracker import (
+    DuplicateArtifactError,
+    DuplicateStepError,
+    DuplicateTrialError,
+    ExperimentTracker,
+    NotFoundError,
+    TrackerError,
+    ValidationError,
+)
 
 DOCS = Path(__file__).parent.parent / "docs" / "errors.md"
 
@@ -409,6 +417,111 @@ CASES = [
         "path: unknown export format '.txt'",
         lambda t, c: t.export([c["eid"]], "/nonexistent-never-written/out.txt"),
     ),
+    Case(
+        "set_tags",
+        "an empty tag name",
+        V,
+        "tag name '' is not valid",
+        lambda t, c: t.set_tags(("experiment", c["eid"]), {"": "x"}),
+    ),
+    Case(
+        "set_tags",
+        "a tag name with '!' and a leading space",
+        V,
+        "use 1-250 letters, digits, spaces and _ . - / :",
+        lambda t, c: t.set_tags(("trial", c["tid"]), {" bad!": "x"}),
+    ),
+    Case(
+        "set_tags",
+        "a tag value that is a number",
+        V,
+        "tags.desk: a tag value must be a string, got int",
+        lambda t, c: t.set_tags(("experiment", c["eid"]), {"desk": 5}),
+    ),  # type: ignore[dict-item]
+    Case(
+        "set_tags",
+        "a NUL character in a tag value",
+        V,
+        "contains a NUL character",
+        lambda t, c: t.set_tags(("experiment", c["eid"]), {"desk": "f\x00x"}),
+    ),
+    Case(
+        "set_tags",
+        "an owner that is not an experiment or a trial",
+        V,
+        "an owner is an 'experiment' or a 'trial', got 'run'",
+        lambda t, c: t.set_tags(("run", c["eid"]), {"a": "b"}),
+    ),
+    Case(
+        "set_note",
+        "a NUL character in a note",
+        V,
+        "note: contains a NUL character",
+        lambda t, c: t.set_note(("trial", c["tid"]), "ok\x00"),
+    ),
+    Case(
+        "log_step_metrics",
+        "a metric that is text",
+        V,
+        "metrics[0].value: expected a number, got str",
+        lambda t, c: t.log_step_metrics(c["tid"], 3, {"sharpe": "high"}),
+    ),  # type: ignore[dict-item]
+    Case(
+        "log_step_metrics",
+        "a negative step",
+        V,
+        "step: must be at least 0, got -1",
+        lambda t, c: t.log_step_metrics(c["tid"], -1, {"sharpe": 1.0}),
+    ),
+    Case(
+        "log_step_metrics",
+        "a step the trial already has",
+        DuplicateStepError,
+        "already has metric(s) at sharpe@0",
+        lambda t, c: t.log_step_metrics(c["tid"], 0, {"sharpe": 2.0}),
+    ),
+    Case(
+        "log_artifact",
+        "a file that does not exist",
+        N,
+        "the artifact file /nonexistent-never-written/equity.csv does not exist",
+        lambda t, c: t.log_artifact(("trial", c["tid"]), "/nonexistent-never-written/equity.csv"),
+    ),
+    Case(
+        "log_artifact",
+        "a file over 100 MiB",
+        V,
+        "over the limit of 100 MiB per artifact",
+        lambda t, c: t.log_artifact(("trial", c["tid"]), bytes(100 * 2**20 + 1), name="big.bin"),
+    ),
+    Case(
+        "log_artifact",
+        "bytes without a name",
+        V,
+        "name: give a name when logging bytes",
+        lambda t, c: t.log_artifact(("trial", c["tid"]), b"data"),
+    ),
+    Case(
+        "log_artifact",
+        "a name that climbs out with '..'",
+        V,
+        "must be relative, without '..'",
+        lambda t, c: t.log_artifact(("experiment", c["eid"]), b"x", name="../outside.txt"),
+    ),
+    Case(
+        "log_artifact",
+        "a NUL character in the name",
+        V,
+        "is not valid",
+        lambda t, c: t.log_artifact(("experiment", c["eid"]), b"x", name="a\x00b"),
+    ),
+    Case(
+        "log_artifact",
+        "a name in use",
+        DuplicateArtifactError,
+        "already has an artifact named 'curve.csv'; choose another name, or pass replace=True",
+        lambda t, c: t.log_artifact(("experiment", c["eid"]), b"other", name="curve.csv"),
+    ),
 ]
 
 
@@ -418,6 +531,9 @@ def prepared(tracker: ExperimentTracker) -> tuple[ExperimentTracker, dict[str, i
     tid = tracker.log_trial(eid, 0, {"a": 0}, {"sharpe": 0.5}, started_at=datetime(2026, 1, 1, tzinfo=UTC))
     tracker.log_ttpt_result(tid, False, 1, {"c": 1.0}, violations=[{"at": 1}])
     tracker.log_experiment_summary(eid, {"best": 0.5})
+    tracker.set_tags(("experiment", eid), {"desk": "fx"})
+    tracker.log_step_metrics(tid, 0, {"sharpe": 0.25})
+    tracker.log_artifact(("experiment", eid), b"day,equity\n1,100\n", name="curve.csv")
     return tracker, {"eid": eid, "tid": tid}
 
 

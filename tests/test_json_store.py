@@ -65,6 +65,7 @@ def snapshot(tracker: ExperimentTracker) -> list[Any]:
         out.append(
             {
                 **{k: v for k, v in e.items() if k != "id"},
+                "artifacts": _artifacts(tracker, ("experiment", e["id"])),
                 "trials": [
                     {
                         **{k: v for k, v in t.items() if k not in ("id", "experiment_id", "ttpt_result")},
@@ -72,12 +73,21 @@ def snapshot(tracker: ExperimentTracker) -> list[Any]:
                             {k: v for k, v in r.items() if k not in ("id", "trial_id")}
                             for r in tracker.get_ttpt_results(t["id"])
                         ],
+                        "steps": tracker.get_step_metrics(t["id"]),
+                        "artifacts": _artifacts(tracker, ("trial", t["id"])),
                     }
                     for t in trials
                 ],
             }
         )
     return out
+
+
+def _artifacts(tracker: ExperimentTracker, owner: tuple[str, int]) -> list[Any]:
+    return [
+        {**{k: v for k, v in a.items() if k != "owner_id"}, "bytes": tracker.get_artifact(owner, a["name"])}
+        for a in tracker.list_artifacts(owner)
+    ]
 
 
 class TestJournal:
