@@ -48,8 +48,46 @@ class Model:
 
     def create_experiment(self, name: str, objective: str, direction: str) -> int:
         eid = self._new("experiment")
-        self.experiments[eid] = {"name": name, "objective": objective, "direction": direction, "summary": None}
+        self.experiments[eid] = {
+            "name": name,
+            "objective": objective,
+            "direction": direction,
+            "summary": None,
+            "tags": {},
+            "note": None,
+            "artifacts": {},
+        }
         return eid
+
+    def owner(self, kind: str, logical: int) -> dict[str, Any]:
+        found = (self.experiments if kind == "experiment" else self.trials).get(logical)
+        if found is None:
+            raise TrackerError("NotFoundError")
+        return found
+
+    def set_tags(self, kind: str, logical: int, tags: dict[str, str | None]) -> None:
+        record = self.owner(kind, logical)
+        for key, value in tags.items():
+            if value is None:
+                record["tags"].pop(key, None)
+            else:
+                record["tags"][key] = value
+
+    def set_note(self, kind: str, logical: int, note: str | None) -> None:
+        self.owner(kind, logical)["note"] = note
+
+    def log_steps(self, tid: int, steps: dict[int, dict[str, float]]) -> None:
+        trial = self.owner("trial", tid)
+        wanted = {(key, step): value for step, metrics in steps.items() for key, value in metrics.items()}
+        if set(wanted) & set(trial["steps"]):
+            raise TrackerError("DuplicateStepError")
+        trial["steps"].update(wanted)
+
+    def add_artifact(self, eid: int, name: str, data: bytes, replace: bool) -> None:
+        experiment = self.owner("experiment", eid)
+        if name in experiment["artifacts"] and not replace:
+            raise TrackerError("DuplicateArtifactError")
+        experiment["artifacts"][name] = data
 
     def _value(self, eid: int, perf: dict[str, Any]) -> float | None:
         raw = perf.get(self.experiments[eid]["objective"])
@@ -79,6 +117,9 @@ class Model:
                 "value": value,
                 "ttpt": [],
                 "strategy_code": None,
+                "tags": {},
+                "note": None,
+                "steps": {},
             }
             if "ttpt" in item:
                 self.trials[tid]["ttpt"].append(dict(item["ttpt"]))
@@ -168,7 +209,7 @@ class Model:
     def answers(self) -> tuple[Any, ...]:
         """Every answer the invariant reads from the backends, as the documented semantics give it."""
         listing = [
-            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"]))
+            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"]), e["tags"], e["note"])
             for eid, e in sorted(self.experiments.items())
         ]
         detail = {
@@ -182,9 +223,13 @@ class Model:
                         _normalise(t["value"]),
                         t["strategy_code"],
                         t["ttpt"][-1]["passed"] if t["ttpt"] else None,
+                        t["tags"],
+                        t["note"],
+                        sorted((key, step, _normalise(value)) for (key, step), value in t["steps"].items()),
                     )
                     for t in self.trials_of(eid)
                 ],
+                "artifacts": sorted((name, data) for name, data in self.experiments[eid]["artifacts"].items()),
                 "by_value": self.by_value(eid),
                 "best": self.best(eid),
                 "rate": self.violation_rate(eid),
@@ -356,6 +401,55 @@ class Differential(RuleBasedStateMachine):
             self.trial_ids[backend].update(zip(trial_logicals, ids, strict=True))
         return logical
 
+    @rule(
+        kind=st.sampled_from(["experiment", "trial"]),
+        logical=st.integers(1, 6),
+        tags=st.dictionaries(
+            st.sampled_from(["desk", "fold", "é/x"]), st.sampled_from(["fx", "1", "", None]), max_size=2
+        ),
+    )
+    def set_tags(self, kind: str, logical: int, tags: dict[str, str | None]) -> None:
+        model = _outcome(lambda: self.model.set_tags(kind, logical, tags))
+        outcomes = self._each(lambda t, n: t.set_tags((kind, self._any_id(n, kind, logical)), tags))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(
+        kind=st.sampled_from(["experiment", "trial"]),
+        logical=st.integers(1, 6),
+        note=st.sampled_from(["# a", "", None]),
+    )
+    def set_note(self, kind: str, logical: int, note: str | None) -> None:
+        model = _outcome(lambda: self.model.set_note(kind, logical, note))
+        outcomes = self._each(lambda t, n: t.set_note((kind, self._any_id(n, kind, logical)), note))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(
+        trial=trials, steps=st.dictionaries(st.integers(0, 2), st.fixed_dictionaries({"sharpe": numbers}), max_size=2)
+    )
+    def log_steps(self, trial: int, steps: dict[int, dict[str, float]]) -> None:
+        model = _outcome(lambda: self.model.log_steps(trial, steps))
+        outcomes = self._each(lambda t, n: t.log_step_metrics_batch(self.trial_ids[n].get(trial, MISSING), steps))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    @rule(
+        experiment=experiments,
+        name=st.sampled_from(["a.txt", "plots/b.png"]),
+        data=st.sampled_from([b"", b"same", b"x" * 5000]),
+        replace=st.booleans(),
+    )
+    def add_artifact(self, experiment: int, name: str, data: bytes, replace: bool) -> None:
+        model = _outcome(lambda: self.model.add_artifact(experiment, name, data, replace))
+        outcomes = self._each(
+            lambda t, n: t.log_artifact(
+                ("experiment", self._backend_id(n, experiment)), data, name=name, replace=replace
+            )
+        )
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
+    def _any_id(self, backend: str, kind: str, logical: int) -> int:
+        ids = self.ids if kind == "experiment" else self.trial_ids
+        return ids[backend].get(logical, MISSING)
+
     @rule(experiment=consumes(experiments))
     def delete_experiment(self, experiment: int) -> None:
         model = _outcome(lambda: self.model.delete(experiment))
@@ -375,7 +469,15 @@ class Differential(RuleBasedStateMachine):
         for name, tracker in self.backends.items():
             back = {v: k for k, v in self.ids[name].items()}
             listing = [
-                (back[e["id"]], e["name"], e["objective"], e["direction"], _normalise(e["summary"]))
+                (
+                    back[e["id"]],
+                    e["name"],
+                    e["objective"],
+                    e["direction"],
+                    _normalise(e["summary"]),
+                    e["tags"],
+                    e["note"],
+                )
                 for e in tracker.list_experiments()
             ]
             detail = {}
@@ -392,9 +494,20 @@ class Differential(RuleBasedStateMachine):
                             _normalise(t["value"]),
                             t["strategy_code"],
                             None if t["ttpt_result"] is None else t["ttpt_result"]["passed"],
+                            t["tags"],
+                            t["note"],
+                            sorted(
+                                (key, step, _normalise(value))
+                                for key, pairs in tracker.get_step_metrics(t["id"]).items()
+                                for step, value in pairs
+                            ),
                         )
                         for t in trials
                     ],
+                    "artifacts": sorted(
+                        (a["name"], tracker.get_artifact(("experiment", eid), a["name"]))
+                        for a in tracker.list_artifacts(("experiment", eid))
+                    ),
                     "by_value": [t["trial_number"] for t in tracker.get_trials(eid, order_by="value")],
                     "best": (tracker.best_trial(eid) or {}).get("trial_number"),
                     "rate": tracker.violation_rate(eid),
