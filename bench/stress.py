@@ -2,6 +2,7 @@
 
     python bench/stress.py many --url URL --writers 8 --trials 500     # many writers at once
     python bench/stress.py crash --url URL --iterations 50             # SIGKILL at random moments
+    python bench/stress.py archive --url SRC --to DST --iterations 30  # SIGKILL during archival
 
 Writers log trials (single calls with a TTPT result, batches with TTPT items, and transactions of
 several calls) and record every acknowledged trial, with all it holds, in their own file *after*
@@ -204,6 +205,127 @@ def crash(url: str, iterations: int, seed: int) -> dict[str, Any]:
     return {"iterations": iterations, **totals, "stored_at_end": verify(url, experiment_id, [])["stored"]}
 
 
+def _archive_source(url: str, experiments: int, trials: int) -> dict[Any, Any]:
+    """Old experiments (created in 2025) with everything an experiment can hold; their snapshots
+    by (name, template, mode, created_at)."""
+    from datetime import UTC, datetime
+
+    from tracker.copying import key_of, snapshot
+    from tracker.records import NewArtifact, NewExperiment, NewStepMetric, NewTrial, NewTTPTResult, Owner
+
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+    with ExperimentTracker(url) as tracker:
+        repo = tracker.repository
+        for e in range(experiments):
+            eid = repo.add_experiment(
+                NewExperiment(
+                    name=f"old {e}",
+                    template="t",
+                    mode="m",
+                    objective="sharpe",
+                    direction="maximize",
+                    created_at=old,
+                    config={"e": e},
+                    summary={"best": e},
+                    tags={"desk": "fx"},
+                    note=f"note {e}",
+                    provenance={"git_commit": "x"},
+                )
+            )
+            code = f"def f(d, p):\n    return {e}\n" * 100
+            checks = [NewTTPTResult(passed=n % 5 != 0, num_violations=n % 5, created_at=old) for n in range(trials)]
+            ids = repo.add_trials(
+                eid,
+                [
+                    NewTrial(
+                        trial_number=n,
+                        params={"n": n, "x": [n, -0.0]},
+                        performance={"sharpe": n / 7},
+                        state="complete",
+                        created_at=old,
+                        value=n / 7,
+                        strategy_code=code,
+                        attributes={"a": "b"},
+                        tags={"fold": str(n % 3)},
+                        ttpt=checks[n] if n % 2 == 0 else None,
+                    )
+                    for n in range(trials)
+                ],
+            )
+            for trial_id in ids[:20]:
+                repo.add_step_metrics(trial_id, [NewStepMetric(step=s, key="sharpe", value=s / 3) for s in range(3)])
+            repo.add_artifact(Owner("experiment", eid), NewArtifact("report.txt", "text/plain", b"r" * 5000, old))
+            repo.add_artifact(Owner("trial", ids[0]), NewArtifact("curve.csv", "text/csv", b"%d\n" % e * 900, old))
+        return {key_of(s.experiment): snapshot(repo, s.experiment.id) for s in repo.list_experiments(_all())}
+
+
+def _all() -> Any:
+    from tracker.records import ExperimentQuery
+
+    return ExperimentQuery(trial_stats=False)
+
+
+def _whereabouts(src: str, dst: str, originals: dict[Any, Any]) -> Counter[str]:
+    """In which stores each original experiment is whole ("source", "destination" or both);
+    raises AssertionError for one that is whole nowhere, or present but not whole."""
+    from tracker.copying import key_of, snapshot
+
+    places: Counter[str] = Counter()
+    with ExperimentTracker(src) as source, ExperimentTracker(dst) as destination:
+        stores = (("source", source.repository), ("destination", destination.repository))
+        found = {
+            name: {key_of(s.experiment): s.experiment.id for s in repo.list_experiments(_all())}
+            for name, repo in stores
+        }
+        for key, original in originals.items():
+            where = []
+            for name, repo in stores:
+                if key in found[name]:
+                    if snapshot(repo, found[name][key]) != original:
+                        raise AssertionError(f"experiment {key} is in the {name} but not whole")
+                    where.append(name)
+            if not where:
+                raise AssertionError(f"experiment {key} is lost")
+            places["+".join(where)] += 1
+    return places
+
+
+def archive(src: str, dst: str, iterations: int, seed: int, experiments: int, trials: int) -> dict[str, Any]:
+    """Archive old experiments, killing the process with SIGKILL at random moments of the run.
+    After each kill every experiment must be whole in at least one store (and half in none).
+    When most have moved, they are restored so that kills keep landing mid-move. A last run must
+    finish the move: every experiment in the destination only."""
+    rng = random.Random(seed)
+    originals = _archive_source(src, experiments, trials)
+    move = f"import tracker; tracker.ExperimentTracker({src!r}).archive({dst!r}, older_than='90d')"
+    back = (
+        f"import tracker; d = tracker.ExperimentTracker({dst!r}); ids = [e['id'] for e in d.list_experiments()];"
+        f" d.close(); tracker.ExperimentTracker({src!r}).restore(ids, {dst!r})"
+    )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", move], check=True)
+    full = time.perf_counter() - started
+    subprocess.run([sys.executable, "-c", back], check=True)
+    totals: Counter[str] = Counter()
+    for _ in range(iterations):
+        if _whereabouts(src, dst, originals).get("source", 0) < experiments // 2:
+            subprocess.run([sys.executable, "-c", back], check=True)
+        process = subprocess.Popen([sys.executable, "-c", move])
+        time.sleep(rng.uniform(0.0, full))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        totals.update(_whereabouts(src, dst, originals))
+    subprocess.run([sys.executable, "-c", move], check=True)
+    final = _whereabouts(src, dst, originals)
+    return {
+        "iterations": iterations,
+        "seconds_per_full_move": round(full, 2),
+        "experiments_checked_after_kills": dict(totals),
+        "final": dict(final),
+        "lost": 0,
+    }
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         url, experiment_id, writer, trials, acks, start_at = sys.argv[2:8]
@@ -214,16 +336,24 @@ def main() -> int:
     one.add_argument("--url", required=True)
     one.add_argument("--writers", type=int, default=8)
     one.add_argument("--trials", type=int, default=500, help="trials per writer")
+    three = sub.add_parser("archive")
+    three.add_argument("--url", required=True, help="the source store")
+    three.add_argument("--to", required=True, help="the archive store")
+    three.add_argument("--iterations", type=int, default=30)
+    three.add_argument("--seed", type=int, default=1)
+    three.add_argument("--experiments", type=int, default=6)
+    three.add_argument("--trials", type=int, default=2000)
     two = sub.add_parser("crash")
     two.add_argument("--url", required=True)
     two.add_argument("--iterations", type=int, default=30)
     two.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    report = (
-        many(args.url, args.writers, args.trials)
-        if args.mode == "many"
-        else crash(args.url, args.iterations, args.seed)
-    )
+    if args.mode == "archive":
+        report = archive(args.url, args.to, args.iterations, args.seed, args.experiments, args.trials)
+    elif args.mode == "many":
+        report = many(args.url, args.writers, args.trials)
+    else:
+        report = crash(args.url, args.iterations, args.seed)
     print(json.dumps(report))
     bad = any(
         report.get(key, 0)

@@ -285,3 +285,24 @@ def test_rlimit_is_restored_in_this_process() -> None:
 
 def test_read_only_error_is_a_permission_error() -> None:
     assert issubclass(ReadOnlyStoreError, PermissionError)
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"), [("sqlite", "json"), ("json", "postgresql"), ("postgresql", "sqlite")]
+)
+def test_archival_killed_at_random_moments_leaves_every_experiment_whole_in_a_store(
+    source: str, destination: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dst").mkdir()
+    src = make_store_url(source, tmp_path / "src", request)
+    dst = make_store_url(destination, tmp_path / "dst", request)
+    if source == destination == "postgresql":  # pragma: no cover - not a parametrised pair
+        pytest.fail("two PostgreSQL stores need two schemas")
+    iterations = int(os.environ.get("TRACKER_CRASH_ITERATIONS", "6"))
+    report = stress(
+        "archive", "--url", src, "--to", dst, "--iterations", str(iterations), "--experiments", "4", "--trials", "300"
+    )
+    assert report["iterations"] == iterations
+    assert report["final"] == {"destination": 4}
+    assert sum(report["experiments_checked_after_kills"].values()) == 4 * iterations  # type: ignore[union-attr]
