@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -36,16 +37,19 @@ SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
 def ensure_venv() -> None:
-    """Re-run inside bench/.venv, creating it with tracker and the peers when needed."""
+    """Re-run inside bench/.venv, creating or updating it with tracker and the peers when
+    pyproject.toml or the peer list changed since it was made."""
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     python = VENV / "bin" / "python"
     stamp = VENV / ".installed"
-    if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    wanted = hashlib.sha256(((ROOT / "pyproject.toml").read_text() + repr(PEERS)).encode()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres]", *PEERS], check=True)
-        stamp.touch()
+        stamp.write_text(wanted)
     os.execv(str(python), [str(python), __file__, *sys.argv[1:]])  # noqa: S606 - re-run in the bench venv
 
 
@@ -694,9 +698,8 @@ class Bench:
 
         engine = create_engine(self.pg_db_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(
-                text("DROP TABLE IF EXISTS ttpt_results, trials, experiments, tracker_alembic_version CASCADE")
-            )
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
 
     # 8 -- import time
@@ -755,6 +758,140 @@ class Bench:
             "le",
         )
 
+    # 10 -- strategy code stored once
+    def workload_10(self) -> None:
+        n = 10_000
+        codes = strategy_codes()
+        print(f"10. bytes of {n:,} trials sharing {len(codes)} distinct 8 KB strategy codes, 0002 vs 0003", flush=True)
+        urls = [("SQLite (file size after VACUUM)", "sqlite")]
+        if self.pg_url:
+            urls.append(("PostgreSQL (relation sizes)", "postgresql"))
+        for label, backend in urls:
+            sizes = {}
+            for revision in ("0002", "0003"):
+                for with_code in (False, True):
+                    sizes[(revision, with_code)] = self._store_size(backend, revision, n, codes if with_code else None)
+            old = sizes[("0002", True)] - sizes[("0002", False)]
+            new = sizes[("0003", True)] - sizes[("0003", False)]
+            self.record(
+                "10",
+                f"{label}: bytes the codes add, 0003 vs 0002",
+                f"{new / 1024:,.0f} KiB vs {old / 1024:,.0f} KiB",
+                new / old,
+                "≤ 0.05×",
+                "le",
+            )
+
+    def _store_size(self, backend: str, revision: str, n: int, codes: list[str] | None) -> int:
+        """The bytes of a store at `revision` holding n trials (with `codes` round-robin, or none)."""
+        import sqlalchemy as sa
+
+        from tracker import schema
+        from tracker.sql.unit_of_work import UnitOfWork
+        from tracker.urls import resolve
+
+        url = f"sqlite:///{self.path('storage')}.db" if backend == "sqlite" else self.pg_db_url
+        if backend == "postgresql":
+            self.reset_pg()
+        db = UnitOfWork(resolve(url, None, None))
+        schema.upgrade(db, revision)
+        db.dispose()
+        items = [
+            {
+                "trial_number": i,
+                "params": p,
+                "performance": q,
+                "strategy_code": None if codes is None else codes[i % len(codes)],
+            }
+            for i, (p, q) in enumerate(payloads(n))
+        ]
+        engine = sa.create_engine(url)
+        if revision == "0003":
+            from tracker import ExperimentTracker
+
+            with ExperimentTracker(url) as t:
+                t.log_trials(t.create_experiment("size", "t", "m", provenance=False), items)
+        else:
+            from tracker.codec import dumps, encode
+
+            with engine.begin() as conn:
+                json = "CAST({} AS JSONB)" if backend == "postgresql" else "{}"
+                now = "CURRENT_TIMESTAMP"
+                conn.execute(
+                    sa.text(f"INSERT INTO experiments (name, template, mode, created_at) VALUES ('s', 't', 'm', {now})")
+                )
+                columns = "experiment_id, trial_number, params, performance, strategy_code, created_at, state"
+                values = f"1, :n, {json.format(':p')}, {json.format(':q')}, :c, {now}, 'complete'"
+                conn.execute(
+                    sa.text(f"INSERT INTO trials ({columns}) VALUES ({values})"),
+                    [
+                        {
+                            "n": it["trial_number"],
+                            "p": dumps(encode(it["params"], "p")),
+                            "q": dumps(encode(it["performance"], "q")),
+                            "c": it["strategy_code"],
+                        }
+                        for it in items
+                    ],
+                )
+        with engine.connect() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("VACUUM")
+                size = Path(url.removeprefix("sqlite:///")).stat().st_size
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM FULL")
+                size = int(
+                    conn.execute(
+                        sa.text(
+                            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                        )
+                    ).scalar_one()
+                )
+        engine.dispose()
+        return size
+
+    # 11 -- log_trial with a strategy code
+    def workload_11(self) -> None:
+        n = 1_000 if self.quick else 5_000
+        codes = strategy_codes()
+        print(f"11. log_trial with a strategy code (20 distinct 8 KB texts) vs without, N={n:,}", flush=True)
+        items = payloads(n)
+
+        def run(with_code: bool) -> float:
+            from tracker import ExperimentTracker
+
+            with ExperimentTracker(f"sqlite:///{self.path('t11')}.db") as t:
+                eid = t.create_experiment("code", "t", "m", provenance=False)
+                started = time.perf_counter()
+                for i, (params, perf) in enumerate(items):
+                    t.log_trial(eid, i, params, perf, strategy_code=codes[i % len(codes)] if with_code else None)
+                return (time.perf_counter() - started) / n
+
+        plain = statistics.median([run(False) for _ in range(self.repeat)])
+        coded = statistics.median([run(True) for _ in range(self.repeat)])
+        self.record(
+            "11",
+            "log_trial with a strategy code vs without",
+            f"{coded * 1e6:.0f} µs vs {plain * 1e6:.0f} µs",
+            coded / plain,
+            "≤ 1.5×",
+            "le",
+        )
+
+
+def strategy_codes(count: int = 20, size: int = 8192) -> list[str]:
+    """`count` distinct strategy codes of about `size` bytes, like generated ones (varied text)."""
+    codes = []
+    for c in range(count):
+        rng = random.Random(c)
+        lines = []
+        while sum(len(line) for line in lines) < size:
+            lookback, name = rng.randint(2, 250), rng.choice(["close", "high", "low", "volume"])
+            lines.append(f"    s{len(lines)} = data['{name}'].rolling({lookback}).mean() * {rng.random():.6f}\n")
+        codes.append(f"def strategy_{c}(data, params):\n" + "".join(lines))
+    return codes
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -775,7 +912,7 @@ def main() -> int:
                 conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))
                 conn.execute(text("CREATE DATABASE tracker_bench"))
         try:
-            for number in args.only or range(1, 10):
+            for number in args.only or range(1, 12):
                 getattr(bench, f"workload_{number}")()
         finally:
             if pg:

@@ -205,3 +205,30 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     assert (honest["objective"], leaky["objective"]) == ("sharpe", "sharpe")
     assert list(tmp_path.glob("demo_1_2_trials.csv"))
     assert list(tmp_path.glob("demo_1_2_history.png"))
+
+
+def test_text_attributes_and_intermediate_values_are_kept_so_pruned_trials_show_where_they_stopped(
+    tracker: ExperimentTracker,
+) -> None:
+    def run(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("regime", "bull" if x > 0.5 else "bear")
+        trial.set_user_attr("folds", [1, 2, 3])
+        trial.set_user_attr("returns", x / 2)
+        for step in range(5):
+            trial.report(x * step, step)
+            if trial.number % 2 and step == 2:
+                raise optuna.TrialPruned()
+        return x
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=9))
+    callback = TrackingCallback(tracker, metric_names=["sharpe"])
+    study.optimize(run, n_trials=4, callbacks=[callback])
+    assert callback.experiment_id is not None
+    stored = tracker.get_trials(callback.experiment_id)
+    for trial, optuna_trial in zip(stored, study.trials, strict=True):
+        assert trial["attributes"] == {"regime": optuna_trial.user_attrs["regime"], "folds": [1, 2, 3]}
+        assert trial["performance"]["returns"] == optuna_trial.user_attrs["returns"]
+        steps = [step for step, _ in tracker.get_step_metrics(trial["id"])["sharpe"]]
+        assert steps == ([0, 1, 2] if trial["state"] == "pruned" else [0, 1, 2, 3, 4])
+    assert [t["state"] for t in stored] == ["complete", "pruned", "complete", "pruned"]

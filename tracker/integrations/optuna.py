@@ -46,26 +46,51 @@ def objective_names(study: Any, metric_names: Sequence[str] | None = None) -> li
 
 
 def trial_item(trial: Any, names: Sequence[str]) -> dict[str, Any] | None:
-    """A `log_trials` item for a finished Optuna trial; None for one that has not finished."""
+    """A `log_trials` item for a finished Optuna trial; None for one that has not finished.
+    Numeric user_attrs join the objective values in `performance`; the others (text, lists)
+    are kept in `attributes`."""
     state = _STATES.get(trial.state.name)
     if state is None:
         return None
-    performance: dict[str, Any] = {
+    numeric = {
         key: value
         for key, value in trial.user_attrs.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
+    others = {key: value for key, value in trial.user_attrs.items() if key not in numeric}
+    performance: dict[str, Any] = dict(numeric)
     if trial.values is not None:
         performance.update(zip(names, trial.values, strict=True))
     return {
         "trial_number": trial.number,
         "params": dict(trial.params),
         "performance": performance,
+        "attributes": others or None,
         "state": state,
         "started_at": _aware(trial.datetime_start),
         "completed_at": _aware(trial.datetime_complete),
         "generation_method": "optuna",
     }
+
+
+def intermediate_steps(trial: Any, names: Sequence[str]) -> dict[int, dict[str, float]]:
+    """A trial's intermediate values (`trial.report(value, step)`) as step metrics named after
+    the first objective, so a pruned trial shows where it was cut."""
+    return {int(step): {names[0]: float(value)} for step, value in sorted(trial.intermediate_values.items())}
+
+
+def log_finished(tracker: ExperimentTracker, experiment_id: int, trials: Sequence[Any], names: Sequence[str]) -> int:
+    """Log finished Optuna trials, with their intermediate values, in one transaction; return how
+    many were logged (unfinished trials are skipped)."""
+    logged = [(trial, item) for trial in trials if (item := trial_item(trial, names)) is not None]
+    if not logged:
+        return 0
+    with tracker.transaction():
+        ids = tracker.log_trials(experiment_id, [item for _, item in logged])
+        for trial_id, (trial, _) in zip(ids, logged, strict=True):
+            if trial.intermediate_values:
+                tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
+    return len(logged)
 
 
 def _experiment_for(
@@ -160,7 +185,10 @@ class TrackingCallback:
         if self.ttpt is not None and item["state"] == "complete" and trial.number % self.checkpoint_interval == 0:
             item["ttpt"] = self._check(self.ttpt, trial)
         try:
-            self.tracker.log_trials(self.experiment_id, [item])
+            with self.tracker.transaction():
+                [trial_id] = self.tracker.log_trials(self.experiment_id, [item])
+                if trial.intermediate_values:
+                    self.tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, self._names))
         except DuplicateTrialError:
             log.debug("trial %s is already logged in experiment %s", trial.number, self.experiment_id)
 
@@ -236,14 +264,10 @@ def import_study(
             tracker, study, names, name=experiment_name, template=template, mode=mode, config=None
         )
     have = tracker.trial_numbers(experiment_id)
-    items = [
-        item
-        for trial in study.get_trials(deepcopy=False)
-        if trial.number not in have and (item := trial_item(trial, names)) is not None
-    ]
-    with tqdm(total=len(items), unit="trial", disable=not progress, desc=f"import {study.study_name}") as bar:
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            tracker.log_trials(experiment_id, chunk)
+    wanted = [trial for trial in study.get_trials(deepcopy=False) if trial.number not in have]
+    with tqdm(total=len(wanted), unit="trial", disable=not progress, desc=f"import {study.study_name}") as bar:
+        for start in range(0, len(wanted), batch_size):
+            chunk = wanted[start : start + batch_size]
+            log_finished(tracker, experiment_id, chunk, names)
             bar.update(len(chunk))
     return experiment_id
