@@ -182,7 +182,8 @@ class Bench:
             if better == "le"
             else ratio >= float(target.split()[-1].rstrip("×"))
         )
-        self.rows.append((workload, what, measured, f"{ratio:.2f}×", f"{target} {'✅' if ok else '❌'}"))
+        shown = f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.4f}×"
+        self.rows.append((workload, what, measured, shown, f"{target} {'✅' if ok else '❌'}"))
         print(
             f"  {workload}: {what}: {measured} -> {ratio:.2f}× (target {target}) {'ok' if ok else 'MISSED'}", flush=True
         )
