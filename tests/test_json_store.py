@@ -51,8 +51,15 @@ def fill(tracker: ExperimentTracker) -> list[int]:
             for n in range(7)
         ]
         tracker.log_trials(eid, [{k: v for k, v in t.items() if v is not None} for t in batch])
-        tracker.log_ttpt_result(tracker.get_trials(eid)[0]["id"], True, 0, {"second": 1})
+        first = tracker.get_trials(eid)[0]["id"]
+        tracker.log_ttpt_result(first, True, 0, {"second": 1})
         tracker.log_experiment_summary(eid, {"best": e})
+        tracker.set_tags(("experiment", eid), {"desk": "fx", "e": str(e)})
+        tracker.set_tags(("trial", first), {"fold": "0"})
+        tracker.set_note(("experiment", eid), f"# exp {e}")
+        tracker.log_step_metrics_batch(first, {0: {"sharpe": 0.5, "nan": float("nan")}, 1: {"sharpe": 0.75}})
+        tracker.log_artifact(("trial", first), b"day,equity\n1,100\n" * 50, name="equity.csv")
+        tracker.log_artifact(("experiment", eid), b"same bytes in each", name="report.txt")
     tracker.delete_experiment(ids.pop(1))
     return ids
 
@@ -237,6 +244,11 @@ class TestInHouseJson:
             ExperimentTracker(path)
 
 
+NOTHING = dict.fromkeys(
+    ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts"), 0
+)
+
+
 @pytest.mark.parametrize(
     ("source", "target"), [("json", "sqlite"), ("sqlite", "postgresql"), ("postgresql", "json"), ("json", "json")]
 )
@@ -251,9 +263,10 @@ def test_copy_round_trips_between_backends_and_is_idempotent(
     with ExperimentTracker(src_url) as src, ExperimentTracker(dst_url) as dst:
         fill(src)
         counts = copy_store(src, dst)
-        assert counts == {"experiments": 2, "trials": 14, "ttpt_results": 8, "summaries": 0}
+        added = {"experiments": 2, "trials": 14, "ttpt_results": 8, "step_metrics": 6, "artifacts": 4}
+        assert counts == {**NOTHING, **added}
         assert same(snapshot(dst), snapshot(src))
-        assert copy_store(src, dst) == {"experiments": 0, "trials": 0, "ttpt_results": 0, "summaries": 0}
+        assert copy_store(src, dst) == NOTHING
         assert same(snapshot(dst), snapshot(src))
 
 

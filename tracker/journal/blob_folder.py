@@ -5,11 +5,11 @@ file, which compaction removes."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tracker import blobs
 from tracker.errors import NotFoundError, ReadOnlyStoreError, StoreError
+from tracker.journal.file import write_atomically
 
 
 class BlobFolder:
@@ -27,18 +27,11 @@ class BlobFolder:
         if target.exists():
             return
         codec, packed = blobs.pack(data)
-        payload = (b"Z" if codec == "zstd" else b"N") + packed
-        temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
             self.path.mkdir(exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise ReadOnlyStoreError(f"cannot write the artifact file {target}: {exc.strerror}") from None
+            raise ReadOnlyStoreError(f"cannot create the artifact folder {self.path}: {exc.strerror}") from None
+        write_atomically(target, [b"Z" if codec == "zstd" else b"N", packed])
 
     def get(self, sha: str) -> bytes:
         """The bytes stored under `sha`; raises NotFoundError when the file is gone."""

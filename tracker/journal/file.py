@@ -151,20 +151,25 @@ class JournalFile:
             log.warning("%s: could not remove a partial record after a failed write", self.path)
 
     def rewrite(self, lines: list[bytes]) -> None:
-        """Replace the file by `lines` atomically: a temporary file, fsync, rename, fsync of the
-        folder. Readers see the old file or the new one, never a mix."""
-        temporary = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        """Replace the file by `lines` atomically. Readers see the old file or the new one."""
+        write_atomically(self.path, lines)
+
+
+def write_atomically(path: Path, chunks: list[bytes]) -> None:
+    """Write `path` as a whole or not at all: a temporary file, fsync, rename, fsync of the folder.
+    Raises ReadOnlyStoreError when the folder cannot be written."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.writelines(chunks)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
         try:
-            with open(temporary, "wb") as handle:
-                handle.writelines(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise ReadOnlyStoreError(f"cannot write {self.path}: {exc.strerror}") from None
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ReadOnlyStoreError(f"cannot write {path}: {exc.strerror}") from None
