@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
