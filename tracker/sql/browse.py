@@ -49,7 +49,7 @@ class SqlBrowser(Browser[Connection]):
 
     def _sync(self, conn: Connection) -> None:
         digests = self._digests
-        directions = dict(conn.execute(select(experiments.c.id, experiments.c.direction)).tuples().all())
+        directions = {int(i): d for i, d in conn.execute(select(experiments.c.id, experiments.c.direction))}
         digests.keep(directions)
         trial_top = conn.execute(select(func.max(trials.c.id))).scalar() or 0
         check_top = conn.execute(select(func.max(ttpt_results.c.id))).scalar() or 0
