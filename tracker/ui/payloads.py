@@ -302,17 +302,19 @@ def trial_row(row: TrialRow) -> dict[str, Any]:
     }
 
 
-def columns(rows: Sequence[TrialRow]) -> dict[str, list[str]]:
-    """The performance and param keys of a page's trials (dotted for nested), first seen first."""
-    out: dict[str, dict[str, None]] = {"performance": {}, "params": {}}
+def columns(rows: Sequence[TrialRow], objective: str) -> dict[str, list[str]]:
+    """The performance and param keys of a page's trials (dotted for nested), sorted, the
+    objective first (stores keep keys in different orders: PostgreSQL's JSONB sorts them)."""
+    out: dict[str, set[str]] = {"performance": set(), "params": set()}
     for row in rows:
-        for field in out:
+        for field, keys in out.items():
             value = getattr(row.trial, field)
             if isinstance(value, dict):
-                for key in flatten(value):
-                    if len(out[field]) < MAX_COLUMNS:
-                        out[field].setdefault(key, None)
-    return {field: list(keys) for field, keys in out.items()}
+                keys.update(flatten(value))
+    ordered = {field: sorted(keys) for field, keys in out.items()}
+    if objective in out["performance"]:
+        ordered["performance"] = [objective, *(k for k in ordered["performance"] if k != objective)]
+    return {field: keys[:MAX_COLUMNS] for field, keys in ordered.items()}
 
 
 def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -329,13 +331,13 @@ def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def trials(browser: Browser[Any], experiment_id: int, query: TrialPageQuery) -> dict[str, Any]:
     """`GET /api/experiments/{id}/trials`."""
     found = browser.trials(experiment_id, query)
-    direction = browser.overview(experiment_id).experiment.direction
+    e = browser.overview(experiment_id).experiment
     return page(
         found,
         [trial_row(r) for r in found.items],
         sort=query.sort,
-        order="desc" if query.is_descending(direction) else "asc",
-        columns=columns(found.items),
+        order="desc" if query.is_descending(e.direction) else "asc",
+        columns=columns(found.items, e.objective),
     )
 
 
@@ -422,7 +424,7 @@ def sample(s: Sample, direction: str) -> dict[str, Any]:
         "n_random": s.n_random,
         "of": s.of,
         "direction": direction,
-        "params": list(keys),
+        "params": sorted(keys),
         "trials": rows,
     }
 
@@ -458,7 +460,7 @@ def compare(browser: Browser[Any], experiment_ids: Sequence[int]) -> dict[str, A
                 "last_trial_number": last,
             }
         )
-    keys = list(dict.fromkeys(k for params in best_params for k in params))
+    keys = sorted({k for params in best_params for k in params})
     differing = [
         k for k in keys if len({orjson.dumps(p.get(k), option=orjson.OPT_NON_STR_KEYS) for p in best_params}) > 1
     ]
