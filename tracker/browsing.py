@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import random
 import threading
 from abc import ABC, abstractmethod
@@ -353,7 +354,18 @@ class Browser(ABC, Generic[H]):
 
     def trial(self, trial_id: int) -> TrialDetail:
         """The trial with its experiment, TTPT results and rank; raises NotFoundError."""
-        return self._run(lambda handle: self._trial_detail(handle, trial_id))
+
+        def work(handle: H) -> TrialDetail:
+            trial, experiment, results = self._trial_detail(handle, trial_id)
+            ranked = trial.state == "complete" and trial.value is not None and not math.isnan(trial.value)
+            ties = self._ties_before(handle, trial) if ranked else 0
+            with self._lock:
+                self._sync(handle)
+                digest = self._digest(experiment.id)
+                rank = 1 + digest.better_than(trial.value) + ties if ranked and trial.value is not None else None
+                return TrialDetail(trial, experiment, tuple(results), rank, digest.n_ranked)
+
+        return self._run(work)
 
     def sample(self, experiment_id: int, best: int = SAMPLE_BEST, drawn: int = SAMPLE_RANDOM) -> Sample:
         """The best `best` complete trials with a value and about `drawn` more drawn uniformly by
@@ -404,8 +416,12 @@ class Browser(ABC, Generic[H]):
         without a cursor)."""
 
     @abstractmethod
-    def _trial_detail(self, handle: H, trial_id: int) -> TrialDetail:
-        """`trial()`; raises NotFoundError."""
+    def _trial_detail(self, handle: H, trial_id: int) -> tuple[Trial, Experiment, list[TTPTResult]]:
+        """The trial, its experiment and its TTPT results by id; raises NotFoundError."""
+
+    @abstractmethod
+    def _ties_before(self, handle: H, trial: Trial) -> int:
+        """How many complete trials of its experiment have the trial's value and a lower number."""
 
     @abstractmethod
     def _best_trials(self, handle: H, experiment_id: int, n: int) -> list[Trial]:

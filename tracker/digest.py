@@ -16,6 +16,7 @@ exactly, as the list of its steps.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -136,6 +137,9 @@ class Digest:
     buckets: dict[int, Bucket] = field(default_factory=dict)
     steps: list[tuple[int, float, int]] = field(default_factory=list)
     """The running best: (trial number, value, trial id), by trial number."""
+    keys: array[float] = field(default_factory=lambda: array("d"))
+    """The sort keys of every ranked trial, ascending (best first): for ranks."""
+    pending: list[float] = field(default_factory=list)
 
     # feeding ---------------------------------------------------------------------------------
 
@@ -149,6 +153,7 @@ class Digest:
         bucket = self._bucket(t.trial_number)
         if t.state == "complete" and t.value is not None:
             self.n_ranked += 1
+            self.pending.append(self._key(t.value))
             self._rank(t, t.value)
             self._step(t, t.value)
             bucket.low = _pick(bucket.low, point, lower=True)
@@ -236,6 +241,17 @@ class Digest:
             check = self.latest.get(trial_id)
             outcomes.append(None if check is None else check[1])
         return verdict(outcomes, self.n_ranked, self.checks, self.failed_checks)
+
+    def better_than(self, value: float) -> int:
+        """How many ranked trials have a strictly better value."""
+        if self.pending:  # a few inserts, or one sort after a bulk of new trials
+            if len(self.pending) < 2_000:
+                for key in self.pending:
+                    bisect.insort(self.keys, key)
+            else:
+                self.keys = array("d", sorted([*self.keys, *self.pending]))
+            self.pending = []
+        return bisect.bisect_left(self.keys, self._key(value))
 
     @property
     def best_trial_id(self) -> int | None:

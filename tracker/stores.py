@@ -40,9 +40,7 @@ def open_location(
         return JsonRepository(location, synchronous=synchronous or "full", read_only=read_only)
     from tracker.sql.repository import SqlRepository
 
-    return SqlRepository(
-        location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade, read_only=read_only
-    )
+    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade, read_only=read_only)
 
 
 def open_reader(url: str | os.PathLike[str] | None = None) -> Repository:

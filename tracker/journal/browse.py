@@ -17,11 +17,11 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker import codec
-from tracker.browsing import Browser, ExperimentPageQuery, TrialDetail, TrialPageQuery, decode_cursor
+from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.digest import CheckFeed, Digests, TrialFeed
 from tracker.journal import queries
 from tracker.journal.state import JournalState
-from tracker.records import Experiment, Trial
+from tracker.records import Experiment, Trial, TTPTResult
 
 if TYPE_CHECKING:
     from tracker.journal.repository import JsonRepository
@@ -231,18 +231,20 @@ class JournalBrowser(Browser[JournalState]):
         missing.sort()
         return [e[2] for e in numbers] + [e[2] for e in texts] + [e[1] for e in missing]
 
-    def _trial_detail(self, state: JournalState, trial_id: int) -> TrialDetail:
-        item = queries.trial_item(state, trial_id)
-        trial = codec.from_item(Trial, item)
+    def _trial_detail(self, state: JournalState, trial_id: int) -> tuple[Trial, Experiment, list[TTPTResult]]:
+        trial = codec.from_item(Trial, queries.trial_item(state, trial_id))
         experiment = queries.experiment(state, trial.experiment_id)
-        results = queries.ttpt_results(state, trial_id, None)
+        return trial, experiment, queries.ttpt_results(state, trial_id, None)
+
+    def _ties_before(self, state: JournalState, trial: Trial) -> int:
         with self._lock:
             self._sync(state)
-        orders = self._orders.get(experiment.id) or _Orders(experiment.direction)
-        rank = None
-        if trial.state == "complete" and trial.value is not None:
-            rank = 1 + bisect.bisect_left(orders.ranked, (orders.key(trial.value), trial.trial_number, -1))
-        return TrialDetail(trial, experiment, tuple(results), rank, len(orders.ranked))
+        orders = self._orders.get(trial.experiment_id)
+        if orders is None or trial.value is None:
+            return 0
+        key = orders.key(trial.value)
+        ranked = orders.ranked
+        return bisect.bisect_left(ranked, (key, trial.trial_number, -1)) - bisect.bisect_left(ranked, (key, -1, -1))
 
     def _best_trials(self, state: JournalState, experiment_id: int, n: int) -> list[Trial]:
         orders = self._orders.get(experiment_id)

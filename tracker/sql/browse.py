@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Double, Select, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tracker.browsing import Browser, ExperimentPageQuery, TrialDetail, TrialPageQuery, decode_cursor
+from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.digest import CheckFeed, TrialFeed
 from tracker.errors import NotFoundError
 from tracker.records import Experiment, Trial, TTPTResult
@@ -264,24 +264,26 @@ class SqlBrowser(Browser[Connection]):
     def _trials(conn: Connection, stmt: Select[Any]) -> list[Trial]:
         return [Trial(**row._mapping) for row in conn.execute(stmt)]
 
-    def _trial_detail(self, conn: Connection, trial_id: int) -> TrialDetail:
+    def _trial_detail(self, conn: Connection, trial_id: int) -> tuple[Trial, Experiment, list[TTPTResult]]:
         row = conn.execute(select(*TRIAL_COLUMNS).where(trials.c.id == trial_id)).first()
         if row is None:
             raise NotFoundError(f"trial {trial_id} does not exist")
         trial = Trial(**row._mapping)
         experiment = self._experiments(conn, [trial.experiment_id])[trial.experiment_id]
         stmt = select(*TTPT_COLUMNS).where(ttpt_results.c.trial_id == trial_id).order_by(ttpt_results.c.id)
-        results = [TTPTResult(**r._mapping) for r in conn.execute(stmt)]
-        mine = and_(
-            trials.c.experiment_id == trial.experiment_id, trials.c.state == "complete", trials.c.value.is_not(None)
+        return trial, experiment, [TTPTResult(**r._mapping) for r in conn.execute(stmt)]
+
+    def _ties_before(self, conn: Connection, trial: Trial) -> int:
+        """An equality lookup on the (experiment_id, value) index."""
+        return self._count(
+            conn,
+            and_(
+                trials.c.experiment_id == trial.experiment_id,
+                trials.c.value == trial.value,
+                trials.c.state == "complete",
+                trials.c.trial_number < trial.trial_number,
+            ),
         )
-        ranked = self._count(conn, mine)
-        rank = None
-        if trial.state == "complete" and trial.value is not None:
-            v, n = trial.value, trial.trial_number
-            better = trials.c.value > v if experiment.direction == "maximize" else trials.c.value < v
-            rank = 1 + self._count(conn, and_(mine, or_(better, and_(trials.c.value == v, trials.c.trial_number < n))))
-        return TrialDetail(trial, experiment, tuple(results), rank, ranked)
 
     @staticmethod
     def _count(conn: Connection, condition: ColumnElement[bool]) -> int:

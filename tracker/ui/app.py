@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tracker.browsing import TrialPageQuery, encode_cursor
+from tracker.browsing import ExperimentPageQuery, TrialPageQuery, encode_cursor
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
 from tracker.repository import Repository
 from tracker.ui import payloads
@@ -43,6 +43,10 @@ class Dashboard:
         self.store = repository.location.safe_url
         self._importance: dict[int, tuple[int, float, dict[str, Any]]] = {}
         self._importance_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with contextlib.suppress(TrackerError):
+            self.browser.experiments(ExperimentPageQuery(limit=1))
 
     def context(self, request: Request, **values: Any) -> dict[str, Any]:
         return {"store": self.store, "root": request.scope.get("root_path", ""), "params": _params(request), **values}
@@ -139,8 +143,11 @@ def create_app(
         Route("/static/{name:path}", _static),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Build the digests (one pass over the store) while the user opens the page.
+        threading.Thread(target=dashboard.warm_up, name="tracker-ui-warm-up", daemon=True).start()
         yield
         dashboard.repository.close()
 
