@@ -346,7 +346,17 @@ def main() -> int:
     print("\n" + text)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / ("ui-quick.md" if args.quick else "ui.md")).write_text(text)
+    if not args.quick:
+        publish(text)
     return 0
+
+
+def publish(table: str) -> None:
+    """Put the table of a full run into docs/ui.md, between its markers."""
+    page = ROOT / "docs" / "ui.md"
+    text = page.read_text()
+    start, end = "<!-- bench-ui:start -->", "<!-- bench-ui:end -->"
+    page.write_text(text[: text.index(start) + len(start)] + "\n" + table + text[text.index(end) :])
 
 
 def git_commit() -> str:

@@ -281,7 +281,8 @@ class SqlBrowser(Browser[Connection]):
                 trials.c.experiment_id == trial.experiment_id,
                 trials.c.value == trial.value,
                 trials.c.state == "complete",
-                trials.c.trial_number < trial.trial_number,
+                # "+ 0": SQLite would otherwise walk the trial-number index up to this trial
+                trials.c.trial_number + 0 < trial.trial_number,
             ),
         )
 
