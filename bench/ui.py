@@ -334,7 +334,8 @@ def main() -> int:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({'quick' if args.quick else 'full'}, "
         f"{time.time() - began:.0f} s) on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}; SQLite stores; warm = median of {WARM_RUNS} requests over one "
-        f"kept-alive HTTP connection, cold = the first request after the server started. "
+        "kept-alive HTTP connection; first = that view's first request, once the digests are built (the "
+        "first request after start builds them: its own row); cold = from a fresh server. "
         f"Measured on commit {git_commit()}."
     )
     table = [
