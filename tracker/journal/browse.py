@@ -234,7 +234,8 @@ class JournalBrowser(Browser[JournalState]):
     def _trial_detail(self, state: JournalState, trial_id: int) -> tuple[Trial, Experiment, list[TTPTResult]]:
         trial = codec.from_item(Trial, queries.trial_item(state, trial_id))
         experiment = queries.experiment(state, trial.experiment_id)
-        return trial, experiment, queries.ttpt_results(state, trial_id, None)
+        ids = sorted(state.ttpt_by_trial.get(trial_id, []))  # not queries.ttpt_results: it scans every result
+        return trial, experiment, [codec.from_item(TTPTResult, state.ttpt[i]) for i in ids]
 
     def _ties_before(self, state: JournalState, trial: Trial) -> int:
         with self._lock:

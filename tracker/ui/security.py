@@ -92,7 +92,9 @@ class Guard:
                 rest = urlencode(
                     [(k, v) for k, v in parse_qsl(scope["query_string"].decode("latin-1")) if k != "token"]
                 )
-                location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+                root, path = scope.get("root_path", ""), scope["path"]
+                path = path if path.startswith(root) else root + path  # servers differ on including it
+                location = path + (f"?{rest}" if rest else "")
                 cookie = f"{COOKIE}={given}; Path=/; HttpOnly; SameSite=Strict"
                 await send_with_headers(
                     {

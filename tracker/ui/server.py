@@ -39,9 +39,11 @@ def serve(
     app = create_app(url, token=token, loopback_only=is_loopback(host), allowed_hosts=allowed_hosts)
     sock = _bind(host, port)
     shown = f"[{host}]" if ":" in host else host
-    address = f"http://{shown}:{sock.getsockname()[1]}{root_path}/"
+    address = f"http://{shown}:{sock.getsockname()[1]}/"
     store = app.app.state.dashboard.store
     sys.stdout.write(f"tracker ui: serving {store} read-only at {address}\n")
+    if root_path:
+        sys.stdout.write(f"its links start with {root_path}/, for a reverse proxy that strips that prefix\n")
     if token:
         sys.stdout.write(f"open {address}?token=<your token> once; the browser keeps it in a cookie\n")
     sys.stdout.write("press Ctrl+C to stop\n")
