@@ -363,7 +363,12 @@ def snapshot(url: str, tmp: Path) -> Any:
             tables = sorted(inspect(conn).get_table_names())
             rows = {t: sorted(map(repr, conn.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
             rows["sequences"] = sorted(
-                map(repr, conn.execute(text("SELECT sequencename, last_value FROM pg_sequences")).all())
+                map(
+                    repr,
+                    conn.execute(
+                        text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = current_schema()")
+                    ).all(),
+                )
             )
         engine.dispose()
         return rows

@@ -406,3 +406,22 @@ class TestReadOnly:
         sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.close()
         with pytest.raises(SchemaError, match="holds no tracker tables"):
             open_reader(f"sqlite:///{path}")
+
+
+@pytest.mark.postgres
+def test_a_trial_committed_after_a_higher_id_is_still_counted_on_postgresql(pg_url: str) -> None:
+    """PostgreSQL hands out ids before commit: a transaction holding a lower id can commit after
+    a higher id is visible. The browser keeps such gaps and finds the late row on a later call."""
+    with ExperimentTracker(pg_url) as slow, ExperimentTracker(pg_url) as fast:
+        experiment = slow.create_experiment("race", "T", "m")
+        with _reader(pg_url) as reader:
+            browse = reader.browser()
+            assert browse.overview(experiment).n_trials == 0
+            with slow.transaction():
+                slow.log_trial(experiment, 0, {}, {"sharpe": 5.0})  # takes the lower id, not yet committed
+                fast.log_trial(experiment, 1, {}, {"sharpe": 1.0})  # a higher id, committed at once
+                seen = browse.overview(experiment)
+                assert (seen.n_trials, seen.best_value) == (1, 1.0)
+            after = browse.overview(experiment)
+            assert (after.n_trials, after.best_value) == (2, 5.0)
+            assert browse.trials(experiment, TrialPageQuery(sort="value")).items[0].trial.trial_number == 0

@@ -29,6 +29,8 @@ from tracker.sql.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 GAP_SECONDS = 120.0
+RECENT = 1_000
+"""On the first read, missing ids among the last RECENT below the top are watched as gaps."""
 MAX_GAPS = 10_000
 CHUNK = 50_000
 _FEED_TRIAL = (trials.c.id, trials.c.experiment_id, trials.c.trial_number, trials.c.state, trials.c.value)
@@ -53,15 +55,21 @@ class SqlBrowser(Browser[Connection]):
         digests.keep(directions)
         trial_top = conn.execute(select(func.max(trials.c.id))).scalar() or 0
         check_top = conn.execute(select(func.max(ttpt_results.c.id))).scalar() or 0
-        if (
-            trial_top == digests.trial_mark
-            and check_top == digests.check_mark
-            and not (self._trial_gaps or self._check_gaps)
-        ):
-            return
         if not digests.ready:  # the first call reads everything once, streamed
-            digests.feed(self._stream_trials(conn, trial_top), self._stream_checks(conn, check_top))
+            recent_trials: set[int] = set()
+            recent_checks: set[int] = set()
+            digests.feed(
+                _noting(self._stream_trials(conn, trial_top), trial_top - RECENT, recent_trials),
+                _noting(self._stream_checks(conn, check_top), check_top - RECENT, recent_checks),
+            )
+            # Ids just below the top that are not there yet may belong to open transactions.
+            self._note_gaps(self._trial_gaps, max(0, trial_top - RECENT), trial_top, recent_trials)
+            self._note_gaps(self._check_gaps, max(0, check_top - RECENT), check_top, recent_checks)
             digests.trial_mark, digests.check_mark, digests.ready = trial_top, check_top, True
+            return
+        if trial_top == digests.trial_mark and check_top == digests.check_mark and not (
+            self._trial_gaps or self._check_gaps
+        ):
             return
         new_trials = self._new_trials(conn, digests.trial_mark, trial_top)
         new_checks = self._new_checks(conn, digests.check_mark, check_top)
@@ -69,7 +77,6 @@ class SqlBrowser(Browser[Connection]):
         self._note_gaps(self._check_gaps, digests.check_mark, check_top, {c.id for c in new_checks})
         digests.feed(new_trials, new_checks)
         digests.trial_mark, digests.check_mark = max(digests.trial_mark, trial_top), max(digests.check_mark, check_top)
-        digests.ready = True
 
     @staticmethod
     def _stream_trials(conn: Connection, top: int) -> Iterator[TrialFeed]:
@@ -324,3 +331,11 @@ def _ttpt_condition(outcome: str) -> ColumnElement[bool]:
 
 def _check_feed(row: Any) -> CheckFeed:
     return CheckFeed(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), int(row[7]))
+
+
+def _noting(rows: Iterator[Any], above: int, seen: set[int]) -> Iterator[Any]:
+    """`rows` unchanged, adding the ids above `above` to `seen`."""
+    for row in rows:
+        if row.id > above:
+            seen.add(row.id)
+        yield row
