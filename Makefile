@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest fuzz bench bench-quick power clean
+.PHONY: demo test lint typecheck pytest fuzz bench bench-quick bench-ui screenshots power clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,17 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
 
+# The dashboard's API latency at 10,000 and 1,000,000 trials, and optuna-dashboard's on 10,000.
+bench-ui: $(STAMP)
+	$(BIN)/python bench/ui.py
+
+# Screenshots of the dashboard's pages into docs/images/ (needs Debian's chromium).
+screenshots: $(STAMP)
+	$(BIN)/python bench/screenshots.py
+
 # The look-ahead check's power table; rewrites it in docs/optuna-and-ttpt.md (run from a clean tree).
 power: $(STAMP)
 	$(BIN)/python bench/power.py
 
 clean:
-	rm -rf $(VENV) bench/.venv .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) bench/.venv bench/.venv-ui .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

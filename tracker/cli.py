@@ -303,6 +303,21 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.url, trials=args.trials, seed=args.seed, output=args.output)
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """`tracker ui`: serve the store read-only in the browser (the [ui] extra)."""
+    from tracker.ui.server import serve
+
+    return serve(
+        args.url,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        open_browser=not args.no_open,
+        allowed_hosts=tuple(args.allowed_host or ()),
+        root_path=args.root_path,
+    )
+
+
 # parser --------------------------------------------------------------------------------------
 
 
@@ -369,6 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("ids", type=int, nargs="+")
     sub.add_argument("--kind", choices=("history", "ttpt", "params", "compare"), default="history")
     sub.add_argument("-o", "--output", required=True)
+
+    sub = add(commands, "ui", _ui, "serve a read-only web dashboard of the store (needs tracker[ui])")
+    sub.add_argument("--host", default="127.0.0.1", help="address to bind (beyond loopback needs --token)")
+    sub.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    sub.add_argument("--token", default=None, help="access token every request must carry (or $TRACKER_UI_TOKEN)")
+    sub.add_argument("--no-open", action="store_true", help="do not open a browser")
+    sub.add_argument("--allowed-host", action="append", help="a Host name to answer on a loopback bind (proxies)")
+    sub.add_argument("--root-path", default="", help="the path prefix under a reverse proxy, e.g. /tracker")
 
     sub = add(commands, "demo", _demo, "run the end-to-end demo (two Optuna studies with runtime TTPT)")
     sub.add_argument("--trials", type=int, default=150, help="trials per study")

@@ -176,4 +176,6 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
         f"tracker --url '{store}' plot {leaky} --kind ttpt -o ttpt.png",
     ):
         console.print(f"  {command}", highlight=False)
+    console.print("Open the dashboard (read-only, in the browser; Ctrl+C stops it):")
+    console.print(f"  tracker --url '{store}' ui", highlight=False)
     return 0

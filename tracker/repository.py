@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ValidationError
 from tracker.records import (
@@ -34,6 +35,11 @@ from tracker.records import (
     TTPTResult,
 )
 from tracker.urls import StoreLocation
+
+if TYPE_CHECKING:
+    from tracker.browsing import Browser as _Browser
+
+    Browser = _Browser[Any]
 
 
 class Repository(ABC):
@@ -160,6 +166,11 @@ class Repository(ABC):
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
         time (so memory stays bounded however many trials there are). `tags` keeps the trials
         that have every given tag; `with_code` adds a `strategy_code` column."""
+
+    @abstractmethod
+    def browser(self) -> Browser:
+        """The read verbs of the dashboard over this store (pages, overviews, histories), with
+        their in-memory digests; the same object on every call. It never writes."""
 
     def compact(self) -> None:
         """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on

@@ -109,6 +109,30 @@ def prepare(db: UnitOfWork, *, auto_upgrade: bool) -> None:
     upgrade(db, HEAD)
 
 
+def check(db: UnitOfWork) -> None:
+    """For readers: make sure the database is at head without writing anything. Raises SchemaError
+    for an empty database, SchemaOutdatedError or SchemaTooNewError otherwise."""
+    revision = db.read(current_revision)
+    if revision == HEAD:
+        return
+    where = db.location.safe_url
+    if revision is None:
+        raise SchemaError(
+            f"the database {where} holds no tracker tables; a reader creates nothing. "
+            "Check the URL, or log an experiment there first"
+        )
+    if revision not in REVISIONS and revision != "in-house":
+        raise SchemaTooNewError(
+            f"the database {where} is at schema revision {revision}, which this version of tracker does "
+            f"not know (it knows up to {HEAD}): upgrade tracker (pip install -U tracker)"
+        )
+    what = "an in-house tracker database" if revision == "in-house" else f"at schema revision {revision}"
+    raise SchemaOutdatedError(
+        f"the database {where} is {what}; this tracker reads revision {HEAD}. "
+        f"Back it up, then run: {upgrade_command(where)}"
+    )
+
+
 @dataclass
 class UpgradeReport:
     """What an upgrade or downgrade did."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from tracker.errors import StoreError
 from tracker.records import Synchronous
 from tracker.repository import Repository
 from tracker.urls import StoreLocation, resolve
@@ -22,12 +23,27 @@ def open_repository(
 
 
 def open_location(
-    location: StoreLocation, *, auto_upgrade: bool = False, synchronous: Synchronous | None = None
+    location: StoreLocation,
+    *,
+    auto_upgrade: bool = False,
+    synchronous: Synchronous | None = None,
+    read_only: bool = False,
 ) -> Repository:
+    """Open the store at `location`. A `read_only` repository never writes, creates, upgrades or
+    converts anything: writes raise ReadOnlyStoreError, and a missing or empty store, or one at an
+    older schema, is refused (StoreError, SchemaError)."""
+    if read_only and location.path is not None and not location.path.is_file():
+        raise StoreError(f"there is no store at {location.path}; a reader creates nothing. Check the path or URL")
     if location.backend == "json":
         from tracker.journal.repository import JsonRepository
 
-        return JsonRepository(location, synchronous=synchronous or "full")
+        return JsonRepository(location, synchronous=synchronous or "full", read_only=read_only)
     from tracker.sql.repository import SqlRepository
 
-    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade)
+    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade, read_only=read_only)
+
+
+def open_reader(url: str | os.PathLike[str] | None = None) -> Repository:
+    """Open the store at `url` (default: $TRACKER_URL, else ./experiments.db) read-only, creating
+    nothing, not even a folder; see `open_location`."""
+    return open_location(resolve(url, None, None, create=False), read_only=True)

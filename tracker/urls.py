@@ -35,9 +35,23 @@ def mask_password(text: str) -> str:
 
 
 def resolve(
+    url: str | os.PathLike[str] | None,
+    backend: str | None,
+    db_path: str | os.PathLike[str] | None,
+    *,
+    create: bool = True,
+) -> StoreLocation:
+    """Pick the store from the arguments, then TRACKER_URL, then ./experiments.db. A file store's
+    folder is created unless `create` is False (readers never create anything)."""
+    location = _resolve(url, backend, db_path)
+    if create and location.path is not None:
+        _make_parent(location.path)
+    return location
+
+
+def _resolve(
     url: str | os.PathLike[str] | None, backend: str | None, db_path: str | os.PathLike[str] | None
 ) -> StoreLocation:
-    """Pick the store from the arguments, then TRACKER_URL, then ./experiments.db."""
     if url is not None and db_path is not None:
         raise ValidationError("db_path", "give either a URL or db_path, not both")
     if backend is not None and backend not in ("sqlite", "json"):
@@ -74,9 +88,7 @@ def resolve(
             raise ValidationError(
                 "url", "in-memory SQLite is not supported; give a file, e.g. sqlite:///experiments.db"
             )
-        path = Path(raw[1:].split("?", 1)[0])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return StoreLocation("sqlite", text, path)
+        return StoreLocation("sqlite", text, Path(raw[1:].split("?", 1)[0]))
     if scheme in ("postgresql", "postgres"):
         return StoreLocation("postgresql", "postgresql+psycopg://" + text.split("://", 1)[1], None)
     if scheme.startswith("postgresql"):
@@ -85,12 +97,10 @@ def resolve(
 
 
 def _sqlite(path: Path) -> StoreLocation:
-    _make_parent(path)
     return StoreLocation("sqlite", f"sqlite:///{path}", path)
 
 
 def _json(path: Path) -> StoreLocation:
-    _make_parent(path)
     return StoreLocation("json", f"json:{path}", path)
 
 

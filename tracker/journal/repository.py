@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker import blobs, codec
 from tracker.errors import (
@@ -24,6 +24,7 @@ from tracker.errors import (
     DuplicateStepError,
     DuplicateTrialError,
     NotFoundError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from tracker.journal import queries
@@ -53,6 +54,9 @@ from tracker.records import (
 from tracker.repository import Repository
 from tracker.urls import StoreLocation
 
+if TYPE_CHECKING:
+    from tracker.browsing import Browser
+
 log = logging.getLogger(__name__)
 
 FORMAT = "tracker-journal"
@@ -65,7 +69,7 @@ after a copy of it is kept at `PATH.v1-backup`."""
 class JsonRepository(Repository):
     """Repository on a JSON Lines journal; safe for many threads and processes."""
 
-    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "full") -> None:
+    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "full", read_only: bool = False) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
         self.location = location
@@ -82,6 +86,10 @@ class JsonRepository(Repository):
         self._line = 0  # lines replayed, for error messages
         self._version = VERSION
         self._reads = 0  # depth of this thread's open read transactions
+        self.read_only = read_only
+        self._browser: Browser[Any] | None = None
+        if read_only and not self.file.size():
+            raise StoreError(f"{self.path} does not exist or is empty; a reader creates nothing. Check the path")
         if not self.file.size():
             with self.file.locked():
                 if not self.file.size():
@@ -104,6 +112,8 @@ class JsonRepository(Repository):
     @contextmanager
     def _writing(self) -> Iterator[JournalState]:
         """Hold the thread and file locks with the state up to date (a torn tail repaired)."""
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.path} is open read-only; open it with ExperimentTracker to write")
         with self._thread_lock:
             if self._pending is not None:  # inside this thread's transaction: the lock is held
                 yield self._state
@@ -428,6 +438,13 @@ class JsonRepository(Repository):
     def list_ttpt_results(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[TTPTResult]:
         with self._reading() as state:
             return queries.ttpt_results(state, trial_id, experiment_id)
+
+    def browser(self) -> Browser[Any]:
+        if self._browser is None:
+            from tracker.journal.browse import JournalBrowser
+
+            self._browser = JournalBrowser(self)
+        return self._browser
 
     def close(self) -> None:
         with self._thread_lock:

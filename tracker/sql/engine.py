@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import socket
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from tracker.codec import decode_text, dumps
@@ -18,14 +19,19 @@ from tracker.urls import StoreLocation, mask_password
 BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(location: StoreLocation, synchronous: Synchronous) -> Engine:
-    """The engine for the store; JSON columns go through the codec's text form. Raises
-    StoreConnectionError for an unusable URL or a missing driver."""
+def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
+    """The engine for the store; JSON columns go through the codec's text form. A `read_only`
+    engine cannot write: SQLite files are opened with mode=ro, PostgreSQL sessions are READ ONLY.
+    Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
+    url: Any = location.url
     if location.backend == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        if read_only and location.path is not None:
+            path = quote(str(location.path.resolve()))
+            url = URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
     try:
-        engine = create_engine(location.url, **kwargs)
+        engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreConnectionError(
             f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}"
@@ -34,7 +40,17 @@ def make_engine(location: StoreLocation, synchronous: Synchronous) -> Engine:
         _configure_sqlite(engine, synchronous)
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
+        if read_only:
+            event.listen(engine, "connect", _read_only_session)
     return engine
+
+
+def _read_only_session(dbapi_conn: Any, _record: Any) -> None:
+    """Every transaction of this connection is READ ONLY: the server refuses any write."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_conn.commit()
 
 
 def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +56,9 @@ from tracker.sql.rows import (
 from tracker.sql.unit_of_work import UnitOfWork, Writer
 from tracker.urls import StoreLocation
 
+if TYPE_CHECKING:
+    from tracker.browsing import Browser
+
 
 def _missing(kind: str, record_id: int) -> NotFoundError:
     return NotFoundError(f"{kind} {record_id} does not exist")
@@ -65,16 +68,25 @@ class SqlRepository(Repository):
     """Repository on a SQLAlchemy URL; every method is one transaction of the unit of work."""
 
     def __init__(
-        self, location: StoreLocation, *, synchronous: Synchronous = "normal", auto_upgrade: bool = False
+        self,
+        location: StoreLocation,
+        *,
+        synchronous: Synchronous = "normal",
+        auto_upgrade: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.location = location
-        self.uow = UnitOfWork(location, synchronous=synchronous)
+        self.uow = UnitOfWork(location, synchronous=synchronous, read_only=read_only)
         self.blobs = BlobStore(self.uow.dialect)
         self.records = RecordReader(self.blobs)
         self._listings: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
+        self._browser: Browser[Any] | None = None
         try:
-            schema.prepare(self.uow, auto_upgrade=auto_upgrade)
-            self.uow.use_wal()
+            if read_only:  # a reader creates, upgrades and converts nothing
+                schema.check(self.uow)
+            else:
+                schema.prepare(self.uow, auto_upgrade=auto_upgrade)
+                self.uow.use_wal()
         except TrackerError:
             self.uow.dispose()
             raise
@@ -355,6 +367,13 @@ class SqlRepository(Repository):
             return [TTPTResult(**row._mapping) for row in conn.execute(stmt)]
 
         return self.uow.read(work)
+
+    def browser(self) -> Browser[Any]:
+        if self._browser is None:
+            from tracker.sql.browse import SqlBrowser
+
+            self._browser = SqlBrowser(self.uow, self.records)
+        return self._browser
 
     def close(self) -> None:
         self.uow.dispose()

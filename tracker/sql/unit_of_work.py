@@ -67,9 +67,11 @@ def retrying(attempt: Callable[[], T]) -> T:
 class UnitOfWork:
     """Owns a store's engine and runs each unit of work in one transaction."""
 
-    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "normal") -> None:
+    def __init__(
+        self, location: StoreLocation, *, synchronous: Synchronous = "normal", read_only: bool = False
+    ) -> None:
         self.location = location
-        self.engine = make_engine(location, synchronous)
+        self.engine = make_engine(location, synchronous, read_only=read_only)
         self.dialect: str = self.engine.dialect.name
         self._active: ContextVar[tuple[Connection, bool] | None] = ContextVar(
             f"tracker_transaction_{id(self)}", default=None

@@ -1,0 +1,305 @@
+"""The dashboard in a real browser: headless Chromium from the operating system's packages,
+driven by Playwright. Without the browser these tests skip and say why, unless
+TRACKER_REQUIRE_BROWSER=1 (set by .ci/run), which turns that skip into a failure.
+
+Each test serves a real store with uvicorn on a free loopback port, in a thread of the test
+process. Waits are for conditions, with a bound."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_ui_api import HOSTILE, seed
+from tracker import ExperimentTracker
+from tracker.ui import create_app
+from tracker.ui.render import number
+
+BROWSER_ENV = "TRACKER_BROWSER"
+REQUIRE_ENV = "TRACKER_REQUIRE_BROWSER"
+CHROMIUM = os.environ.get(BROWSER_ENV, "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BOUND_MS = 15_000
+TOKEN = "browser-test-token-1234"  # noqa: S105 - a test token
+
+
+def _missing() -> str | None:
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        return f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set {BROWSER_ENV})"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the browser tests need Playwright for Python (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    reason = _missing()
+    if reason is not None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Served:
+    """An app served by uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.sock.close()
+
+
+@pytest.fixture
+def served(store_url: str) -> Iterator[tuple[Served, dict[str, int], str]]:
+    ids = seed(store_url)
+    server = Served(create_app(store_url))
+    try:
+        yield server, ids, store_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    tab.problems = problems
+    yield tab
+    context.close()
+    assert problems == [], problems  # no script error, no CSP violation on any page
+
+
+def cells(tab: Any, selector: str) -> list[str]:
+    return [c.strip() for c in tab.locator(selector).all_inner_texts()]
+
+
+def wait_drawn(tab: Any, chart: str, times: int = 1) -> None:
+    """Wait until the chart was drawn `times` times (selectors only: the page's CSP forbids the
+    eval that Playwright's wait_for_function would need)."""
+    undrawn = "".join(f":not([data-drawn='{n}'])" for n in range(1, times))
+    tab.wait_for_selector(f"#{chart}[data-drawn]{undrawn}", timeout=BOUND_MS)
+
+
+def api(tab: Any, url: str) -> Any:
+    return tab.request.get(url).json()
+
+
+def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[str, int], str], page: Any) -> None:
+    server, ids, _ = served
+    a = ids["alpha"]
+    listing = api(page, f"{server.url}/api/experiments")["items"]
+    page.goto(server.url + "/")
+    assert cells(page, "#experiments tbody td.name") == [e["name"] for e in listing]
+    assert cells(page, "#experiments tbody td.best") == [number(e["best_value"]) for e in listing]
+    assert cells(page, "#experiments tbody td.trials") == [number(e["n_trials"]) for e in listing]
+    assert cells(page, "#experiments tbody td.checks") == [number(e["ttpt_checks"]) for e in listing]
+    assert cells(page, "#experiments tbody .verdict") == [e["verdict"]["status"] for e in listing]
+    assert cells(page, "#experiments tbody td.rate")[0] == "33%"  # 5 of 15 checks failed
+
+    e = api(page, f"{server.url}/api/experiments/{a}")
+    page.goto(f"{server.url}/experiments/{a}")
+    assert page.locator("#verdict .verdict").inner_text() == e["verdict"]["status"]
+    assert e["verdict"]["coverage"] in page.locator("#verdict").inner_text()
+    assert page.locator("#facts dd.best").inner_text().startswith(number(e["best_value"]))
+    assert page.locator("#facts dd.trials").inner_text().startswith("30 (30 complete)")
+    assert page.locator("#facts dd.checks").inner_text() == "15 (5 failed, violation rate 33%)"
+    rows = api(page, f"{server.url}/api/experiments/{a}/trials")["items"]
+    assert cells(page, "#trials-table tbody td.value") == [number(r["value"]) for r in rows]
+    assert cells(page, "#trials-table tbody td.ttpt") == [r["ttpt"] or "-" for r in rows]
+    for chart in ("history-chart", "ttpt-chart", "importance-chart", "parallel-chart", "slice-charts"):
+        wait_drawn(page, chart)
+    assert page.locator("#history-chart .scatterlayer .trace").count() >= 3
+    failed_points = page.locator("#history-chart .scatterlayer .trace:nth-child(2) .point").count()
+    assert failed_points == 5  # the trials whose latest check failed, in red
+
+    trial = api(page, f"{server.url}/api/trials/{ids['first']}")
+    page.goto(f"{server.url}/trials/{ids['first']}")
+    assert page.locator("h1").inner_text().startswith("Trial 0")
+    assert page.locator("#trial-facts dd.rank").inner_text() == f"{trial['rank']} of {trial['n_ranked']}"
+    assert page.locator("#trial-verdict").inner_text().startswith("1 of 1 TTPT checks failed")
+    assert cells(page, "#params th") == ["kind", "lookback"] or cells(page, "#params th") == ["lookback", "kind"]
+    assert "shift" in page.locator("#strategy-code .code").inner_text()
+    assert page.locator("#strategy-code .code span").count() > 3  # highlighted
+
+    page.goto(f"{server.url}/compare?ids={a},{ids['hostile']}")
+    wait_drawn(page, "compare-chart")
+    assert cells(page, "#compare-table tr.best td") == [number(e["best_value"]), "2"]
+    assert cells(page, "#compare-table tr.trials td") == ["30", "3"]
+    assert page.locator("#compare-chart .scatterlayer .trace").count() == 2
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_sort_filter_paginate_and_jump(served: tuple[Served, dict[str, int], str], page: Any) -> None:
+    server, ids, url = served
+    with ExperimentTracker(url) as t:
+        for i in range(12):
+            t.create_experiment(f"extra {i:02d}", "Extra", "grid")
+    page.goto(server.url + "/?limit=5")
+    page.click("thead a[data-sort=name]")
+    page.wait_for_url(re.compile(r"sort=name"))
+    assert cells(page, "#experiments tbody td.name")[:3] == [HOSTILE, "alpha", "extra 00"]  # "<" sorts first
+    page.click("thead a[data-sort=name]")
+    page.wait_for_url(re.compile(r"order=desc"))
+    assert cells(page, "#experiments tbody td.name")[:2] == ["extra 11", "extra 10"]
+    page.fill("input[name=q]", "extra 1")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(r"q=extra"))
+    assert cells(page, "#experiments tbody td.name") == ["extra 11", "extra 10"]
+    page.goto(server.url + "/?limit=5&sort=id")
+    page.click("nav.pager a.next")
+    page.wait_for_url(re.compile(r"offset=5"))
+    assert cells(page, "#experiments tbody td.num:nth-child(2)") == ["6", "7", "8", "9", "10"]
+    page.fill("nav.pager input[name=page]", "3")
+    page.click("nav.pager button")
+    page.wait_for_url(re.compile(r"page=3"))
+    assert cells(page, "#experiments tbody td.num:nth-child(2)") == ["11", "12", "13", "14"]
+
+    a = ids["alpha"]
+    page.goto(f"{server.url}/experiments/{a}?limit=10")
+    page.click("#trials-table thead a[data-sort=value]")
+    page.wait_for_url(re.compile(r"sort=value"))
+    assert cells(page, "#trials-table tbody td.num:first-child") == [str(n) for n in range(29, 19, -1)]
+    page.click("#live-trials nav.pager a.next")
+    page.wait_for_url(re.compile(r"after="))
+    assert cells(page, "#trials-table tbody td.num:first-child") == [str(n) for n in range(19, 9, -1)]
+    page.fill("#live-trials nav.pager input[name=page]", "3")
+    page.click("#live-trials nav.pager button")
+    page.wait_for_url(re.compile(r"page=3"))
+    assert cells(page, "#trials-table tbody td.num:first-child") == [str(n) for n in range(9, -1, -1)]
+    page.check("#trial-filters input[value=complete]")
+    page.select_option("#trial-filters select[name=ttpt]", "failed")
+    page.click("#trial-filters button")
+    page.wait_for_url(re.compile(r"ttpt=failed"))
+    assert cells(page, "#trials-table tbody td.ttpt") == ["failed"] * 5
+    assert cells(page, "#trials-table tbody td.num:first-child") == ["24", "18", "12", "6", "0"]
+    page.click("#trials-table thead a[data-sort='params.lookback']")
+    page.wait_for_url(re.compile(r"params.lookback"))
+    assert cells(page, "#trials-table tbody td.num:first-child") == ["24", "18", "12", "6", "0"]
+    page.fill("#goto-form input[name=goto]", "17")
+    page.click("#goto-form button")
+    page.wait_for_url(re.compile(r"/trials/\d+$"))
+    assert page.locator("h1").inner_text().startswith("Trial 17")
+
+
+@pytest.mark.parametrize("store_url", ["json"], indirect=True)
+def test_compare_the_selected_experiments(served: tuple[Served, dict[str, int], str], page: Any) -> None:
+    server, ids, _ = served
+    page.goto(server.url + "/")
+    page.check(f"#experiments tr[data-id='{ids['alpha']}'] input[type=checkbox]")
+    page.check(f"#experiments tr[data-id='{ids['hostile']}'] input[type=checkbox]")
+    page.click("#compare-button")
+    page.wait_for_url(re.compile(r"/compare\?ids="))
+    wait_drawn(page, "compare-chart")
+    assert cells(page, "#compare-table thead th a") == ["alpha", HOSTILE]
+    assert cells(page, "#compare-table tr.differs th")  # the best params differ, and are highlighted
+    assert (page.locator("#compare-chart .legend").text_content() or "").count("(") == 2
+
+
+def test_a_running_study_shows_new_trials_without_a_reload(
+    served: tuple[Served, dict[str, int], str], page: Any
+) -> None:
+    server, ids, url = served
+    a = ids["alpha"]
+    page.goto(f"{server.url}/experiments/{a}")
+    wait_drawn(page, "history-chart")
+    page.evaluate("document.body.dataset.loaded = 'first'")  # gone if the page reloads
+    writer = (
+        "import sys\nfrom tracker import ExperimentTracker\n"
+        "with ExperimentTracker(sys.argv[1]) as t:\n"
+        "    for n in range(30, 35):\n"
+        f"        t.log_trial({a}, n, {{'lookback': n}}, {{'sharpe': 10.0 + n}})\n"
+    )
+    subprocess.run([sys.executable, "-c", writer, url], check=True, timeout=60)
+    page.locator("#facts dd.trials", has_text=re.compile(r"^35 ")).wait_for(timeout=BOUND_MS)
+    assert page.locator("#facts dd.best").inner_text().startswith("44")
+    wait_drawn(page, "history-chart", times=2)
+    assert page.evaluate("document.body.dataset.loaded") == "first"
+
+
+def test_hostile_names_params_and_code_stay_inert(served: tuple[Served, dict[str, int], str], page: Any) -> None:
+    server, ids, _ = served
+    h = ids["hostile"]
+    for path in ("/", f"/experiments/{h}", f"/trials/{ids['odd']}", f"/compare?ids={ids['alpha']},{h}"):
+        page.goto(server.url + path)
+        page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)
+        assert page.evaluate("document.body.dataset.pwned") is None, path
+        assert page.locator("img[src=x]").count() == 0, path
+        assert page.locator("body script:not([src])").count() == 0, path
+        assert "<script>document.body.dataset.pwned" in page.locator("main").inner_text(), path
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_with_a_token_the_dashboard_answers_only_to_its_holder(store_url: str, chromium: Any) -> None:
+    seed(store_url)
+    server = Served(create_app(store_url, token=TOKEN, loopback_only=False))
+    context = chromium.new_context()
+    try:
+        tab = context.new_page()
+        response = tab.goto(server.url + "/")
+        assert response.status == 401
+        assert "needs its token" in tab.locator("body").inner_text()
+        tab.goto(f"{server.url}/?token={TOKEN}")
+        assert tab.url == server.url + "/"
+        assert tab.locator("#experiments tbody tr").count() == 2
+        tab.click("#experiments td.name a >> nth=0")
+        tab.wait_for_url(re.compile(r"/experiments/\d+"))
+        wait_drawn(tab, "history-chart")
+        other = chromium.new_context()
+        assert other.new_page().goto(server.url + "/api/experiments").status == 401
+        other.close()
+    finally:
+        context.close()
+        server.stop()

@@ -1,0 +1,471 @@
+"""The JSON API's answers, built from the browser's records. The pages render these same dicts,
+so what a page shows is what the API serves. Query parameters are parsed here too; a bad one
+raises ValidationError naming it.
+
+Strict JSON: NaN and ±inf become null when the answer is serialised (`dumps`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from tracker.browsing import (
+    Browser,
+    ExperimentOverview,
+    ExperimentPageQuery,
+    History,
+    Page,
+    Sample,
+    TrialDetail,
+    TrialPageQuery,
+    TrialRow,
+)
+from tracker.errors import ValidationError
+from tracker.records import TRIAL_STATES, Experiment, Trial, TTPTResult, stored_fields
+
+EXTRA_EXPERIMENT_FIELDS = ("tags", "notes", "provenance", "attributes")
+"""Fields that later schema work adds to records; shown where a record carries them."""
+EXTRA_TRIAL_FIELDS = ("tags", "notes", "attributes", "artifacts")
+MAX_COLUMNS = 12
+MAX_COMPARE = 10
+
+
+# serialisation ---------------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> bytes:
+    """Strict JSON: NaN and ±inf are written as null (orjson's rule); integers beyond 64 bits as
+    strings; datetimes as ISO 8601."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(_plain(value), option=orjson.OPT_NON_STR_KEYS)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+# parsing ---------------------------------------------------------------------------------------
+
+
+def window(params: Mapping[str, str]) -> tuple[int, int]:
+    """(offset, limit); a `page` (from 1) sets the offset when given."""
+    limit = int_param(params, "limit", 50)
+    page = params.get("page")
+    if page:
+        number = int_param(params, "page", 1)
+        if number < 1:
+            raise ValidationError("page", f"must be 1 or more, got {number}")
+        return (number - 1) * limit, limit
+    return int_param(params, "offset", 0), limit
+
+
+def int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError(name, f"must be an integer, got {raw!r}") from None
+
+
+def float_param(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(name, f"must be a number, got {raw!r}") from None
+    if math.isnan(value):
+        raise ValidationError(name, "must be a number, got NaN")
+    return value
+
+
+def time_param(params: Mapping[str, str], name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    from tracker.codec import parse_time
+
+    try:
+        return parse_time(raw.strip())
+    except ValueError:
+        raise ValidationError(name, f"must be a date or an ISO 8601 time (2026-01-31), got {raw!r}") from None
+
+
+def order_param(params: Mapping[str, str]) -> bool | None:
+    raw = params.get("order")
+    if raw is None or raw == "":
+        return None
+    if raw not in ("asc", "desc"):
+        raise ValidationError("order", f"must be asc or desc, got {raw!r}")
+    return raw == "desc"
+
+
+def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
+    """The query of `GET /api/experiments` and of the experiments page."""
+    ids = params.get("ids")
+    offset, limit = window(params)
+    return ExperimentPageQuery(
+        offset=offset,
+        limit=limit,
+        sort=params.get("sort") or "id",
+        descending=bool(order_param(params)),
+        text=(params.get("q") or "").strip() or None,
+        max_violation_rate=float_param(params, "max_violation_rate"),
+        min_best_value=float_param(params, "min_best"),
+        created_after=time_param(params, "created_after"),
+        created_before=time_param(params, "created_before"),
+        tag=(params.get("tag") or "").strip() or None,
+        ids=None if not ids else tuple(id_list(ids, "ids")),
+    )
+
+
+def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQuery:
+    """The query of `GET /api/experiments/{id}/trials`; `states` are the values of `state`
+    (repeated, or comma-separated)."""
+    chosen = [s for raw in states for s in raw.split(",") if s]
+    for state in chosen:
+        if state not in TRIAL_STATES:
+            raise ValidationError("state", f"must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
+    offset, limit = window(params)
+    return TrialPageQuery(
+        offset=offset,
+        limit=limit,
+        sort=params.get("sort") or "trial_number",
+        descending=order_param(params),
+        states=tuple(chosen) or None,  # type: ignore[arg-type]
+        ttpt=params.get("ttpt") or None,  # type: ignore[arg-type]
+        after=None if params.get("page") else params.get("after") or None,
+    )
+
+
+def id_list(raw: str | Sequence[str], name: str) -> list[int]:
+    parts = [p for chunk in ([raw] if isinstance(raw, str) else raw) for p in chunk.split(",") if p.strip()]
+    try:
+        ids = [int(p) for p in parts]
+    except ValueError:
+        raise ValidationError(name, f"must be experiment ids separated by commas, e.g. 1,2; got {raw!r}") from None
+    return list(dict.fromkeys(ids))
+
+
+# answers ---------------------------------------------------------------------------------------
+
+
+def _extras(record: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The fields of later schema work that this record carries and that hold something."""
+    out = {}
+    for name in names:
+        value = getattr(record, name, None)
+        if value not in (None, "", [], {}, ()):
+            out[name] = value
+    return out
+
+
+def experiment_brief(e: Experiment) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "template": e.template,
+        "mode": e.mode,
+        "objective": e.objective,
+        "direction": e.direction,
+        "created_at": _time(e.created_at),
+    }
+
+
+def overview(o: ExperimentOverview) -> dict[str, Any]:
+    """One experiment with its aggregates: a row of the experiments list."""
+    v = o.verdict
+    return {
+        **experiment_brief(o.experiment),
+        "n_trials": o.n_trials,
+        "n_by_state": o.n_by_state,
+        "best_value": _number(o.best_value),
+        "best_trial_id": o.best_trial_id,
+        "ttpt_checks": o.ttpt_total,
+        "ttpt_failed": o.ttpt_failed,
+        "ttpt_checked_trials": o.ttpt_checked_trials,
+        "violation_rate": o.violation_rate,
+        "verdict": {
+            "status": v.status,
+            "coverage": v.coverage,
+            "best_k": v.best_k,
+            "best_checked": v.best_checked,
+            "best_failed": v.best_failed,
+            "n_ranked": v.n_ranked,
+            "checks": v.checks,
+            "failed_checks": v.failed_checks,
+        },
+        "tags": _tag_list(getattr(o.experiment, "tags", None)),
+        "version": f"{o.version[0]}-{o.version[1]}",
+    }
+
+
+def _tag_list(tags: Any) -> list[str]:
+    if isinstance(tags, dict):
+        return [f"{k}={v}" if v not in (None, "") else str(k) for k, v in tags.items()]
+    if isinstance(tags, list | tuple | set | frozenset):
+        return [str(t) for t in tags]
+    return []
+
+
+def page(p: Page[Any], items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"items": items, "total": p.total, "offset": p.offset, "limit": p.limit, "next": p.next, **extra}
+
+
+def experiments(browser: Browser[Any], query: ExperimentPageQuery) -> dict[str, Any]:
+    """`GET /api/experiments`."""
+    found = browser.experiments(query)
+    return page(found, [overview(o) for o in found.items], sort=query.sort, order="desc" if query.descending else "asc")
+
+
+def experiment(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
+    """`GET /api/experiments/{id}`: the overview with config, summary, the best trial and what
+    later schema work adds (tags, notes, provenance)."""
+    o = browser.overview(experiment_id)
+    e = o.experiment
+    best = None
+    if o.best_trial_id is not None:
+        detail = browser.trial(o.best_trial_id)
+        best = {
+            "id": detail.trial.id,
+            "trial_number": detail.trial.trial_number,
+            "value": _number(detail.trial.value),
+            "params": detail.trial.params,
+        }
+    history = browser.history(experiment_id, 10)
+    return {
+        **overview(o),
+        "config": e.config,
+        "summary": e.summary,
+        "best_trial": best,
+        "improvement": improvement(history),
+        **_extras(e, EXTRA_EXPERIMENT_FIELDS),
+    }
+
+
+def improvement(history: History) -> float | None:
+    """Best value gained over the second half of the trial numbers (positive is better)."""
+    steps = history.best
+    if not steps:
+        return None
+    low, high = steps[0].trial_number, max(p.trial_number for p in (*history.points, *steps))
+    middle = (low + high) // 2
+    before = [p.value for p in steps if p.trial_number <= middle and p.value is not None]
+    final = steps[-1].value
+    if not before or final is None:
+        return None
+    gain = final - before[-1]
+    result = gain if history.direction == "maximize" else -gain
+    return result if math.isfinite(result) else None
+
+
+def trial_row(row: TrialRow) -> dict[str, Any]:
+    t = row.trial
+    return {
+        "id": t.id,
+        "trial_number": t.trial_number,
+        "state": t.state,
+        "value": _number(t.value),
+        "ttpt": None if row.ttpt_passed is None else ("passed" if row.ttpt_passed else "failed"),
+        "params": t.params,
+        "performance": t.performance,
+        "created_at": _time(t.created_at),
+        "started_at": _time(t.started_at),
+        "completed_at": _time(t.completed_at),
+    }
+
+
+def columns(rows: Sequence[TrialRow], objective: str) -> dict[str, list[str]]:
+    """The performance and param keys of a page's trials (dotted for nested), sorted, the
+    objective first (stores keep keys in different orders: PostgreSQL's JSONB sorts them)."""
+    out: dict[str, set[str]] = {"performance": set(), "params": set()}
+    for row in rows:
+        for field, keys in out.items():
+            value = getattr(row.trial, field)
+            if isinstance(value, dict):
+                keys.update(flatten(value))
+    ordered = {field: sorted(keys) for field, keys in out.items()}
+    if objective in out["performance"]:
+        ordered["performance"] = [objective, *(k for k in ordered["performance"] if k != objective)]
+    return {field: keys[:MAX_COLUMNS] for field, keys in ordered.items()}
+
+
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Leaves of nested dicts by dotted key."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and item:
+            out.update(flatten(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
+
+
+def trials(browser: Browser[Any], experiment_id: int, query: TrialPageQuery) -> dict[str, Any]:
+    """`GET /api/experiments/{id}/trials`."""
+    found = browser.trials(experiment_id, query)
+    e = browser.overview(experiment_id).experiment
+    return page(
+        found,
+        [trial_row(r) for r in found.items],
+        sort=query.sort,
+        order="desc" if query.is_descending(e.direction) else "asc",
+        columns=columns(found.items, e.objective),
+    )
+
+
+def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[str, Any]:
+    """`GET /api/experiments/{id}/history`."""
+    h = browser.history(experiment_id, max_points)
+    outcome = h.check_outcomes
+
+    def point(p: Any) -> dict[str, Any]:
+        check = outcome.get(p.trial_id)
+        return {
+            "trial_id": p.trial_id,
+            "trial_number": p.trial_number,
+            "value": _number(p.value),
+            "ttpt": None if check is None else ("passed" if check else "failed"),
+        }
+
+    return {
+        "experiment_id": h.experiment_id,
+        "direction": h.direction,
+        "n_trials": h.n_trials,
+        "n_ranked": h.n_ranked,
+        "max_points": h.max_points,
+        "sampled": h.sampled,
+        "points": [point(p) for p in h.points],
+        "best": [{"trial_id": p.trial_id, "trial_number": p.trial_number, "value": _number(p.value)} for p in h.best],
+        "marks": [{"trial_id": p.trial_id, "trial_number": p.trial_number, "state": p.state} for p in h.marks],
+        "checks": [
+            {
+                "trial_id": c.trial_id,
+                "trial_number": c.trial_number,
+                "passed": c.passed,
+                "num_violations": c.num_violations,
+            }
+            for c in h.checks
+        ],
+    }
+
+
+def ttpt_result(r: TTPTResult) -> dict[str, Any]:
+    return {
+        f.name: (_time(getattr(r, f.name)) if f.name == "created_at" else getattr(r, f.name))
+        for f in stored_fields(TTPTResult)
+    }
+
+
+def trial(browser: Browser[Any], trial_id: int) -> dict[str, Any]:
+    """`GET /api/trials/{id}`."""
+    d: TrialDetail = browser.trial(trial_id)
+    t: Trial = d.trial
+    return {
+        "id": t.id,
+        "experiment": experiment_brief(d.experiment),
+        "trial_number": t.trial_number,
+        "state": t.state,
+        "value": _number(t.value),
+        "params": t.params,
+        "performance": t.performance,
+        "rank": d.rank,
+        "n_ranked": d.n_ranked,
+        "created_at": _time(t.created_at),
+        "started_at": _time(t.started_at),
+        "completed_at": _time(t.completed_at),
+        "duration_s": (t.completed_at - t.started_at).total_seconds() if t.completed_at and t.started_at else None,
+        "strategy_code": t.strategy_code,
+        "strategy_template": t.strategy_template,
+        "generation_method": t.generation_method,
+        "ttpt_results": [ttpt_result(r) for r in d.results],
+        **_extras(t, EXTRA_TRIAL_FIELDS),
+    }
+
+
+def sample(s: Sample, direction: str) -> dict[str, Any]:
+    """`GET /api/experiments/{id}/sample`: the sample's scalar params and values."""
+    keys: dict[str, None] = {}
+    rows = []
+    for t in s.trials:
+        flat = {k: v for k, v in flatten(t.params if isinstance(t.params, dict) else {}).items() if _scalar(v)}
+        keys.update(dict.fromkeys(flat))
+        rows.append({"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": flat})
+    return {
+        "description": s.description,
+        "n_best": s.n_best,
+        "n_random": s.n_random,
+        "of": s.of,
+        "direction": direction,
+        "params": sorted(keys),
+        "trials": rows,
+    }
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def compare(browser: Browser[Any], experiment_ids: Sequence[int]) -> dict[str, Any]:
+    """`GET /api/compare?ids=1,2`: side by side, with the running-best curves and the best params
+    (keys whose values differ are listed in `differing_params`)."""
+    if len(experiment_ids) < 2:
+        raise ValidationError("ids", "compare takes 2 or more experiment ids, e.g. ids=1,2")
+    if len(experiment_ids) > MAX_COMPARE:
+        raise ValidationError("ids", f"compare takes at most {MAX_COMPARE} experiments")
+    overviews = browser.overviews(experiment_ids)
+    rows = []
+    best_params: list[dict[str, Any]] = []
+    for o in overviews:
+        h = browser.history(o.experiment.id, 2_000)
+        params: dict[str, Any] = {}
+        if o.best_trial_id is not None:
+            t = browser.trial(o.best_trial_id).trial
+            params = flatten(t.params) if isinstance(t.params, dict) else {}
+        best_params.append(params)
+        last = max((p.trial_number for p in (*h.points, *h.marks)), default=None)
+        rows.append(
+            {
+                **overview(o),
+                "improvement": improvement(h),
+                "best_params": params,
+                "curve": [[p.trial_number, _number(p.value)] for p in h.best],
+                "last_trial_number": last,
+            }
+        )
+    keys = sorted({k for params in best_params for k in params})
+    differing = [
+        k for k in keys if len({orjson.dumps(p.get(k), option=orjson.OPT_NON_STR_KEYS) for p in best_params}) > 1
+    ]
+    return {"experiments": rows, "param_keys": keys, "differing_params": differing}
+
+
+def elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

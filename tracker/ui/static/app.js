@@ -1,0 +1,243 @@
+// tracker dashboard: charts from the JSON API and live updates. No build step, no inline script.
+(function () {
+  "use strict";
+  var root = document.body.dataset.root || "";
+  var RED = "#d62728", GREEN = "#2ca02c", GREY = "#8c8c8c", BLUE = "#1f77b4", ORANGE = "#ff7f0e";
+  var config = { displaylogo: false, responsive: true };
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } }).then(function (r) {
+      if (!r.ok) {
+        return r.json().then(function (body) { throw new Error(body.message || r.statusText); });
+      }
+      return r.json();
+    });
+  }
+
+  // Plotly reads a few HTML-like tags in its text: user strings are given as entities, shown as typed.
+  function plain(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function say(el, text) {
+    var p = document.createElement("p");
+    p.className = "chart-note";
+    p.textContent = text;
+    el.replaceChildren(p);
+  }
+
+  function layout(title, extra) {
+    var base = {
+      title: { text: title, font: { size: 14 } },
+      margin: { l: 60, r: 20, t: 40, b: 45 },
+      height: 340,
+      legend: { orientation: "h", y: -0.2 },
+      hovermode: "closest",
+    };
+    return Object.assign(base, extra || {});
+  }
+
+  function openTrial(el) {
+    el.on("plotly_click", function (event) {
+      var point = event.points && event.points[0];
+      if (point && point.customdata) { window.location.href = root + "/trials/" + point.customdata; }
+    });
+  }
+
+  var charts = {
+    history: function (el, h) {
+      if (!h.points.length && !h.marks.length) { return say(el, "No trial yet."); }
+      var passed = h.points.filter(function (p) { return p.ttpt !== "failed"; });
+      var failed = h.points.filter(function (p) { return p.ttpt === "failed"; });
+      var values = h.points.map(function (p) { return p.value; }).filter(function (v) { return v !== null; });
+      var low = values.length ? Math.min.apply(null, values) : 0;
+      var high = values.length ? Math.max.apply(null, values) : 1;
+      var floor = low - 0.05 * ((high - low) || 1);
+      var last = Math.max.apply(null, h.points.concat(h.marks).map(function (p) { return p.trial_number; }));
+      var best = h.best.map(function (p) { return [p.trial_number, p.value]; });
+      if (best.length) { best.push([last, best[best.length - 1][1]]); }
+      function markers(points, name, color, symbol, y) {
+        return {
+          type: "scatter", mode: "markers", name: name,
+          x: points.map(function (p) { return p.trial_number; }),
+          y: points.map(function (p) { return y === undefined ? p.value : y; }),
+          customdata: points.map(function (p) { return p.trial_id; }),
+          marker: { color: color, size: symbol ? 8 : 6, symbol: symbol || "circle", opacity: 0.8 },
+          hovertemplate: "trial %{x}<br>%{y}<extra>" + name + "</extra>",
+        };
+      }
+      var traces = [
+        markers(passed, "trial", GREY),
+        markers(failed, "failed TTPT", RED),
+        {
+          type: "scatter", mode: "lines", name: "running best", line: { shape: "hv", color: BLUE, width: 2 },
+          x: best.map(function (p) { return p[0]; }), y: best.map(function (p) { return p[1]; }),
+        },
+        markers(h.marks.filter(function (p) { return p.state === "pruned"; }), "pruned", ORANGE, "line-ns-open", floor),
+        markers(h.marks.filter(function (p) { return p.state === "failed"; }), "failed", "#000", "x-thin-open", floor),
+      ];
+      var title = "History: " + h.n_trials.toLocaleString() + " trials" +
+        (h.sampled ? " (downsampled to " + (h.points.length + h.marks.length) + " points; running best and extremes kept)" : "");
+      Plotly.react(el, traces, layout(title, { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "value" } } }), config);
+      openTrial(el);
+    },
+
+    ttpt: function (el, h) {
+      if (!h.checks.length) { return say(el, "No TTPT check yet."); }
+      function checks(passed) {
+        var chosen = h.checks.filter(function (c) { return c.passed === passed; });
+        return {
+          type: "scatter", mode: "markers", name: passed ? "passed" : "failed",
+          x: chosen.map(function (c) { return c.trial_number; }),
+          y: chosen.map(function (c) { return c.num_violations; }),
+          customdata: chosen.map(function (c) { return c.trial_id; }),
+          marker: { color: passed ? GREEN : RED, size: 8, symbol: passed ? "circle" : "x" },
+        };
+      }
+      Plotly.react(el, [checks(true), checks(false)], layout("TTPT timeline: violations per checked trial",
+        { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "violations" }, rangemode: "tozero" } }), config);
+      openTrial(el);
+    },
+
+    importance: function (el, data) {
+      var keys = Object.keys(data.importances);
+      if (!keys.length) { return say(el, "Parameter importance needs 3 or more complete trials with varying params."); }
+      keys.reverse();
+      Plotly.react(el, [{
+        type: "bar", orientation: "h", marker: { color: BLUE },
+        x: keys.map(function (k) { return data.importances[k]; }), y: keys.map(plain),
+      }], layout("Parameter importance (PED-ANOVA) on " + plain(data.sample), { margin: { l: 120, r: 20, t: 40, b: 40 } }), config);
+    },
+
+    parallel: function (el, s) {
+      if (s.trials.length < 2 || !s.params.length) { return say(el, "Parallel coordinates need 2 or more complete trials with params."); }
+      var axes = s.params.slice(0, 12);
+      var scales = axes.map(function (key) {
+        var values = s.trials.map(function (t) { return t.params[key]; }).filter(function (v) { return v !== undefined; });
+        var numeric = values.every(function (v) { return typeof v === "number"; });
+        if (numeric) {
+          var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values);
+          return { numeric: true, lo: lo, hi: hi, at: function (v) { return hi > lo ? (v - lo) / (hi - lo) : 0.5; } };
+        }
+        var levels = Array.from(new Set(values.map(String))).sort();
+        return { numeric: false, levels: levels, at: function (v) { return levels.length > 1 ? levels.indexOf(String(v)) / (levels.length - 1) : 0.5; } };
+      });
+      var vals = s.trials.map(function (t) { return t.value; });
+      var vlo = Math.min.apply(null, vals), vhi = Math.max.apply(null, vals);
+      var colors = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
+      var groups = colors.map(function () { return { x: [], y: [] }; });
+      s.trials.forEach(function (t) {
+        var rank = vhi > vlo ? (t.value - vlo) / (vhi - vlo) : 0.5;
+        if (s.direction === "minimize") { rank = 1 - rank; }
+        var g = groups[Math.min(colors.length - 1, Math.floor(rank * colors.length))];
+        axes.forEach(function (key, i) {
+          var v = t.params[key];
+          g.x.push(i); g.y.push(v === undefined ? null : scales[i].at(v));
+        });
+        g.x.push(axes.length); g.y.push(vhi > vlo ? (t.value - vlo) / (vhi - vlo) : 0.5);
+        g.x.push(null); g.y.push(null);
+      });
+      var traces = groups.map(function (g, i) {
+        return { type: "scatter", mode: "lines", x: g.x, y: g.y, hoverinfo: "skip", showlegend: false,
+          line: { color: colors[i], width: 1 }, opacity: 0.35 };
+      });
+      var labels = axes.map(function (key, i) {
+        var sc = scales[i];
+        return plain(key) + "<br>" + (sc.numeric ? sc.lo.toPrecision(3) + "–" + sc.hi.toPrecision(3) : sc.levels.length + " levels");
+      });
+      labels.push("value<br>" + vlo.toPrecision(3) + "–" + vhi.toPrecision(3));
+      Plotly.react(el, traces, layout("Parallel coordinates on " + plain(s.description) + " (colour: value, best bright)", {
+        xaxis: { tickvals: labels.map(function (_, i) { return i; }), ticktext: labels, showgrid: true, zeroline: false,
+          range: [-0.4, axes.length + 0.4] },
+        yaxis: { visible: false, range: [-0.05, 1.05] }, margin: { l: 20, r: 20, t: 40, b: 60 },
+      }), config);
+    },
+
+    slices: function (el, s) {
+      if (!s.trials.length || !s.params.length) { return say(el, "Slice plots need complete trials with params."); }
+      el.replaceChildren();
+      var head = document.createElement("p");
+      head.className = "chart-note";
+      head.textContent = "Slices on " + s.description;
+      el.appendChild(head);
+      s.params.slice(0, 12).forEach(function (key) {
+        var div = document.createElement("div");
+        div.className = "slice";
+        el.appendChild(div);
+        var chosen = s.trials.filter(function (t) { return t.params[key] !== undefined; });
+        Plotly.newPlot(div, [{
+          type: "scatter", mode: "markers", marker: { color: BLUE, size: 4, opacity: 0.5 },
+          x: chosen.map(function (t) { return t.params[key]; }), y: chosen.map(function (t) { return t.value; }),
+          customdata: chosen.map(function (t) { return t.id; }),
+        }], layout(plain(key), { height: 240, margin: { l: 50, r: 10, t: 30, b: 30 } }), config);
+        openTrial(div);
+      });
+    },
+
+    compare: function (el, data) {
+      var traces = data.experiments.map(function (e) {
+        var xs = e.curve.map(function (p) { return p[0]; }), ys = e.curve.map(function (p) { return p[1]; });
+        if (xs.length && e.last_trial_number !== null) { xs.push(e.last_trial_number); ys.push(ys[ys.length - 1]); }
+        return { type: "scatter", mode: "lines", name: plain(e.name) + " (" + e.verdict.status + ")", x: xs, y: ys, line: { shape: "hv", width: 2 } };
+      });
+      Plotly.react(el, traces, layout("Running best, overlaid", { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "best value" } } }), config);
+    },
+  };
+
+  var cache = {};
+  function draw(el, fresh) {
+    var src = el.dataset.src;
+    if (fresh || !cache[src]) { cache[src] = getJSON(src); }
+    return cache[src].then(function (data) {
+      charts[el.dataset.chart](el, data);
+      el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1);
+    }).catch(function (err) { say(el, "Could not load the chart: " + err.message); });
+  }
+
+  function drawAll(selector, fresh) {
+    if (typeof Plotly === "undefined") { return; }
+    cache = fresh ? {} : cache;
+    document.querySelectorAll(selector).forEach(function (el) { draw(el, false); });
+  }
+
+  // Live: a running study's page shows new trials within seconds, without a reload.
+  function live(box) {
+    var busy = false, changes = 0;
+    function tick() {
+      if (busy || document.hidden) { return; }
+      busy = true;
+      getJSON(box.dataset.api).then(function (e) {
+        if (e.version === box.dataset.version) { return null; }
+        box.dataset.version = e.version;
+        changes += 1;
+        return fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live]").forEach(function (old) {
+            var next = fresh.getElementById(old.id);
+            if (next) { old.replaceWith(document.importNode(next, true)); }
+          });
+          cache = {};
+          drawAll("[data-chart=history], [data-chart=ttpt]", true);
+          if (changes % 5 === 0) { drawAll("[data-chart=parallel], [data-chart=slices], [data-chart=importance]", true); }
+          box.dataset.updates = String(changes);
+        });
+      }).catch(function () { /* the next tick tries again */ }).then(function () { busy = false; });
+    }
+    window.setInterval(tick, 2000);
+  }
+
+  // Compare needs two or more experiments.
+  var compareForm = document.getElementById("compare-form");
+  if (compareForm) {
+    compareForm.addEventListener("submit", function (event) {
+      var ids = Array.from(compareForm.querySelectorAll("input[name=ids]:checked")).map(function (i) { return i.value; });
+      event.preventDefault();
+      if (ids.length < 2) { window.alert("Select two or more experiments to compare."); return; }
+      window.location.href = root + "/compare?ids=" + ids.join(",");
+    });
+  }
+
+  drawAll("[data-chart]", false);
+  var box = document.getElementById("experiment");
+  if (box) { live(box); }
+})();

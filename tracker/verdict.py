@@ -1,0 +1,65 @@
+"""The look-ahead verdict of an experiment: valid, look-ahead or unchecked, with its coverage.
+
+One small function, kept apart so that the library's own verdict (from the TTPT work) can replace
+it without touching its callers: it takes only counts and the check outcomes of the best trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+VerdictStatus = Literal["valid", "look-ahead", "unchecked"]
+BEST_K = 3
+"""How many of the best complete trials must be checked (and pass) for a `valid` verdict."""
+FAILED_SHARE = 0.5
+"""A larger share of failed checks, over all checks, makes the verdict `look-ahead`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the TTPT checks say about an experiment, and how much of it they cover."""
+
+    status: VerdictStatus
+    best_k: int
+    """How many best trials were looked at: BEST_K, or fewer when fewer trials are ranked."""
+    best_checked: int
+    """How many of those have a check (their latest one counts)."""
+    best_failed: int
+    n_ranked: int
+    """Complete trials with a value."""
+    checks: int
+    failed_checks: int
+
+    @property
+    def coverage(self) -> str:
+        """E.g. "best 3 of 150 checked, 30 checks in all"."""
+        if self.best_k == 0:
+            best = "no complete trial with a value"
+        elif self.best_checked == self.best_k:
+            best = f"best {self.best_k} of {self.n_ranked} checked"
+        else:
+            best = f"{self.best_checked} of the best {self.best_k} of {self.n_ranked} checked"
+        return f"{best}, {self.checks} check{'' if self.checks == 1 else 's'} in all"
+
+
+def verdict(best: Sequence[bool | None], n_ranked: int, checks: int, failed_checks: int) -> Verdict:
+    """The verdict from the latest check outcome of each of the best trials (best first, at most
+    BEST_K; None where a trial is unchecked), the number of ranked trials and the check counts.
+
+    `look-ahead` when a checked trial among the best failed, or when more than half of all checks
+    failed; `valid` when the best trials (BEST_K, or all when fewer) were all checked and passed;
+    `unchecked` otherwise.
+    """
+    top = list(best[:BEST_K])
+    checked = sum(1 for outcome in top if outcome is not None)
+    failed = sum(1 for outcome in top if outcome is False)
+    status: VerdictStatus
+    if failed or (checks and failed_checks > FAILED_SHARE * checks):
+        status = "look-ahead"
+    elif top and checked == len(top):
+        status = "valid"
+    else:
+        status = "unchecked"
+    return Verdict(status, len(top), checked, failed, n_ranked, checks, failed_checks)
