@@ -31,15 +31,21 @@ class TestExperiments:
         assert {"id", "name", "template", "mode", "config", "created_at", "summary"} <= set(e)
         assert (e["id"], e["name"], e["template"], e["mode"]) == (eid, "momentum", "Momentum", "tpe_runtime_ttpt")
         assert e["config"] == {"n_trials": 50}
-        assert e["summary"] is None
+        assert e["summary"] == {}  # in-house: no summary reads as {}
         assert (e["objective"], e["direction"]) == ("sharpe", "maximize")
         created = datetime.fromisoformat(e["created_at"])
         assert created.tzinfo is not None
         assert abs(created - datetime.now(UTC)) < timedelta(minutes=5)
 
-    def test_config_may_be_omitted(self, tracker: ExperimentTracker) -> None:
+    def test_an_omitted_config_and_summary_read_as_empty_dicts_and_are_stored_as_none(
+        self, tracker: ExperimentTracker
+    ) -> None:
         eid = tracker.create_experiment("a", "b", "c")
-        assert tracker.get_experiment(eid)["config"] is None
+        assert (tracker.get_experiment(eid)["config"], tracker.get_experiment(eid)["summary"]) == ({}, {})
+        assert [(e["config"], e["summary"]) for e in tracker.list_experiments()] == [({}, {})]
+        assert [(e["config"], e["summary"]) for e in tracker.filter_experiments()] == [({}, {})]
+        stored = tracker.repository.get_experiment(eid)
+        assert (stored.config, stored.summary) == (None, None)
 
     def test_ids_grow_in_insertion_order_and_are_never_reused_after_a_delete(self, tracker: ExperimentTracker) -> None:
         first, second = new_experiment(tracker), new_experiment(tracker)
@@ -52,10 +58,11 @@ class TestExperiments:
         fourth = new_experiment(tracker)
         assert tracker.log_trial(fourth, 0, {}, {"sharpe": 1}) > t1
 
-    def test_list_experiments_returns_all_in_id_order(self, tracker: ExperimentTracker) -> None:
+    def test_list_experiments_returns_all_newest_first_as_in_house(self, tracker: ExperimentTracker) -> None:
         ids = [new_experiment(tracker, f"e{i}") for i in range(3)]
-        assert [e["id"] for e in tracker.list_experiments()] == ids
-        assert [e["name"] for e in tracker.list_experiments()] == ["e0", "e1", "e2"]
+        assert [e["id"] for e in tracker.list_experiments()] == ids[::-1]
+        assert [e["name"] for e in tracker.list_experiments()] == ["e2", "e1", "e0"]
+        assert [e["id"] for e in tracker.filter_experiments()] == ids  # filter_experiments keeps id order
 
     def test_a_missing_experiment_raises_not_found_which_is_also_a_value_error(
         self, tracker: ExperimentTracker

@@ -118,6 +118,12 @@ class Repository(ABC):
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
         time (so memory stays bounded however many trials there are)."""
 
+    def serialize(self, key: str) -> None:
+        """Inside a write `transaction()`: wait until no other transaction that called
+        `serialize` with the same key is open, and keep others out until this one ends. It makes
+        a read-then-write block (get-or-create) safe between processes. Backends whose write
+        transactions already exclude each other (SQLite, the journal) need do nothing."""
+
     def compact(self) -> None:
         """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on
         stores that have nothing to compact."""

@@ -16,18 +16,26 @@ def open_repository(
     db_path: str | os.PathLike[str] | None = None,
     auto_upgrade: bool = False,
     synchronous: Synchronous | None = None,
+    create: bool = True,
 ) -> Repository:
-    """Open (creating if new) the store the arguments name; see `ExperimentTracker` for the rules."""
-    return open_location(resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous)
+    """Open the store the arguments name, creating it if new (unless `create` is False: then a
+    missing store raises StoreNotFoundError); see `ExperimentTracker` for the rules."""
+    return open_location(
+        resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous, create=create
+    )
 
 
 def open_location(
-    location: StoreLocation, *, auto_upgrade: bool = False, synchronous: Synchronous | None = None
+    location: StoreLocation,
+    *,
+    auto_upgrade: bool = False,
+    synchronous: Synchronous | None = None,
+    create: bool = True,
 ) -> Repository:
     if location.backend == "json":
         from tracker.journal.repository import JsonRepository
 
-        return JsonRepository(location, synchronous=synchronous or "full")
+        return JsonRepository(location, synchronous=synchronous or "full", create=create)
     from tracker.sql.repository import SqlRepository
 
-    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade)
+    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade, create=create)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker import codec
-from tracker.errors import CorruptStoreError, DuplicateTrialError, StoreError
+from tracker.errors import CorruptStoreError, DuplicateTrialError, StoreError, StoreNotFoundError
 from tracker.journal import queries
 from tracker.journal.file import JournalFile, Position
 from tracker.journal.state import KINDS, JournalState
@@ -38,7 +38,7 @@ from tracker.records import (
     TTPTResult,
 )
 from tracker.repository import Repository
-from tracker.urls import StoreLocation
+from tracker.urls import StoreLocation, prepare_path
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,14 @@ VERSION = 1
 class JsonRepository(Repository):
     """Repository on a JSON Lines journal; safe for many threads and processes."""
 
-    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "full") -> None:
+    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "full", create: bool = True) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
         self.location = location
         self.path = Path(location.path)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
+        prepare_path(location, create=create)
         self.file = JournalFile(self.path, synchronous)
         self._thread_lock = threading.RLock()
         self._state = JournalState()
@@ -65,6 +66,8 @@ class JsonRepository(Repository):
         self._line = 0  # lines replayed, for error messages
         self._reads = 0  # depth of this thread's open read transactions
         if not self.file.size():
+            if not create:
+                raise StoreNotFoundError(str(self.path), "the file is empty")
             with self.file.locked():
                 if not self.file.size():
                     header = {"format": FORMAT, "version": VERSION, "next_ids": dict.fromkeys(KINDS, 1)}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, delete, select, update
+from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import codec, schema
@@ -45,7 +45,10 @@ from tracker.sql.queries import (
     trial_table_statement,
 )
 from tracker.sql.unit_of_work import Inserter, UnitOfWork
-from tracker.urls import StoreLocation
+from tracker.urls import StoreLocation, prepare_path
+
+
+_SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 
 def _experiment(row: Row[Any]) -> Experiment:
@@ -60,13 +63,19 @@ class SqlRepository(Repository):
     """Repository on a SQLAlchemy URL; every method is one transaction of the unit of work."""
 
     def __init__(
-        self, location: StoreLocation, *, synchronous: Synchronous = "normal", auto_upgrade: bool = False
+        self,
+        location: StoreLocation,
+        *,
+        synchronous: Synchronous = "normal",
+        auto_upgrade: bool = False,
+        create: bool = True,
     ) -> None:
         self.location = location
+        prepare_path(location, create=create)
         self.uow = UnitOfWork(location, synchronous=synchronous)
         self._listings: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
         try:
-            schema.prepare(self.uow, auto_upgrade=auto_upgrade)
+            schema.prepare(self.uow, auto_upgrade=auto_upgrade, create=create)
             self.uow.use_wal()
         except TrackerError:
             self.uow.dispose()
@@ -76,6 +85,12 @@ class SqlRepository(Repository):
     def transaction(self, *, write: bool = True) -> Iterator[None]:
         with self.uow.transaction(write=write):
             yield
+
+    def serialize(self, key: str) -> None:
+        if self.uow.dialect != "postgresql":
+            return  # SQLite's write transactions take the write lock when they begin
+        statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+        self.uow.write(lambda conn: conn.execute(statement, {"space": _SERIALIZE_SPACE, "key": key}))
 
     # experiments ---------------------------------------------------------------------------
 
