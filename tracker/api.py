@@ -388,7 +388,7 @@ class ExperimentTracker:
     def experiment_id(self, ref: int | str) -> int:
         """The id of the experiment `ref` names: an id, or a name. Raises NotFoundError when there
         is no such experiment, AmbiguousNameError (a NotFoundError) when several have the name."""
-        if isinstance(ref, int) and not isinstance(ref, bool):
+        if not isinstance(ref, str):
             experiment_id = check_id(ref, "experiment_id")
             self._repo.get_experiment(experiment_id)
             return experiment_id

@@ -118,7 +118,7 @@ class Repository(ABC):
         number, each with its latest TTPT result, to `consume` as columns, `chunk_size` trials at a
         time (so memory stays bounded however many trials there are)."""
 
-    def serialize(self, key: str) -> None:
+    def serialize(self, key: str) -> None:  # noqa: B027 - optional: a no-op where writers exclude each other
         """Inside a write `transaction()`: wait until no other transaction that called
         `serialize` with the same key is open, and keep others out until this one ends. It makes
         a read-then-write block (get-or-create) safe between processes. Backends whose write

@@ -13,7 +13,7 @@ from tracker.errors import ReadOnlyStoreError, StoreNotFoundError, ValidationErr
 DEFAULT_PATH = "experiments.db"
 ENV_URL = "TRACKER_URL"
 _JSON_SUFFIXES = (".json", ".jsonl")
-_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)([^@\s'\"]*)(@)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ def mask_password(text: str) -> str:
 SUPPORTED_FORMS = (
     "a file path (experiments.db, runs.jsonl; .json/.jsonl is a JSON journal, anything else SQLite), "
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
-    "postgresql+psycopg://user:password@host:5432/dbname (postgresql:// and postgres:// mean the same), "
+    "postgresql+psycopg://user@host:5432/dbname (postgresql:// and postgres:// mean the same), "
     "json:relative/path.jsonl, json:///absolute/path.jsonl"
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")

@@ -47,7 +47,6 @@ from tracker.sql.queries import (
 from tracker.sql.unit_of_work import Inserter, UnitOfWork
 from tracker.urls import StoreLocation, prepare_path
 
-
 _SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 
