@@ -167,9 +167,9 @@ class Model:
 
     def answers(self) -> tuple[Any, ...]:
         """Every answer the invariant reads from the backends, as the documented semantics give it."""
-        listing = [
-            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"]))
-            for eid, e in sorted(self.experiments.items())
+        listing = [  # newest first: created one after another, so by id, descending
+            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"] or {}))
+            for eid, e in sorted(self.experiments.items(), reverse=True)
         ]
         detail = {
             eid: {

@@ -204,4 +204,4 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     assert leaky["best_value"] > honest["best_value"]
     assert (honest["objective"], leaky["objective"]) == ("sharpe", "sharpe")
     assert list(tmp_path.glob("demo_1_2_trials.csv"))
-    assert list(tmp_path.glob("demo_1_2_history.png"))
+    assert list(tmp_path.glob("demo_1_2_compare.png"))  # the plot is a comparison, and named so
