@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import (
+    AmbiguousNameError,
     CorruptStoreError,
     DuplicateTrialError,
     MigrationError,
@@ -22,6 +23,7 @@ from tracker.errors import (
     SchemaTooNewError,
     StoreConnectionError,
     StoreError,
+    StoreNotFoundError,
     TrackerError,
     ValidationError,
 )
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
+    "AmbiguousNameError",
     "CorruptStoreError",
     "DuplicateTrialError",
     "ExperimentTracker",
@@ -44,6 +47,7 @@ __all__ = [
     "SchemaTooNewError",
     "StoreConnectionError",
     "StoreError",
+    "StoreNotFoundError",
     "TrackerError",
     "ValidationError",
     "__version__",
