@@ -29,11 +29,15 @@ def tracker_cli(*args: str, check: bool = True, cwd: Path | None = None) -> subp
     return run
 
 
-def in_terminal(args: list[str], answer: str, cwd: Path | None = None) -> tuple[int, str]:
+def in_terminal(
+    args: list[str], answer: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run `args` with a terminal as standard input, type `answer` and Enter; the exit code and output."""
     controller, terminal = pty.openpty()
     try:
-        proc = subprocess.Popen(args, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
+        proc = subprocess.Popen(
+            args, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, env=env
+        )
         os.close(terminal)
         os.write(controller, answer.encode() + b"\n")
         output, _ = proc.communicate()
