@@ -675,6 +675,13 @@ class TestOpeningWithoutCreating:
                 ExperimentTracker(url, create=False)
         assert list(tmp_path.iterdir()) == []
 
+    def test_copying_from_a_missing_store_creates_neither_store(self, tmp_path: Path) -> None:
+        from tracker import copy_store
+
+        with pytest.raises(StoreNotFoundError, match=r"missing\.db"):
+            copy_store(tmp_path / "missing.db", tmp_path / "copy.jsonl")
+        assert list(tmp_path.iterdir()) == []
+
     def test_an_empty_file_is_not_a_store_without_create(self, tmp_path: Path) -> None:
         for name in ("empty.db", "empty.jsonl"):
             (tmp_path / name).touch()

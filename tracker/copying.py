@@ -32,8 +32,9 @@ def as_new(record: Any, new_type: type[Any], **extra: Any) -> Any:
     return new_type(**{name: getattr(record, name) for name in new_fields(new_type)}, **extra)
 
 
-def _repository(store: Any) -> tuple[Repository, bool]:
-    """The repository behind `store`, and whether this module opened it (and must close it)."""
+def _repository(store: Any, *, create: bool) -> tuple[Repository, bool]:
+    """The repository behind `store`, and whether this module opened it (and must close it). A
+    URL or path is opened creating the store only when `create` (the destination)."""
     if isinstance(store, Repository):
         return store, False
     repository = getattr(store, "repository", None)
@@ -41,7 +42,7 @@ def _repository(store: Any) -> tuple[Repository, bool]:
         return repository, False
     from tracker.stores import open_repository
 
-    return open_repository(store), True
+    return open_repository(store, create=create), True
 
 
 def _key(e: Experiment) -> tuple[str, str, str, str]:
@@ -50,13 +51,15 @@ def _key(e: Experiment) -> tuple[str, str, str, str]:
 
 def copy_store(source: Any, destination: Any, *, progress: bool = False) -> dict[str, int]:
     """Copy everything in `source` into `destination` (repositories, trackers, URLs or paths).
+    A source URL or path must name an existing store (else StoreNotFoundError, nothing created);
+    a destination is created if new.
 
     Returns the counts added: experiments, trials, ttpt_results, summaries.
     """
     from tqdm import tqdm
 
-    src, close_src = _repository(source)
-    dst, close_dst = _repository(destination)
+    src, close_src = _repository(source, create=False)
+    dst, close_dst = _repository(destination, create=True)
     added: Counter[str] = Counter()
     try:
         existing = {_key(s.experiment): s.experiment for s in dst.list_experiments(ExperimentQuery())}
