@@ -9,7 +9,11 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	@# Venvs made before the rename hold the distribution as `tracker`: drop it (ours, never PyPI's).
+	test ! -d $(VENV)/lib/python*/site-packages/tracker-0.1.0.dist-info || $(BIN)/python -m pip uninstall --quiet -y tracker
+	@# setuptools warns that an editable install may be shadowed by a folder named like the package
+	@# in the working directory; here that folder is the package itself, so the warning is noise.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

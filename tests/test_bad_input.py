@@ -22,6 +22,7 @@ from tracker import (
     DuplicateTrialError,
     ExperimentTracker,
     NotFoundError,
+    StoreNotFoundError,
     TrackerError,
     ValidationError,
 )
@@ -50,7 +51,7 @@ def ttpt(t: ExperimentTracker, c: dict[str, int], **overrides: Any) -> Any:
     return t.log_ttpt_result(**args)
 
 
-V, N, D = ValidationError, NotFoundError, DuplicateTrialError
+V, N, D, S = ValidationError, NotFoundError, DuplicateTrialError, StoreNotFoundError
 CASES = [
     Case(
         "create_experiment",
@@ -411,6 +412,83 @@ CASES = [
         lambda t, c: t.compare_experiments("1"),
     ),  # type: ignore[arg-type]
     Case(
+        "ExperimentTracker",
+        "URL sqlite:/x.db (one slash)",
+        V,
+        "url: 'sqlite:/x.db' is malformed: 'sqlite:' must be followed by '//'. Supported forms: a file path",
+        lambda t, c: ExperimentTracker("sqlite:/x.db"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "URL sqlite://relative.db (two slashes)",
+        V,
+        "has two slashes after sqlite:, so its path would be read as a host name. Supported forms",
+        lambda t, c: ExperimentTracker("sqlite://relative.db"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "URL with an unknown scheme (mysql://)",
+        V,
+        "has an unknown scheme or driver 'mysql'. Supported forms",
+        lambda t, c: ExperimentTracker("mysql://user@host/db"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "URL with an unsupported driver (postgresql+psycopg2://)",
+        V,
+        "has an unknown scheme or driver 'postgresql+psycopg2'",
+        lambda t, c: ExperimentTracker("postgresql+psycopg2://user@host/db"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "URL json://runs.jsonl (two slashes)",
+        V,
+        "has two slashes after json:",
+        lambda t, c: ExperimentTracker("json://runs.jsonl"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "create=False and no such SQLite file",
+        S,
+        "no tracker store at nothere.db: the file does not exist",
+        lambda t, c: ExperimentTracker("nothere.db", create=False),
+    ),
+    Case(
+        "ExperimentTracker",
+        "create=False and no such folder",
+        S,
+        "no tracker store at no/such/x.db: the folder no/such does not exist",
+        lambda t, c: ExperimentTracker("sqlite:///no/such/x.db", create=False),
+    ),
+    Case(
+        "ExperimentTracker",
+        "create=False and no such journal",
+        S,
+        "no tracker store at runs.jsonl: the file does not exist",
+        lambda t, c: ExperimentTracker(backend="json", db_path="runs.jsonl", create=False),
+    ),
+    Case(
+        "ExperimentTracker",
+        "create that is not a bool",
+        V,
+        "create: expected True or False",
+        lambda t, c: ExperimentTracker("x.db", create="no"),  # type: ignore[arg-type]
+    ),
+    Case(
+        "experiment_id",
+        "a name no experiment has",
+        N,
+        "no experiment is named 'nosuch'",
+        lambda t, c: t.experiment_id("nosuch"),
+    ),
+    Case(
+        "experiment",
+        "an existing name with another objective",
+        V,
+        "objective: experiment 1 ('base') has objective 'sharpe', not 'loss'",
+        lambda t, c: t.experiment("base", "T", "m", objective="loss"),
+    ),
+    Case(
         "export",
         "an unknown file extension",
         V,
@@ -539,14 +617,21 @@ def prepared(tracker: ExperimentTracker) -> tuple[ExperimentTracker, dict[str, i
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i + 1}-{c.entry}-{c.bad_input}" for i, c in enumerate(CASES)])
 def test_bad_input_raises_the_documented_error_and_changes_nothing(
-    prepared: tuple[ExperimentTracker, dict[str, int]], case: Case
+    prepared: tuple[ExperimentTracker, dict[str, int]],
+    case: Case,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tracker, context = prepared
     before = snapshot(tracker)
+    elsewhere = tmp_path / "working-directory"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # relative paths land here: nothing may appear
     with pytest.raises(case.error) as info:
         case.call(tracker, context)
     assert case.message in str(info.value)
     assert same(snapshot(tracker), before)
+    assert list(elsewhere.iterdir()) == []
     assert tracker.create_experiment("still usable", "T", "m") > context["eid"]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tracker import (
+    AmbiguousNameError,
     DuplicateArtifactError,
     DuplicateStepError,
     DuplicateTrialError,
@@ -18,6 +21,7 @@ from tracker import (
     NotFoundError,
     Owner,
     StoreError,
+    StoreNotFoundError,
     TrackerError,
     ValidationError,
 )
@@ -35,15 +39,21 @@ class TestExperiments:
         assert {"id", "name", "template", "mode", "config", "created_at", "summary"} <= set(e)
         assert (e["id"], e["name"], e["template"], e["mode"]) == (eid, "momentum", "Momentum", "tpe_runtime_ttpt")
         assert e["config"] == {"n_trials": 50}
-        assert e["summary"] is None
+        assert e["summary"] == {}  # in-house: no summary reads as {}
         assert (e["objective"], e["direction"]) == ("sharpe", "maximize")
         created = datetime.fromisoformat(e["created_at"])
         assert created.tzinfo is not None
         assert abs(created - datetime.now(UTC)) < timedelta(minutes=5)
 
-    def test_config_may_be_omitted(self, tracker: ExperimentTracker) -> None:
+    def test_an_omitted_config_and_summary_read_as_empty_dicts_and_are_stored_as_none(
+        self, tracker: ExperimentTracker
+    ) -> None:
         eid = tracker.create_experiment("a", "b", "c")
-        assert tracker.get_experiment(eid)["config"] is None
+        assert (tracker.get_experiment(eid)["config"], tracker.get_experiment(eid)["summary"]) == ({}, {})
+        assert [(e["config"], e["summary"]) for e in tracker.list_experiments()] == [({}, {})]
+        assert [(e["config"], e["summary"]) for e in tracker.filter_experiments()] == [({}, {})]
+        stored = tracker.repository.get_experiment(eid)
+        assert (stored.config, stored.summary) == (None, None)
 
     def test_ids_grow_in_insertion_order_and_are_never_reused_after_a_delete(self, tracker: ExperimentTracker) -> None:
         first, second = new_experiment(tracker), new_experiment(tracker)
@@ -56,10 +66,11 @@ class TestExperiments:
         fourth = new_experiment(tracker)
         assert tracker.log_trial(fourth, 0, {}, {"sharpe": 1}) > t1
 
-    def test_list_experiments_returns_all_in_id_order(self, tracker: ExperimentTracker) -> None:
+    def test_list_experiments_returns_all_newest_first_as_in_house(self, tracker: ExperimentTracker) -> None:
         ids = [new_experiment(tracker, f"e{i}") for i in range(3)]
-        assert [e["id"] for e in tracker.list_experiments()] == ids
-        assert [e["name"] for e in tracker.list_experiments()] == ["e0", "e1", "e2"]
+        assert [e["id"] for e in tracker.list_experiments()] == ids[::-1]
+        assert [e["name"] for e in tracker.list_experiments()] == ["e2", "e1", "e0"]
+        assert [e["id"] for e in tracker.filter_experiments()] == ids  # filter_experiments keeps id order
 
     def test_a_missing_experiment_raises_not_found_which_is_also_a_value_error(
         self, tracker: ExperimentTracker
@@ -802,3 +813,102 @@ class TestStrategyCode:
         assert [t["strategy_code"] for t in tracker.get_trials(eid)] == [codes[n % 3] for n in range(9)] + [codes[2]]
         assert "strategy_code" not in tracker.trials_dataframe([eid]).columns
         assert tracker.trials_dataframe([eid], strategy_code=True)["strategy_code"].tolist()[:3] == codes
+
+
+class TestOpeningWithoutCreating:
+    def test_create_false_opens_an_existing_store_and_refuses_a_missing_one(self, store_url: str) -> None:
+        with pytest.raises(StoreNotFoundError) as missing:
+            ExperimentTracker(store_url, create=False)
+        assert isinstance(missing.value, StoreError)
+        assert "no tracker store at" in str(missing.value)
+        if missing.value.path.startswith("postgresql"):
+            assert "has no tracker tables" in str(missing.value)
+        else:
+            assert isinstance(missing.value, FileNotFoundError)
+            assert not Path(missing.value.path).exists()  # nothing was created
+        with ExperimentTracker(store_url) as t:  # the default creates, as the in-house class did
+            eid = new_experiment(t)
+        with ExperimentTracker(store_url, create=False) as t:
+            assert [e["id"] for e in t.list_experiments()] == [eid]
+
+    def test_create_false_never_creates_the_missing_folder(self, tmp_path: Path) -> None:
+        for url in (tmp_path / "a" / "b" / "x.db", tmp_path / "c" / "runs.jsonl"):
+            with pytest.raises(StoreNotFoundError, match=f"the folder {url.parent} does not exist"):
+                ExperimentTracker(url, create=False)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_copying_from_a_missing_store_creates_neither_store(self, tmp_path: Path) -> None:
+        from tracker import copy_store
+
+        with pytest.raises(StoreNotFoundError, match=r"missing\.db"):
+            copy_store(tmp_path / "missing.db", tmp_path / "copy.jsonl")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_an_empty_file_is_not_a_store_without_create(self, tmp_path: Path) -> None:
+        for name in ("empty.db", "empty.jsonl"):
+            (tmp_path / name).touch()
+            with pytest.raises(StoreNotFoundError):
+                ExperimentTracker(tmp_path / name, create=False)
+            assert (tmp_path / name).stat().st_size == 0
+
+
+class TestExperimentsByName:
+    def test_experiment_id_takes_an_id_or_a_unique_name(self, tracker: ExperimentTracker) -> None:
+        a = new_experiment(tracker, "alpha")
+        b = new_experiment(tracker, "beta")
+        new_experiment(tracker, "beta")
+        assert tracker.experiment_id(a) == a
+        assert tracker.experiment_id("alpha") == a
+        with pytest.raises(AmbiguousNameError) as ambiguous:
+            tracker.experiment_id("beta")
+        assert ambiguous.value.ids == [b, b + 1]
+        assert f"ids {b}, {b + 1}" in str(ambiguous.value)
+        with pytest.raises(NotFoundError, match="no experiment is named 'alph'"):
+            tracker.experiment_id("alph")  # exact names only
+        with pytest.raises(NotFoundError, match="experiment 999 does not exist"):
+            tracker.experiment_id(999)
+
+    def test_experiment_gets_or_creates_by_name(self, tracker: ExperimentTracker) -> None:
+        first = tracker.experiment("study", "Momentum", "tpe", {"n_trials": 5})
+        assert tracker.experiment("study", "other template", "other mode", {"n_trials": 9}) == first
+        assert tracker.get_experiment(first)["config"] == {"n_trials": 5}  # found as it is
+        assert tracker.experiment("study", "T", "m", objective="sharpe", direction="maximize") == first
+        with pytest.raises(ValidationError, match="has direction 'maximize', not 'minimize'"):
+            tracker.experiment("study", "T", "m", direction="minimize")
+        loss = tracker.experiment("loss study", "T", "m", objective="loss", direction="minimize")
+        assert (tracker.get_experiment(loss)["objective"], tracker.get_experiment(loss)["direction"]) == (
+            "loss",
+            "minimize",
+        )
+        assert len(tracker.list_experiments()) == 2
+        new_experiment(tracker, "study")
+        with pytest.raises(AmbiguousNameError):
+            tracker.experiment("study", "T", "m")
+        assert len(tracker.list_experiments()) == 3
+
+    def test_processes_getting_one_name_at_once_share_one_experiment(self, store_url: str) -> None:
+        ExperimentTracker(store_url).close()  # the store exists before the workers start
+        context = multiprocessing.get_context("spawn")
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_get_or_create, args=(store_url, barrier, results)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        ids = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert [w.exitcode for w in workers] == [0] * 4, ids
+        with ExperimentTracker(store_url) as t:
+            assert [e["name"] for e in t.list_experiments()] == ["shared"]
+        assert len(set(ids)) == 1
+
+
+def _get_or_create(url: str, barrier: Any, results: Any) -> None:
+    """Put the id `experiment` answers, or the error it raised (so the parent never waits in vain)."""
+    try:
+        with ExperimentTracker(url) as t:
+            barrier.wait()  # all four ask at once
+            results.put(t.experiment("shared", "T", "m"))
+    except BaseException as exc:
+        barrier.abort()  # the others stop waiting for this one
+        results.put(f"{type(exc).__name__}: {exc}")
+        raise

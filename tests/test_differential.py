@@ -208,9 +208,9 @@ class Model:
 
     def answers(self) -> tuple[Any, ...]:
         """Every answer the invariant reads from the backends, as the documented semantics give it."""
-        listing = [
-            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"]), e["tags"], e["note"])
-            for eid, e in sorted(self.experiments.items())
+        listing = [  # newest first: created one after another, so by id, descending
+            (eid, e["name"], e["objective"], e["direction"], _normalise(e["summary"] or {}), e["tags"], e["note"])
+            for eid, e in sorted(self.experiments.items(), reverse=True)
         ]
         detail = {
             eid: {

@@ -114,3 +114,19 @@ def test_compare_plot_draws_one_curve_per_experiment(
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValidationError, match="one experiment"):
         plots.plot(tracker, [a, b], "history")
+
+
+@pytest.mark.parametrize(
+    ("kind", "title"),
+    [
+        ("history", "Optimisation history: alpha"),
+        ("ttpt", "TTPT look-ahead checks: alpha"),
+        ("params", "Parameters vs sharpe: alpha"),
+    ],
+)
+def test_a_plot_is_titled_by_its_kind(filled: tuple[ExperimentTracker, int, int], kind: str, title: str) -> None:
+    tracker, a, b = filled
+    figure = plots.plot(tracker, [a], kind)
+    shown = figure.get_suptitle() or figure.axes[0].get_title()
+    assert shown == title
+    assert plots.plot(tracker, [a, b], "compare").axes[0].get_title() == "Comparison: alpha vs beta"

@@ -82,8 +82,11 @@ def assert_in_house_data_intact(tracker: ExperimentTracker) -> None:
     for eid, (name, config, summary, created) in expected["experiments"].items():
         e = experiments[eid]
         assert e["name"] == name
-        assert same(e["config"], config)
-        assert same(e["summary"], summary)
+        assert same(e["config"], {} if config is None else config)  # the API reads NULL as {}, as in-house
+        assert same(e["summary"], {} if summary is None else summary)
+        stored = tracker.repository.get_experiment(eid)
+        assert same(stored.config, config)  # the store keeps NULL as None
+        assert same(stored.summary, summary)
         assert e["created_at"] == created.replace(" ", "T") + "+00:00"
     seen = 0
     for eid in expected["experiments"]:
@@ -172,7 +175,7 @@ class TestOpening:
     def test_an_in_house_database_is_refused_with_the_exact_upgrade_command(self, tmp_path: Path) -> None:
         path = in_house_copy(tmp_path)
         before = file_digest(path)
-        with pytest.raises(SchemaOutdatedError, match=r"tracker db upgrade --url 'sqlite:///.*experiments\.db'"):
+        with pytest.raises(SchemaOutdatedError, match=r"`tracker db upgrade --url sqlite:///.*experiments\.db`"):
             ExperimentTracker(db_path=path)
         assert file_digest(path) == before
 

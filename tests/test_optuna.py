@@ -204,7 +204,23 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     assert leaky["best_value"] > honest["best_value"]
     assert (honest["objective"], leaky["objective"]) == ("sharpe", "sharpe")
     assert list(tmp_path.glob("demo_1_2_trials.csv"))
-    assert list(tmp_path.glob("demo_1_2_history.png"))
+    assert list(tmp_path.glob("demo_1_2_compare.png"))  # the plot is a comparison, and named so
+
+
+def test_reuse_logs_a_re_run_into_the_experiment_of_that_name(tracker: ExperimentTracker) -> None:
+    def run(n_trials: int, reuse: bool) -> int | None:
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=n_trials))
+        callback = TrackingCallback(tracker, experiment_name="nightly", reuse=reuse, metric_names=["sharpe"])
+        study.optimize(objective, n_trials=n_trials, callbacks=[callback])
+        return callback.experiment_id
+
+    first = run(3, reuse=True)
+    assert run(6, reuse=True) == first  # a re-run: trials 0-2 are there already, 3-5 are added
+    assert tracker.experiment_ids("nightly") == [first]
+    assert [t["trial_number"] for t in tracker.get_trials(first)] == list(range(6))
+    other = run(2, reuse=False)
+    assert other != first
+    assert tracker.experiment_ids("nightly") == [first, other]
 
 
 def test_text_attributes_and_intermediate_values_are_kept_so_pruned_trials_show_where_they_stopped(

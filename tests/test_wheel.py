@@ -24,7 +24,7 @@ def test_an_installed_wheel_upgrades_an_in_house_database(tmp_path: Path) -> Non
         check=True,
         capture_output=True,
     )
-    [wheel] = dist.glob("tracker-*.whl")
+    [wheel] = dist.glob("ttpt_tracker-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import (
+    AmbiguousNameError,
     CorruptStoreError,
     DuplicateArtifactError,
     DuplicateStepError,
@@ -24,6 +25,7 @@ from tracker.errors import (
     SchemaTooNewError,
     StoreConnectionError,
     StoreError,
+    StoreNotFoundError,
     TrackerError,
     ValidationError,
 )
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
+    "AmbiguousNameError",
     "CorruptStoreError",
     "DuplicateArtifactError",
     "DuplicateStepError",
@@ -51,6 +54,7 @@ __all__ = [
     "SchemaTooNewError",
     "StoreConnectionError",
     "StoreError",
+    "StoreNotFoundError",
     "TrackerError",
     "ValidationError",
     "__version__",

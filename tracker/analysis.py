@@ -126,8 +126,9 @@ def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "objective": e.objective,
                 "direction": e.direction,
                 "n_trials": s.n_trials,
+                # The in-house key is a float, 0.0 without a valued trial; best_value is None then.
+                f"best_{e.objective}": 0.0 if s.best_value is None else s.best_value,
                 "best_value": s.best_value,
-                f"best_{e.objective}": s.best_value,
                 "mean_value": statistics.fmean(finite) if finite else None,
                 "std_value": statistics.stdev(finite) if len(finite) > 1 else None,
                 **{f"n_{state}": count for state, count in s.n_by_state.items()},
@@ -368,9 +369,36 @@ def steps_frame(repo: Repository, ids: Sequence[int] | None) -> pd.DataFrame:
 
 
 def export_frame(repo: Repository, experiment_id: int) -> pd.DataFrame:
-    """The in-house export shape: trial_number, then param and performance keys as columns
-    (prefixed `params.`/`performance.` where a key is in both)."""
+    """The in-house export shape: trial_number, then one column per top-level param key, then per
+    top-level performance key (nested values stay whole; prefixed `params.`/`performance.` where
+    a key is in both, or is `trial_number`)."""
+    import pandas as pd
+
     repo.get_experiment(experiment_id)
-    builder = _FrameBuilder(None, identity=False, include_ttpt=False)
-    repo.trial_table([experiment_id], None, builder.add)
-    return builder.frame(prefix=False)
+    numbers: list[int] = []
+    groups: dict[str, list[Any]] = {name: [] for name in _FLATTENED}
+
+    def collect(table: TrialTable) -> None:
+        numbers.extend(table.columns["trial_number"])
+        for name in _FLATTENED:
+            groups[name].extend(table.columns[name])
+
+    repo.trial_table([experiment_id], None, collect)
+    keyed = {name: _top_level_columns(values) for name, values in groups.items()}
+    clash = {"trial_number"}
+    for name, columns in keyed.items():
+        clash |= {key for key in columns if any(key in keyed[other] for other in keyed if other != name)}
+    frame: dict[str, pd.Series] = {"trial_number": pd.Series(numbers, dtype="int64")}
+    for name, columns in keyed.items():
+        for key, values in columns.items():
+            frame[f"{name}.{key}" if key in clash else key] = _series(values)
+    return pd.DataFrame(frame)
+
+
+def _top_level_columns(records: Sequence[Any]) -> dict[str, list[Any]]:
+    """One column per top-level key of the dicts (None where a row lacks it), first-seen order."""
+    keys: dict[str, None] = {}
+    for record in records:
+        if record:
+            keys.update(dict.fromkeys(record))
+    return {key: [None if record is None else record.get(key) for record in records] for key in keys}

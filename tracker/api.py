@@ -16,10 +16,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tracker.annotations import Annotations
-from tracker.errors import DuplicateTrialError, StoreError, ValidationError
+from tracker.errors import AmbiguousNameError, DuplicateTrialError, NotFoundError, StoreError, ValidationError
 from tracker.records import (
+    DIRECTIONS,
     TRIAL_STATES,
     Direction,
+    Experiment,
     ExperimentQuery,
     ExperimentStats,
     NewExperiment,
@@ -71,10 +73,20 @@ def as_dict(record: Any) -> dict[str, Any]:
     return out
 
 
+def experiment_dict(experiment: Experiment) -> dict[str, Any]:
+    """An experiment as the API returns it: `config` and `summary` are `{}` when none was stored,
+    as the in-house class returned them."""
+    out = as_dict(experiment)
+    for key in ("config", "summary"):
+        if out[key] is None:
+            out[key] = {}
+    return out
+
+
 def stats_dict(s: ExperimentStats, *, trial_stats: bool) -> dict[str, Any]:
     """An experiment dict with its TTPT figures, and its trial figures when `trial_stats`."""
     out = {
-        **as_dict(s.experiment),
+        **experiment_dict(s.experiment),
         "violation_rate": s.violation_rate,
         "ttpt_validations": s.ttpt_total,
         "ttpt_violations": s.ttpt_failed,
@@ -90,6 +102,10 @@ class ExperimentTracker(Annotations):
     `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL
     (`sqlite:///x.db`, `postgresql+psycopg://user@host/db`), a `json:` URL, or a path ending in
     `.json`/`.jsonl` picks the store; so do the in-house keywords `db_path=` and `backend=`.
+
+    A store that does not exist yet is created, as the in-house class did; with `create=False`
+    it is not, and StoreNotFoundError names the missing file (or the database without tracker
+    tables). A malformed URL raises ValidationError before anything is touched.
     """
 
     def __init__(
@@ -100,6 +116,7 @@ class ExperimentTracker(Annotations):
         backend: str | None = None,
         auto_upgrade: bool = False,
         synchronous: Synchronous | None = None,
+        create: bool = True,
     ) -> None:
         if synchronous is not None and synchronous not in ("off", "normal", "full"):
             raise ValidationError("synchronous", f"must be 'off', 'normal' or 'full', got {synchronous!r}")
@@ -107,7 +124,9 @@ class ExperimentTracker(Annotations):
         self.backend: str = location.backend
         self.db_path: str | None = None if location.path is None else str(location.path)
         self.url: str = location.safe_url
-        self._store: Repository | None = open_location(location, auto_upgrade=auto_upgrade, synchronous=synchronous)
+        self._store: Repository | None = open_location(
+            location, auto_upgrade=auto_upgrade, synchronous=synchronous, create=check_bool(create, "create")
+        )
         self._objectives: dict[int, tuple[str, Direction]] = {}
 
     @property
@@ -368,16 +387,80 @@ class ExperimentTracker(Annotations):
     # reading ---------------------------------------------------------------------------------
 
     def get_experiment(self, experiment_id: int) -> dict[str, Any]:
-        """The experiment as a dict; raises NotFoundError."""
-        return as_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
+        """The experiment as a dict (`config` and `summary` are `{}` when none was stored);
+        raises NotFoundError."""
+        return experiment_dict(self._repo.get_experiment(check_id(experiment_id, "experiment_id")))
 
     def list_experiments(self, *, stats: bool = False, tags: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every experiment (with every given tag) as a dict, oldest (lowest id) first. With
-        `stats`, each dict adds `n_trials`, `n_by_state`, `best_value`, `violation_rate`,
-        `ttpt_validations` and `ttpt_violations` (one aggregate query)."""
+        """Every experiment (with every given tag) as a dict, newest first (`created_at`
+        descending, ties by id descending), as the in-house class listed them. With `stats`, each
+        dict adds `n_trials`, `n_by_state`, `best_value`, `violation_rate`, `ttpt_validations` and
+        `ttpt_violations` (one aggregate query)."""
         query = ExperimentQuery(trial_stats=check_bool(stats, "stats"), tags=_tag_pairs(tags))
         found = self._repo.list_experiments(query)
-        return [stats_dict(s, trial_stats=True) if stats else as_dict(s.experiment) for s in found]
+        found.sort(key=lambda s: (s.experiment.created_at, s.experiment.id), reverse=True)
+        return [stats_dict(s, trial_stats=True) if stats else experiment_dict(s.experiment) for s in found]
+
+    def experiment_ids(self, name: str) -> list[int]:
+        """The ids of the experiments named exactly `name`, lowest first (names need not be unique)."""
+        name = check_name(name, "name")
+        query = ExperimentQuery(name_contains=name, trial_stats=False)
+        return [s.experiment.id for s in self._repo.list_experiments(query) if s.experiment.name == name]
+
+    def experiment_id(self, ref: int | str) -> int:
+        """The id of the experiment `ref` names: an id, or a name. Raises NotFoundError when there
+        is no such experiment, AmbiguousNameError (a NotFoundError) when several have the name."""
+        if not isinstance(ref, str):
+            experiment_id = check_id(ref, "experiment_id")
+            self._repo.get_experiment(experiment_id)
+            return experiment_id
+        ids = self.experiment_ids(ref)
+        if not ids:
+            raise NotFoundError(f"no experiment is named {ref!r}")
+        if len(ids) > 1:
+            raise AmbiguousNameError(ref, ids)
+        return ids[0]
+
+    def experiment(
+        self,
+        name: str,
+        template: str,
+        mode: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        objective: str | None = None,
+        direction: Direction | None = None,
+    ) -> int:
+        """The id of the experiment named `name`, created (as `create_experiment` does) when there
+        is none: the get-or-create that re-runs and parallel workers need. It is atomic: workers
+        calling it at once get one experiment. An existing experiment is returned as it is
+        (template, mode and config are not compared), but an `objective` or `direction` given
+        here must match its own (ValidationError). Several experiments with the name raise
+        AmbiguousNameError."""
+        name = check_name(name, "name")
+        if direction is not None and direction not in DIRECTIONS:
+            raise ValidationError("direction", f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        with self.transaction():
+            self._repo.serialize(f"experiment name {name}")
+            ids = self.experiment_ids(name)
+            if len(ids) > 1:
+                raise AmbiguousNameError(name, ids)
+            if not ids:
+                return self.create_experiment(
+                    name, template, mode, config, objective=objective or "sharpe", direction=direction or "maximize"
+                )
+            found = self._repo.get_experiment(ids[0])
+        for label, wanted, actual in (
+            ("objective", objective, found.objective),
+            ("direction", direction, found.direction),
+        ):
+            if wanted is not None and wanted != actual:
+                raise ValidationError(
+                    label,
+                    f"experiment {found.id} ({name!r}) has {label} {actual!r}, not {wanted!r}; "
+                    "use another name for a different objective",
+                )
+        return found.id
 
     def get_trials(
         self,
@@ -498,8 +581,9 @@ class ExperimentTracker(Annotations):
         return analysis.improvement_curve(self._repo, check_id(experiment_id, "experiment_id"))
 
     def compare_experiments(self, experiment_ids: Sequence[int]) -> list[dict[str, Any]]:
-        """One dict per experiment, in the order given: `id`, `name`, `n_trials`, `best_value`,
-        `best_<objective>` and the statistics listed in docs/analysis.md."""
+        """One dict per experiment, in the order given: the in-house `id`, `name`, `n_trials` and
+        `best_<objective>` (`best_sharpe`: a float, 0.0 without a valued trial), then `best_value`
+        (None without one) and the statistics listed in docs/analysis.md."""
         from tracker import analysis
 
         return analysis.compare(self._repo, _ids(experiment_ids))
@@ -511,8 +595,10 @@ class ExperimentTracker(Annotations):
         return analysis.compare_frame(self._repo, _ids(experiment_ids))
 
     def export_to_dataframe(self, experiment_id: int) -> pd.DataFrame:
-        """One row per trial: `trial_number`, then the param and performance keys as columns
-        (both prefixed `params.`/`performance.` where a key appears in both)."""
+        """The in-house shape: one row per trial (by trial number), `trial_number`, then one column
+        per top-level key of params, then of performance. A nested dict stays one column holding
+        the dict (`trials_dataframe` flattens). Where params and performance share a key (or a key
+        is `trial_number`), both columns are prefixed `params.`/`performance.`."""
         from tracker import analysis
 
         return analysis.export_frame(self._repo, check_id(experiment_id, "experiment_id"))

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from tracker.copying import COUNTS, copy_experiments, repository_of, snapshot
-from tracker.errors import StoreError, ValidationError
+from tracker.errors import NotFoundError, StoreError, ValidationError
 from tracker.records import Experiment, ExperimentQuery
 from tracker.repository import Repository
 from tracker.validation import now
@@ -45,8 +45,8 @@ def move(
     """Move the experiments of `source` that match (`ids`, created more than `older_than` ago,
     with every tag of `tags`) to `destination`; return what was moved. Raises StoreError when a
     copy does not match its source (the source then keeps the experiment)."""
-    src, close_src = repository_of(source)
-    dst, close_dst = repository_of(destination)
+    src, close_src = repository_of(source, create=False)
+    dst, close_dst = repository_of(destination, create=True)
     try:
         query = ExperimentQuery(
             ids=None if ids is None else tuple(ids),
@@ -55,6 +55,9 @@ def move(
             trial_stats=False,
         )
         chosen = [s.experiment for s in src.list_experiments(query)]
+        missing = sorted(set(ids or ()) - {e.id for e in chosen}) if older_than is None and not tags else []
+        if missing:
+            raise NotFoundError(f"experiment(s) {', '.join(map(str, missing))} not found in {src.location.safe_url}")
         added: Counter[str] = Counter()
         moved = [_move_one(src, dst, experiment, added) for experiment in chosen]
         return {"moved": moved, **{key: added[key] for key in COUNTS}}

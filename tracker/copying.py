@@ -41,9 +41,10 @@ def as_new(record: Any, new_type: type[Any], **extra: Any) -> Any:
     return new_type(**{name: getattr(record, name) for name in new_fields(new_type)}, **extra)
 
 
-def repository_of(store: Any, *, create: bool = True) -> tuple[Repository, bool]:
+def repository_of(store: Any, *, create: bool) -> tuple[Repository, bool]:
     """The repository behind `store` (a repository, a tracker, a URL or a path), and whether this
-    call opened it (and the caller must close it)."""
+    call opened it (and the caller must close it). A URL or path is opened creating the store only
+    when `create` (a destination)."""
     if isinstance(store, Repository):
         return store, False
     repository = getattr(store, "repository", None)
@@ -51,7 +52,7 @@ def repository_of(store: Any, *, create: bool = True) -> tuple[Repository, bool]
         return repository, False
     from tracker.stores import open_repository
 
-    return open_repository(store), True
+    return open_repository(store, create=create), True
 
 
 def key_of(e: Experiment) -> tuple[str, str, str, str]:
@@ -63,9 +64,11 @@ def copy_store(
     source: Any, destination: Any, *, progress: bool = False, ids: Sequence[int] | None = None
 ) -> dict[str, int]:
     """Copy every experiment of `source` (or those with `ids`) into `destination` (repositories,
-    trackers, URLs or paths). Returns the counts added (see COUNTS)."""
-    src, close_src = repository_of(source)
-    dst, close_dst = repository_of(destination)
+    trackers, URLs or paths). A source URL or path must name an existing store (else
+    StoreNotFoundError, nothing created); a destination is created if new. Returns the counts
+    added (see COUNTS)."""
+    src, close_src = repository_of(source, create=False)
+    dst, close_dst = repository_of(destination, create=True)
     try:
         added: Counter[str] = Counter()
         query = ExperimentQuery(ids=None if ids is None else tuple(ids))

@@ -8,6 +8,10 @@ Sharpe ratio is higher, and its violation rate marks it as invalid.
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -163,19 +167,43 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
         folder = Path(output) if output else (Path(tracker.db_path).parent if tracker.db_path else Path.cwd())
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = tracker.export([honest, leaky], folder / f"demo_{honest}_{leaky}_trials.csv")
-        plot_path = folder / f"demo_{honest}_{leaky}_history.png"
+        plot_path = folder / f"demo_{honest}_{leaky}_compare.png"
         plots.save(plots.compare(tracker, [honest, leaky]), plot_path)
         store = tracker.url
     console.print(f"wrote {csv_path}")
     console.print(f"wrote {plot_path}")
     console.print(f"took {time.perf_counter() - started:.1f} s. Explore further:")
-    for command in (
-        f"tracker --url '{store}' experiments list",
-        f"tracker --url '{store}' compare {honest} {leaky}",
-        f"tracker --url '{store}' trials list {leaky} --sort value --limit 5",
-        f"tracker --url '{store}' plot {leaky} --kind ttpt -o ttpt.png",
-    ):
-        console.print(f"  {command}", highlight=False)
+    for command in explore_commands(store, honest, leaky):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
     console.print("Open the dashboard (read-only, in the browser; Ctrl+C stops it):")
-    console.print(f"  tracker --url '{store}' ui", highlight=False)
+    console.print(f"  {dashboard_command(store)}", highlight=False, soft_wrap=True)
     return 0
+
+
+def dashboard_command(store: str) -> str:
+    """The command that serves the demo's store in the dashboard."""
+    return f"{shell_name()} --url {shlex.quote(store)} ui"
+
+
+def explore_commands(store: str, honest: int, leaky: int) -> list[str]:
+    """The commands the demo suggests, each ready to paste in the folder the demo ran in."""
+    tracker = f"{shell_name()} --url {shlex.quote(store)}"
+    return [
+        f"{tracker} experiments list",
+        f"{tracker} compare {honest} {leaky}",
+        f"{tracker} trials list {leaky} --sort value --limit 5",
+        f"{tracker} plot {leaky} --kind ttpt -o demo_{leaky}_ttpt.png",
+    ]
+
+
+def shell_name() -> str:
+    """How to run this tracker from the shell where it was started: `tracker` when that is on the
+    PATH and is this program, else the path it was started by (`.venv/bin/tracker` from `make
+    demo` in a fresh clone), else `python -m tracker.cli` with this interpreter."""
+    started = sys.argv[0] if sys.argv else ""
+    if os.path.basename(started) == "tracker" and os.access(started, os.X_OK):
+        found = shutil.which("tracker")
+        if found is not None and os.path.realpath(found) == os.path.realpath(started):
+            return "tracker"
+        return shlex.quote(started)
+    return f"{shlex.quote(sys.executable)} -m tracker.cli"

@@ -25,10 +25,21 @@ class ValidationError(TrackerError, ValueError):
 
 
 class NotFoundError(TrackerError, LookupError, ValueError):
-    """An experiment, trial or other record with the given id does not exist."""
+    """An experiment, trial or other record with the given id (or name) does not exist."""
 
     def __str__(self) -> str:  # LookupError would quote the message like a KeyError key
         return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousNameError(NotFoundError):
+    """Several experiments have the name that was given for one; `.ids` lists them."""
+
+    def __init__(self, name: str, ids: list[int]) -> None:
+        self.name = name
+        self.ids = ids
+        super().__init__(
+            f"{len(ids)} experiments are named {name!r} (ids {', '.join(map(str, ids))}); give one of the ids instead"
+        )
 
 
 class DuplicateTrialError(TrackerError, ValueError):
@@ -64,6 +75,18 @@ class DuplicateArtifactError(TrackerError, ValueError):
 
 class StoreError(TrackerError):
     """The store failed: a database error or an unusable file. The message never holds a password."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """There is no store where one was to be opened without creating it (`create=False`): a
+    missing file or folder, an empty file, or a database without tracker tables. `.path` names it."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"no tracker store at {path}: {problem}")
+
+    def __str__(self) -> str:  # FileNotFoundError would print its errno form
+        return str(self.args[0])
 
 
 class StoreConnectionError(StoreError, ConnectionError):

@@ -1,5 +1,8 @@
 """Writing trials to files (.csv, .parquet, .xlsx, .json) and reading such files back.
 
+CSV is written for other tools: timestamps are ISO 8601 with `T` and offset, `duration` is in
+seconds, and list or dict cells are JSON text in the lossless encoding (never Python reprs).
+
 NaN and ±inf: Parquet keeps them; CSV writes NaN as an empty field and inf as `inf`/`-inf`,
 which read back exactly; Excel cannot hold them, so NaN is an empty cell and ±inf the text
 `inf`/`-inf`; JSON uses the tracker's lossless encoding ({"$float": "nan"}). Excel cannot hold
@@ -41,7 +44,7 @@ def export(repo: Repository, experiment_ids: list[int], path: str | os.PathLike[
     frame = trials_frame(repo, experiment_ids)
     target.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        frame.to_csv(target, index=False)
+        _for_csv(frame).to_csv(target, index=False)
     elif suffix == ".parquet":
         frame.to_parquet(target, index=False)
     elif suffix == ".xlsx":
@@ -53,6 +56,22 @@ def export(repo: Repository, experiment_ids: list[int], path: str | os.PathLike[
         rows = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
         target.write_text(dumps(encode(rows, "rows")) + "\n", encoding="utf-8")
     return str(target)
+
+
+def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as ISO 8601 text with `T`, durations as seconds, nested cells as JSON text."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
+            out[column] = pd.Series([None if pd.isna(v) else v.isoformat() for v in series], dtype="object")
+        elif pd.api.types.is_timedelta64_dtype(series):
+            out[column] = series.dt.total_seconds()
+        elif series.dtype == object:
+            out[column] = [dumps(encode(v, str(column))) if isinstance(v, dict | list) else v for v in series]
+    return out
 
 
 def _excel_writer(target: Path) -> Any:
@@ -117,6 +136,8 @@ def read_export(path: str | os.PathLike[str]) -> pd.DataFrame:
     suffix = _format(source)
     if suffix == ".csv":
         frame = pd.read_csv(source)
+        if "duration" in frame.columns:
+            frame["duration"] = pd.to_timedelta(frame["duration"], unit="s")
     elif suffix == ".parquet":
         frame = pd.read_parquet(source)
     elif suffix == ".xlsx":

@@ -172,6 +172,12 @@ class Repository(ABC):
         """The read verbs of the dashboard over this store (pages, overviews, histories), with
         their in-memory digests; the same object on every call. It never writes."""
 
+    def serialize(self, key: str) -> None:  # noqa: B027 - optional: a no-op where writers exclude each other
+        """Inside a write `transaction()`: wait until no other transaction that called
+        `serialize` with the same key is open, and keep others out until this one ends. It makes
+        a read-then-write block (get-or-create) safe between processes. Backends whose write
+        transactions already exclude each other (SQLite, the journal) need do nothing."""
+
     def compact(self) -> None:
         """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on
         stores that have nothing to compact."""

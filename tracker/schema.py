@@ -8,6 +8,7 @@ older revision, or an in-house database (its tables without our version table), 
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 
-from tracker.errors import MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, StoreError
+from tracker.errors import (
+    MigrationError,
+    SchemaError,
+    SchemaOutdatedError,
+    SchemaTooNewError,
+    StoreError,
+    StoreNotFoundError,
+)
 from tracker.sql.models import Base
 
 if TYPE_CHECKING:
@@ -29,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DISTRIBUTION = "ttpt-tracker"
+"""The name of tracker's distribution on the package index (the import name is `tracker`)."""
 VERSION_TABLE = "tracker_alembic_version"
 BASELINE = "0001"
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
@@ -46,7 +56,8 @@ version_table = Table(
 
 
 def upgrade_command(safe_url: str) -> str:
-    return f"tracker db upgrade --url '{safe_url}'"
+    """The shell command that upgrades the database (quoted for a POSIX shell)."""
+    return f"tracker db upgrade --url {shlex.quote(safe_url)}"
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -76,12 +87,18 @@ def schema_lock(conn: Connection) -> Iterator[None]:
     yield
 
 
-def prepare(db: UnitOfWork, *, auto_upgrade: bool) -> None:
-    """Make sure the database is at head: create a new one, upgrade on request, or refuse."""
+def prepare(db: UnitOfWork, *, auto_upgrade: bool, create: bool = True) -> None:
+    """Make sure the database is at head: create a new one (unless `create` is False: then an
+    empty database raises StoreNotFoundError), upgrade on request, or refuse."""
 
     def check(conn: Connection) -> str | None:
         with schema_lock(conn):
             revision = current_revision(conn)
+            if revision is None and not create:
+                raise StoreNotFoundError(
+                    db.location.safe_url,
+                    "the database has no tracker tables (ExperimentTracker(url) creates them; reading never does)",
+                )
             if revision is None:
                 Base.metadata.create_all(conn)
                 version_table.create(conn, checkfirst=True)
@@ -97,13 +114,13 @@ def prepare(db: UnitOfWork, *, auto_upgrade: bool) -> None:
         raise SchemaTooNewError(
             f"the database {db.location.safe_url} is at schema revision {revision}, which this "
             f"version of tracker does not know (it knows up to {HEAD}). It was written by a newer "
-            "tracker: upgrade tracker (pip install -U tracker). Nothing was written."
+            f"tracker: upgrade tracker (`pip install -U {DISTRIBUTION}`). Nothing was written."
         )
     if not auto_upgrade:
         what = "an in-house tracker database" if revision == "in-house" else f"at schema revision {revision}"
         raise SchemaOutdatedError(
             f"the database {db.location.safe_url} is {what}; this tracker needs revision {HEAD}. "
-            f"Back it up, then run: {upgrade_command(db.location.safe_url)} "
+            f"Back it up, then run `{upgrade_command(db.location.safe_url)}` "
             "(or open it with ExperimentTracker(url, auto_upgrade=True))"
         )
     upgrade(db, HEAD)

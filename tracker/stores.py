@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tracker.errors import StoreError
+from tracker.errors import StoreNotFoundError
 from tracker.records import Synchronous
 from tracker.repository import Repository
 from tracker.urls import StoreLocation, resolve
@@ -17,9 +17,13 @@ def open_repository(
     db_path: str | os.PathLike[str] | None = None,
     auto_upgrade: bool = False,
     synchronous: Synchronous | None = None,
+    create: bool = True,
 ) -> Repository:
-    """Open (creating if new) the store the arguments name; see `ExperimentTracker` for the rules."""
-    return open_location(resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous)
+    """Open the store the arguments name, creating it if new (unless `create` is False: then a
+    missing store raises StoreNotFoundError); see `ExperimentTracker` for the rules."""
+    return open_location(
+        resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous, create=create
+    )
 
 
 def open_location(
@@ -27,23 +31,31 @@ def open_location(
     *,
     auto_upgrade: bool = False,
     synchronous: Synchronous | None = None,
+    create: bool = True,
     read_only: bool = False,
 ) -> Repository:
-    """Open the store at `location`. A `read_only` repository never writes, creates, upgrades or
+    """Open the store at `location`, creating it unless `create` is False (then a missing store
+    raises StoreNotFoundError). A `read_only` repository never writes, creates, upgrades or
     converts anything: writes raise ReadOnlyStoreError, and a missing or empty store, or one at an
-    older schema, is refused (StoreError, SchemaError)."""
+    older schema, is refused (StoreNotFoundError, SchemaError)."""
     if read_only and location.path is not None and not location.path.is_file():
-        raise StoreError(f"there is no store at {location.path}; a reader creates nothing. Check the path or URL")
+        raise StoreNotFoundError(str(location.path), "a reader creates nothing; check the path or URL")
     if location.backend == "json":
         from tracker.journal.repository import JsonRepository
 
-        return JsonRepository(location, synchronous=synchronous or "full", read_only=read_only)
+        return JsonRepository(location, synchronous=synchronous or "full", create=create, read_only=read_only)
     from tracker.sql.repository import SqlRepository
 
-    return SqlRepository(location, synchronous=synchronous or "normal", auto_upgrade=auto_upgrade, read_only=read_only)
+    return SqlRepository(
+        location,
+        synchronous=synchronous or "normal",
+        auto_upgrade=auto_upgrade,
+        create=create and not read_only,
+        read_only=read_only,
+    )
 
 
 def open_reader(url: str | os.PathLike[str] | None = None) -> Repository:
     """Open the store at `url` (default: $TRACKER_URL, else ./experiments.db) read-only, creating
     nothing, not even a folder; see `open_location`."""
-    return open_location(resolve(url, None, None, create=False), read_only=True)
+    return open_location(resolve(url, None, None), create=False, read_only=True)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tracker.errors import ReadOnlyStoreError, ValidationError
+from tracker.errors import ReadOnlyStoreError, StoreNotFoundError, ValidationError
 
 DEFAULT_PATH = "experiments.db"
 ENV_URL = "TRACKER_URL"
 _JSON_SUFFIXES = (".json", ".jsonl")
-_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)([^@\s'\"]*)(@)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +34,29 @@ def mask_password(text: str) -> str:
     return _PASSWORD.sub(r"\1***\3", text)
 
 
+SUPPORTED_FORMS = (
+    "a file path (experiments.db, runs.jsonl; .json/.jsonl is a JSON journal, anything else SQLite), "
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+    "postgresql+psycopg://user@host:5432/dbname (postgresql:// and postgres:// mean the same), "
+    "json:relative/path.jsonl, json:///absolute/path.jsonl"
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def _malformed(text: str, problem: str) -> ValidationError:
+    return ValidationError("url", f"{mask_password(text)!r} {problem}. Supported forms: {SUPPORTED_FORMS}")
+
+
 def resolve(
-    url: str | os.PathLike[str] | None,
-    backend: str | None,
-    db_path: str | os.PathLike[str] | None,
-    *,
-    create: bool = True,
-) -> StoreLocation:
-    """Pick the store from the arguments, then TRACKER_URL, then ./experiments.db. A file store's
-    folder is created unless `create` is False (readers never create anything)."""
-    location = _resolve(url, backend, db_path)
-    if create and location.path is not None:
-        _make_parent(location.path)
-    return location
-
-
-def _resolve(
     url: str | os.PathLike[str] | None, backend: str | None, db_path: str | os.PathLike[str] | None
 ) -> StoreLocation:
+    """Pick the store from the arguments, then TRACKER_URL, then ./experiments.db.
+
+    Only reads the arguments: a malformed URL raises ValidationError and nothing on disk is
+    touched (folders are made when a store is created, by `prepare_path`).
+    """
     if url is not None and db_path is not None:
         raise ValidationError("db_path", "give either a URL or db_path, not both")
     if backend is not None and backend not in ("sqlite", "json"):
@@ -67,33 +72,42 @@ def _resolve(
         return _json(Path(DEFAULT_PATH)) if backend == "json" else _sqlite(Path(DEFAULT_PATH))
     text = os.fspath(url)
     if not isinstance(text, str) or not text.strip():
-        raise ValidationError("url", "must be a non-empty SQLAlchemy URL, json: URL or file path")
-    if text.startswith("json:"):
-        rest = text[len("json:") :]
-        rest = rest[2:] if rest.startswith("//") else rest
-        if not rest:
-            raise ValidationError("url", "a json: URL needs a path, e.g. json:///abs/path.jsonl")
-        return _json(Path(rest))
-    if "://" not in text:
+        raise ValidationError("url", f"must be a non-empty store URL or file path. Supported forms: {SUPPORTED_FORMS}")
+    scheme_match = _SCHEME.match(text)
+    if scheme_match is None:  # a plain path
         path = Path(text)
         if backend == "json" or path.suffix in _JSON_SUFFIXES:
             return _json(path)
         return _sqlite(path)
+    scheme = scheme_match.group(1).lower()
+    rest = text[len(scheme) + 1 :]
+    if scheme == "json":
+        if rest.startswith("//"):
+            if not rest.startswith("///"):
+                raise _malformed(text, "has two slashes after json:, so its path would be read as a host name")
+            rest = rest[2:]
+        if not rest.strip("/"):
+            raise _malformed(text, "has no file path")
+        return _json(Path(rest))
+    if not rest.startswith("//"):
+        raise _malformed(text, f"is malformed: '{scheme}:' must be followed by '//'")
+    rest = rest[2:]
     if backend == "json":
         raise ValidationError("backend", "backend='json' takes a file path, not a database URL")
-    scheme = text.split("://", 1)[0]
-    if scheme.startswith("sqlite"):
-        raw = text.split("://", 1)[1]
-        if raw in ("", "/", "/:memory:"):
+    if scheme in _SQLITE_SCHEMES:
+        if rest in ("", "/", "/:memory:"):
             raise ValidationError(
                 "url", "in-memory SQLite is not supported; give a file, e.g. sqlite:///experiments.db"
             )
-        return StoreLocation("sqlite", text, Path(raw[1:].split("?", 1)[0]))
-    if scheme in ("postgresql", "postgres"):
-        return StoreLocation("postgresql", "postgresql+psycopg://" + text.split("://", 1)[1], None)
-    if scheme.startswith("postgresql"):
-        return StoreLocation("postgresql", text, None)
-    return StoreLocation("sql", text, None)
+        if not rest.startswith("/"):
+            raise _malformed(text, "has two slashes after sqlite:, so its path would be read as a host name")
+        path_text = rest[1:].split("?", 1)[0]
+        if not path_text or path_text.endswith("/"):
+            raise _malformed(text, "has no file name")
+        return StoreLocation("sqlite", text, Path(path_text))
+    if scheme in _POSTGRES_SCHEMES:
+        return StoreLocation("postgresql", "postgresql+psycopg://" + rest, None)
+    raise _malformed(text, f"has an unknown scheme or driver {scheme!r}")
 
 
 def _sqlite(path: Path) -> StoreLocation:
@@ -104,8 +118,27 @@ def _json(path: Path) -> StoreLocation:
     return StoreLocation("json", f"json:{path}", path)
 
 
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReadOnlyStoreError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+def prepare_path(location: StoreLocation, *, create: bool) -> None:
+    """Get a file store's place ready before it is opened. With `create`, make its folder;
+    without, raise StoreNotFoundError when the file (or its folder) does not exist, so that
+    nothing is created. Server stores have no path and pass."""
+    path = location.path
+    if path is None:
+        return
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReadOnlyStoreError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+        return
+    if path.is_file():
+        return
+    if path.is_dir():
+        problem = "it is a folder, not a store file"
+    elif not path.parent.is_dir():
+        problem = f"the folder {path.parent} does not exist"
+    else:
+        problem = "the file does not exist"
+    raise StoreNotFoundError(
+        str(path), f"{problem}. Check the path or URL (opening a store only to read it never creates one)"
+    )

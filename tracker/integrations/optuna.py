@@ -2,8 +2,9 @@
 and import whole studies. Importing this module has no side effects; Optuna 5 callbacks receive
 `(study, frozen_trial)`.
 
-Several processes can log one shared study: create the experiment once and give every worker's
-callback its id. A trial delivered twice is stored once.
+Several processes can log one shared study: give every worker's callback the experiment's id, or
+the same `experiment_name` with `reuse=True` (the first worker creates it, the others find it;
+a re-run of the script goes on logging into it). A trial delivered twice is stored once.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def _experiment_for(
     template: str,
     mode: str,
     config: Mapping[str, Any] | None,
+    reuse: bool = False,
 ) -> int:
+    """A new experiment for the study; with `reuse`, the one named so if there is one."""
     direction: Direction = "maximize" if study.directions[0].name == "MAXIMIZE" else "minimize"
     settings = {
         "optuna_study": study.study_name,
@@ -110,9 +113,8 @@ def _experiment_for(
         "directions": [d.name.lower() for d in study.directions],
         **(config or {}),
     }
-    return tracker.create_experiment(
-        name or study.study_name, template, mode, settings, objective=names[0], direction=direction
-    )
+    make = tracker.experiment if reuse else tracker.create_experiment
+    return make(name or study.study_name, template, mode, settings, objective=names[0], direction=direction)
 
 
 class TrackingCallback:
@@ -122,6 +124,11 @@ class TrackingCallback:
     `checkpoint_interval` is checked for look-ahead bias and the result is stored with the trial in
     one transaction. A check that raises is stored as a failed validation with the error message.
     `on_error="raise"` (default) lets a storage error stop the study; "warn" logs it and goes on.
+
+    Without `experiment_id`, the first trial creates an experiment named `experiment_name` (else
+    the study's name); with `reuse=True` it logs into the experiment of that name if there is one
+    (`ExperimentTracker.experiment`: atomic between workers; a different objective or direction
+    is refused, several experiments of that name raise AmbiguousNameError).
     """
 
     def __init__(
@@ -137,6 +144,7 @@ class TrackingCallback:
         metric_names: Sequence[str] | None = None,
         on_error: OnError = "raise",
         config: Mapping[str, Any] | None = None,
+        reuse: bool = False,
     ) -> None:
         if on_error not in ("raise", "warn"):
             raise ValidationError("on_error", f"must be 'raise' or 'warn', got {on_error!r}")
@@ -152,6 +160,7 @@ class TrackingCallback:
         self.metric_names = list(metric_names) if metric_names is not None else None
         self.on_error: OnError = on_error
         self.config = config
+        self.reuse = reuse
         self._lock = threading.Lock()
         self._names: list[str] | None = None
         self._study: Any = None
@@ -178,6 +187,7 @@ class TrackingCallback:
                     template=self.template,
                     mode=self.mode,
                     config=self.config,
+                    reuse=self.reuse,
                 )
         item = trial_item(trial, self._names)
         if item is None:

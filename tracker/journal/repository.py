@@ -26,6 +26,7 @@ from tracker.errors import (
     NotFoundError,
     ReadOnlyStoreError,
     StoreError,
+    StoreNotFoundError,
 )
 from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
@@ -52,7 +53,7 @@ from tracker.records import (
     TTPTResult,
 )
 from tracker.repository import Repository
-from tracker.urls import StoreLocation
+from tracker.urls import StoreLocation, prepare_path
 
 if TYPE_CHECKING:
     from tracker.browsing import Browser
@@ -69,13 +70,21 @@ after a copy of it is kept at `PATH.v1-backup`."""
 class JsonRepository(Repository):
     """Repository on a JSON Lines journal; safe for many threads and processes."""
 
-    def __init__(self, location: StoreLocation, *, synchronous: Synchronous = "full", read_only: bool = False) -> None:
+    def __init__(
+        self,
+        location: StoreLocation,
+        *,
+        synchronous: Synchronous = "full",
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
         self.location = location
         self.path = Path(location.path)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
+        prepare_path(location, create=create and not read_only)
         self.file = JournalFile(self.path, synchronous)
         self.blob_files = BlobFolder(self.path)
         self._thread_lock = threading.RLock()
@@ -88,9 +97,9 @@ class JsonRepository(Repository):
         self._reads = 0  # depth of this thread's open read transactions
         self.read_only = read_only
         self._browser: Browser[Any] | None = None
-        if read_only and not self.file.size():
-            raise StoreError(f"{self.path} does not exist or is empty; a reader creates nothing. Check the path")
         if not self.file.size():
+            if not create or read_only:
+                raise StoreNotFoundError(str(self.path), "the file is empty; a reader creates nothing")
             with self.file.locked():
                 if not self.file.size():
                     header = {"format": FORMAT, "version": VERSION, "next_ids": dict.fromkeys(KINDS, 1)}

@@ -69,8 +69,10 @@ class SqlBrowser(Browser[Connection]):
             self._note_gaps(self._check_gaps, max(0, check_top - RECENT), check_top, recent_checks)
             digests.trial_mark, digests.check_mark, digests.ready = trial_top, check_top, True
             return
-        if trial_top == digests.trial_mark and check_top == digests.check_mark and not (
-            self._trial_gaps or self._check_gaps
+        if (
+            trial_top == digests.trial_mark
+            and check_top == digests.check_mark
+            and not (self._trial_gaps or self._check_gaps)
         ):
             return
         new_trials = self._new_trials(conn, digests.trial_mark, trial_top)

@@ -21,7 +21,9 @@ BUSY_TIMEOUT_MS = 30_000
 
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
     """The engine for the store; JSON columns go through the codec's text form. A `read_only`
-    engine cannot write: SQLite files are opened with mode=ro, PostgreSQL sessions are READ ONLY.
+    engine cannot write: SQLite connections are `query_only` on a file opened without creating it
+    (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
+    mode=ro where the file cannot be written), PostgreSQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
     url: Any = location.url
@@ -29,7 +31,8 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if read_only and location.path is not None:
             path = quote(str(location.path.resolve()))
-            url = URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+            mode = "rw" if os.access(location.path, os.W_OK) else "ro"
+            url = URL.create("sqlite", database=f"file:{path}", query={"mode": mode, "uri": "true"})
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -38,11 +41,18 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
         ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, synchronous)
+        if read_only:
+            event.listen(engine, "connect", _query_only)
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
             event.listen(engine, "connect", _read_only_session)
     return engine
+
+
+def _query_only(dbapi_conn: Any, _record: Any) -> None:
+    """This SQLite connection refuses every write."""
+    dbapi_conn.execute("PRAGMA query_only = ON")
 
 
 def _read_only_session(dbapi_conn: Any, _record: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, Select, delete, select, update
+from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import codec, schema
@@ -54,7 +54,9 @@ from tracker.sql.rows import (
     to_sql,
 )
 from tracker.sql.unit_of_work import UnitOfWork, Writer
-from tracker.urls import StoreLocation
+from tracker.urls import StoreLocation, prepare_path
+
+_SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 if TYPE_CHECKING:
     from tracker.browsing import Browser
@@ -73,9 +75,11 @@ class SqlRepository(Repository):
         *,
         synchronous: Synchronous = "normal",
         auto_upgrade: bool = False,
+        create: bool = True,
         read_only: bool = False,
     ) -> None:
         self.location = location
+        prepare_path(location, create=create and not read_only)
         self.uow = UnitOfWork(location, synchronous=synchronous, read_only=read_only)
         self.blobs = BlobStore(self.uow.dialect)
         self.records = RecordReader(self.blobs)
@@ -85,7 +89,7 @@ class SqlRepository(Repository):
             if read_only:  # a reader creates, upgrades and converts nothing
                 schema.check(self.uow)
             else:
-                schema.prepare(self.uow, auto_upgrade=auto_upgrade)
+                schema.prepare(self.uow, auto_upgrade=auto_upgrade, create=create)
                 self.uow.use_wal()
         except TrackerError:
             self.uow.dispose()
@@ -95,6 +99,12 @@ class SqlRepository(Repository):
     def transaction(self, *, write: bool = True) -> Iterator[None]:
         with self.uow.transaction(write=write):
             yield
+
+    def serialize(self, key: str) -> None:
+        if self.uow.dialect != "postgresql":
+            return  # SQLite's write transactions take the write lock when they begin
+        statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+        self.uow.write(lambda conn: conn.execute(statement, {"space": _SERIALIZE_SPACE, "key": key}))
 
     # experiments ---------------------------------------------------------------------------
 

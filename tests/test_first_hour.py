@@ -1,0 +1,275 @@
+"""The first hour of a new user, replayed on a clean temporary folder laid out like a fresh clone
+(`.venv` beside it, the shell's PATH without it), the way the README says:
+
+1. `make demo` (which runs `.venv/bin/tracker demo`), then every command the demo prints, as
+   printed; they must be the README's.
+2. Mistakes: a mistyped path, a malformed URL, an unknown id and an unknown name. Each gets one
+   clear line on stderr and a non-zero status, and nothing is created.
+3. An in-house database opened, then upgraded with the exact command from the error message.
+4. JSON and CSV output parsed strictly.
+
+Every command that an error message, a doc page or the demo prints is run as pasted: error
+messages put commands between backticks; docs put them in ```bash blocks (lines starting with
+`tracker` or `.venv/bin/tracker`), which run with `.venv` activated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import in_terminal, strict_json
+from tests.test_migrations import IN_HOUSE_DB, expected_in_house
+
+ROOT = Path(__file__).parent.parent
+VENV_BIN = Path(sys.executable).parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+COMMAND = re.compile(r"^(?:tracker|\.venv/bin/tracker)\s")
+IN_BACKTICKS = re.compile(r"`((?:tracker|\.venv/bin/tracker) [^`]+)`")
+
+
+def fresh_shell() -> dict[str, str]:
+    """A new terminal in the clone: no TRACKER_URL, and the venv not on PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TRACKER_URL", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != VENV_BIN)
+    return env
+
+
+def activated_shell() -> dict[str, str]:
+    """The same terminal after `source .venv/bin/activate`."""
+    env = fresh_shell()
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def sh(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def is_dashboard(command: str) -> bool:
+    return "ui" in command.split()
+
+
+def serve(command: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
+    """Run a `tracker ... ui` command as pasted (on a free port, without opening a browser, with a
+    token in the environment for addresses beyond loopback): it must print its address and answer
+    there; return its experiments listing. The server is stopped afterwards."""
+    env = {**env, "TRACKER_UI_TOKEN": "first-hour-token"}
+    server = subprocess.Popen(
+        ["bash", "-c", f"exec {command} --no-open --port 0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        address = re.search(r"http://\S+", line)
+        assert address is not None, (command, line, server.stderr.read() if server.poll() is not None else "")
+        base = address.group(0).rstrip("/").replace("0.0.0.0", "127.0.0.1")  # noqa: S104 - a URL, not a bind
+        request = urllib.request.Request(  # noqa: S310 - a local test server
+            f"{base}/api/experiments", headers={"Authorization": "Bearer first-hour-token"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - a local test server
+            listing: dict[str, object] = json.load(answer)
+        return listing
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def files(folder: Path) -> set[str]:
+    """Every file and folder under `folder` (the `.venv` link is not followed)."""
+    found = set()
+    for where, folders, names in os.walk(folder):
+        found.update(os.path.relpath(os.path.join(where, n), folder) for n in (*folders, *names))
+    return found
+
+
+def bash_commands(page: Path) -> list[str]:
+    """The tracker commands of the page's ```bash blocks, without trailing comments."""
+    commands, inside = [], False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            inside = line.strip() == "```bash"
+            continue
+        if inside and COMMAND.match(line):
+            commands.append(re.sub(r"\s+#.*$", "", line).strip())
+    return commands
+
+
+def readme_dashboard() -> str:
+    """The dashboard command of the README's first-hour section (its second ```bash block)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The first hour") :]
+    second = section.index("```bash", section.index("```bash") + 7)
+    block = section[second + len("```bash") : section.index("```", second + 7)]
+    return block.strip().splitlines()[0].split("  #")[0].strip()
+
+
+def readme_first_hour() -> list[str]:
+    """The commands of the first ```bash block of the README's first-hour section."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The first hour") :]
+    block = section[section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)]
+    return [line for line in block.strip().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder like a fresh clone after `make demo`: `.venv` and the demo's store and files."""
+    folder = tmp_path_factory.mktemp("clone")
+    (folder / ".venv").symlink_to(VENV_BIN.parent)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_output(clone: Path) -> str:
+    run = sh(".venv/bin/tracker demo", clone, fresh_shell())  # what `make demo` runs
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_1_the_demo_prints_the_readme_commands_and_each_works_as_printed(clone: Path, demo_output: str) -> None:
+    explore = demo_output[demo_output.index("Explore further:") : demo_output.index("Open the dashboard")]
+    commands = [line.strip() for line in explore.splitlines()[1:] if line.strip()]
+    assert commands == readme_first_hour()
+    assert len(commands) == 4
+    for command in commands:
+        run = sh(command, clone, fresh_shell())
+        assert run.returncode == 0, (command, run.stderr)
+        assert run.stdout.strip(), command
+        assert run.stderr == "", command
+    assert (clone / "demo_2_ttpt.png").stat().st_size > 1000
+    dashboard = demo_output[demo_output.index("Open the dashboard") :].splitlines()[1].strip()
+    assert dashboard == readme_dashboard()
+    names = {e["name"] for e in serve(dashboard, clone, fresh_shell())["items"]}
+    assert names >= {"momentum (honest)", "momentum + peek (leaky)"}
+    assert (clone / "demo_1_2_compare.png").stat().st_size > 1000
+    assert "wrote demo_1_2_compare.png" in demo_output
+
+
+def test_2_mistakes_get_a_clear_error_and_create_nothing(clone: Path, demo_output: str) -> None:
+    before = files(clone)
+    mistakes = {
+        "tracker --url experiment.db experiments list": "no tracker store at experiment.db: the file does not exist",
+        "tracker --url exps/experiments.db compare 1 2": "the folder exps does not exist",
+        "tracker --url sqlite:/experiments.db experiments list": "Supported forms",
+        "tracker --url sqlite://experiments.db trials list 1": "has two slashes after sqlite:",
+        "tracker --url mysql://me@localhost/db experiments list": "unknown scheme or driver 'mysql'",
+        "tracker experiments show 99": "experiment 99 does not exist",
+        "tracker compare 1 'momentum (honset)'": "no experiment is named 'momentum (honset)'",
+        "tracker plot 77 -o never.png": "experiment 77 does not exist",
+    }
+    suggested = []
+    for command, message in mistakes.items():
+        run = sh(command, clone, activated_shell())
+        assert run.returncode == 1, (command, run.stdout, run.stderr)
+        assert run.stderr.startswith("tracker: error: "), command
+        assert run.stderr.count("\n") == 1, run.stderr
+        assert message in run.stderr, (command, run.stderr)
+        assert "Traceback" not in run.stderr
+        suggested += IN_BACKTICKS.findall(run.stderr)
+        assert files(clone) == before, command
+    assert suggested, "an unknown id or name points to the command that lists the experiments"
+    for command in suggested:
+        run = sh(command, clone, activated_shell())
+        assert run.returncode == 0, (command, run.stderr)
+        assert "momentum (honest)" in run.stdout
+
+
+def test_3_an_in_house_database_is_upgraded_with_the_command_from_the_error(clone: Path) -> None:
+    shutil.copy(IN_HOUSE_DB, clone / "inhouse.db")
+    script = (
+        "from tracker import ExperimentTracker, SchemaOutdatedError\n"
+        "try:\n    ExperimentTracker('inhouse.db')\n"
+        "except SchemaOutdatedError as error:\n    raise SystemExit(str(error))\n"
+    )
+    opened = subprocess.run(
+        [sys.executable, "-c", script], cwd=clone, env=activated_shell(), capture_output=True, text=True
+    )
+    assert opened.returncode == 1
+    assert "is an in-house tracker database" in opened.stderr
+    listed = sh("tracker --url inhouse.db experiments list", clone, activated_shell())
+    assert listed.returncode == 1
+    [command] = IN_BACKTICKS.findall(listed.stderr)
+    assert IN_BACKTICKS.findall(opened.stderr) == [command]
+    assert command == "tracker db upgrade --url sqlite:///inhouse.db"
+    code, output = in_terminal(["bash", "-c", command], "y", cwd=clone, env=activated_shell())
+    assert code == 0, output
+    assert "rows trials: 7" in output
+    after = sh("tracker --url inhouse.db experiments list --format json", clone, activated_shell())
+    assert after.returncode == 0, after.stderr
+    assert len(strict_json(after.stdout)) == len(expected_in_house()["experiments"])
+
+
+def test_4_json_and_csv_output_parse_strictly(clone: Path, demo_output: str) -> None:
+    env = activated_shell()
+    for command in (
+        "tracker experiments list --format json",
+        "tracker --format json compare 1 2",
+        "tracker trials list 2 --format json --limit 20",
+        "tracker experiments show 'momentum (honest)' --format json",
+    ):
+        run = sh(command, clone, env)
+        assert run.returncode == 0, (command, run.stderr)
+        strict_json(run.stdout)
+    run = sh("tracker trials list 1 --format csv", clone, env)
+    rows = list(csv.DictReader(io.StringIO(run.stdout)))
+    assert len(rows) == 150
+    for row in rows:
+        assert strict_json(row["params"])["lookback"] >= 5
+        assert "T" in row["created_at"]
+        if row["ttpt_result"]:
+            assert strict_json(row["ttpt_result"])["passed"] is True
+    run = sh("tracker export 1 2 -o first-hour.csv", clone, env)
+    assert run.returncode == 0, run.stderr
+    exported = list(csv.DictReader((clone / "first-hour.csv").open()))
+    assert len(exported) == 300
+    assert all("T" in row["created_at"] and float(row["duration"]) >= 0 for row in exported)
+
+
+PAGES = [page for page in DOCS if bash_commands(page)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_every_command_in_the_docs_works_when_pasted(page: Path, demo_output: str, clone: Path, tmp_path: Path) -> None:
+    commands = bash_commands(page)
+    sandbox = tmp_path / "clone"  # a copy of the clone after the demo, so pages cannot disturb each other
+    sandbox.mkdir()
+    (sandbox / ".venv").symlink_to(VENV_BIN.parent)
+    shutil.copy(clone / "experiments.db", sandbox / "experiments.db")
+    for command in commands:
+        env = fresh_shell() if command.startswith(".venv/") else activated_shell()
+        if is_dashboard(command):
+            serve(command, sandbox, env)
+            continue
+        run = sh(command, sandbox, env)
+        assert run.returncode == 0, (page.name, command, run.stderr)
+        assert run.stderr == "" or command.split()[1] in ("-v", "-vv"), (command, run.stderr)
+
+
+def test_the_docs_have_commands_to_paste() -> None:
+    pages = {page.name: bash_commands(page) for page in DOCS}
+    assert len(pages["README.md"]) >= 8
+    assert len(pages["cli.md"]) >= 5
+    assert pages["migrations.md"]

@@ -1,0 +1,129 @@
+"""`tracker db ...`: the schema revision of SQL databases, upgrades and downgrades."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from tracker.cli._app import arg, command
+from tracker.cli._output import out
+from tracker.cli._store import confirm
+from tracker.errors import ValidationError
+
+if TYPE_CHECKING:
+    from tracker.sql.unit_of_work import UnitOfWork
+
+
+def _database(args: argparse.Namespace) -> UnitOfWork:
+    """The SQL database of --url. A SQLite file must exist: `tracker db` never creates one."""
+    from tracker.sql.unit_of_work import UnitOfWork
+    from tracker.urls import prepare_path, resolve
+
+    location = resolve(args.url, None, None)
+    if location.backend == "json":
+        raise ValidationError("--url", "`tracker db` works on SQL databases; JSON journals need no migrations")
+    prepare_path(location, create=False)
+    return UnitOfWork(location)
+
+
+@command("db current", "show the database's schema revision")
+def db_current(args: argparse.Namespace) -> int:
+    from tracker import schema
+
+    db = _database(args)
+    try:
+        revision = db.read(schema.current_revision)
+    finally:
+        db.dispose()
+    shown = {None: "empty (no tracker tables)", "in-house": "in-house tracker database (unversioned)"}
+    out(f"{db.location.safe_url}: {shown.get(revision, revision)} (this tracker's head: {schema.HEAD})")
+    return 0
+
+
+@command("db history", "list the schema revisions")
+def db_history(args: argparse.Namespace) -> int:
+    from alembic.script import ScriptDirectory
+
+    from tracker import schema
+
+    scripts = ScriptDirectory.from_config(schema.alembic_config())
+    for script in reversed(list(scripts.walk_revisions())):
+        summary = (script.doc or "").strip().splitlines()[0] if script.doc else ""
+        out(f"{script.revision}  {summary}")
+    return 0
+
+
+@command(
+    "db upgrade",
+    "upgrade the schema (back up first)",
+    arg("--revision", default="head", help="the revision to reach (default: head)"),
+    arg("--sql", action="store_true", help="print the SQL instead of running it (for a DBA)"),
+    arg("--yes", action="store_true", help="do not ask for confirmation"),
+)
+def db_upgrade(args: argparse.Namespace) -> int:
+    from tracker import schema
+
+    if args.sql:
+        return _offline_sql(args, "upgrade", args.revision)
+    db = _database(args)
+    try:
+        before = db.read(schema.current_revision)
+        out(f"database: {db.location.safe_url}")
+        out(f"current revision: {before or 'empty'}; target: {args.revision}")
+        if before == schema.HEAD and args.revision in ("head", schema.HEAD):
+            out("already up to date")
+            return 0
+        if not confirm(args, f"Upgrade {db.location.safe_url} to {args.revision}? Back up the database first."):
+            out("cancelled; nothing was changed")
+            return 1
+        report = schema.upgrade(db, args.revision)
+    finally:
+        db.dispose()
+    return _report(report)
+
+
+@command(
+    "db downgrade",
+    "downgrade the schema to REVISION",
+    arg("revision", help="the revision to go back to"),
+    arg("--sql", action="store_true", help="print the SQL instead of running it (for a DBA)"),
+    arg("--yes", action="store_true", help="do not ask for confirmation"),
+)
+def db_downgrade(args: argparse.Namespace) -> int:
+    from tracker import schema
+
+    if args.sql:
+        return _offline_sql(args, "downgrade", args.revision)
+    db = _database(args)
+    try:
+        question = f"Downgrade {db.location.safe_url} to {args.revision} (columns newer than it are dropped)?"
+        if not confirm(args, question):
+            out("cancelled; nothing was changed")
+            return 1
+        report = schema.downgrade(db, args.revision)
+    finally:
+        db.dispose()
+    return _report(report)
+
+
+def _report(report: Any) -> int:
+    from tracker import schema
+
+    for line in schema.describe(report):
+        out(line)
+    return 0
+
+
+def _offline_sql(args: argparse.Namespace, direction: str, revision: str) -> int:
+    from alembic import command as alembic
+
+    from tracker import schema
+    from tracker.urls import resolve
+
+    location = resolve(args.url, None, None)
+    if location.backend == "json":
+        raise ValidationError("--url", "`tracker db` works on SQL databases; JSON journals need no migrations")
+    config = schema.alembic_config(url=location.url)
+    target = revision if ":" in revision else (f"base:{revision}" if direction == "upgrade" else f"head:{revision}")
+    getattr(alembic, direction)(config, target, sql=True)
+    return 0

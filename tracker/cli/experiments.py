@@ -1,0 +1,151 @@
+"""Commands that read and delete experiments: listing, showing, trials, comparing, exporting, plotting."""
+
+from __future__ import annotations
+
+import argparse
+
+from tracker.cli._app import arg, command
+from tracker.cli._output import emit, emit_one, field, moment, out, percent
+from tracker.cli._store import confirm, experiment_ids, open_tracker
+
+EXPERIMENT = "experiment id, or exact name"
+EXPERIMENTS = "experiment ids or exact names"
+
+
+@command(
+    "experiments list",
+    "list experiments, newest first",
+    arg("--tag", action="append", default=[], metavar="NAME=VALUE", help="only experiments with this tag (repeatable)"),
+)
+def experiments_list(args: argparse.Namespace) -> int:
+    from tracker.cli.annotations import pairs
+
+    with open_tracker(args) as tracker:
+        rows = tracker.list_experiments(stats=True, tags=pairs(args.tag, "--tag") or None)
+    columns = [
+        field("id"),
+        field("name"),
+        field("template"),
+        field("mode"),
+        field("n_trials", "trials"),
+        field("best_value", "best"),
+        field("violation_rate", "violation rate", percent),
+        field("tags", "tags", lambda tags: " ".join(f"{k}={v}" for k, v in (tags or {}).items()) or "-"),
+        field("created_at", "created (UTC)", moment),
+    ]
+    emit(rows, columns, args.format, "experiments")
+    return 0
+
+
+@command("experiments show", "show one experiment with its statistics", arg("experiment", help=EXPERIMENT))
+def experiments_show(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        [experiment_id] = experiment_ids(args, tracker, [args.experiment])
+        row = tracker.get_experiment(experiment_id)
+        [stats] = tracker.compare_experiments([experiment_id])
+    row.update(stats)
+    emit_one(row, args.format, f"experiment {experiment_id}", {"violation_rate": percent})
+    return 0
+
+
+@command(
+    "experiments delete",
+    "delete experiments with their trials and TTPT results",
+    arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS),
+    arg("--yes", action="store_true", help="do not ask for confirmation"),
+)
+def experiments_delete(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        ids = list(dict.fromkeys(experiment_ids(args, tracker, args.experiments)))
+        names = {i: tracker.get_experiment(i)["name"] for i in ids}
+        shown = ", ".join(f"{i} ({names[i]})" for i in ids)
+        if not confirm(args, f"Delete experiment(s) {shown} with all their trials from {tracker.url}?"):
+            out("cancelled; nothing was deleted")
+            return 1
+        with tracker.transaction():
+            for experiment_id in ids:
+                tracker.delete_experiment(experiment_id)
+    out(f"deleted experiment(s) {shown}")
+    return 0
+
+
+@command(
+    "trials list",
+    "list an experiment's trials",
+    arg("experiment", help=EXPERIMENT),
+    arg("--state", action="append", choices=("complete", "pruned", "failed", "running"), help="only this state"),
+    arg("--sort", choices=("number", "value"), default="number", help="by trial number, or best value first"),
+    arg("--limit", type=int, help="at most this many trials"),
+)
+def trials_list(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        [experiment_id] = experiment_ids(args, tracker, [args.experiment])
+        rows = tracker.get_trials(
+            experiment_id,
+            states=args.state,
+            order_by="value" if args.sort == "value" else "trial_number",
+            limit=args.limit,
+        )
+    columns = [
+        field("id"),
+        field("trial_number", "number"),
+        field("state"),
+        field("value"),
+        field("ttpt_result", "ttpt", lambda r: "-" if r is None else ("pass" if r["passed"] else "FAIL")),
+        field("params"),
+        field("performance"),
+    ]
+    emit(rows, columns, args.format, f"trials of experiment {experiment_id}")
+    return 0
+
+
+@command("compare", "compare experiments", arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS))
+def compare(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        rows = tracker.compare_experiments(experiment_ids(args, tracker, args.experiments))
+    columns = [
+        field("id"),
+        field("name"),
+        field("objective"),
+        field("direction"),
+        field("best_value", "best"),
+        field("n_trials", "trials"),
+        field("n_complete", "complete"),
+        field("mean_value", "mean"),
+        field("std_value", "std"),
+        field("violation_rate", "violation rate", percent),
+        field("improvement"),
+        field("first_best_trial", "first best trial"),
+    ]
+    emit(rows, columns, args.format, "comparison")
+    return 0
+
+
+@command(
+    "export",
+    "export trials to .csv, .parquet, .xlsx or .json",
+    arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS),
+    arg("-o", "--output", required=True, help="the file to write; its extension picks the format"),
+)
+def export(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        path = tracker.export(experiment_ids(args, tracker, args.experiments), args.output)
+    out(f"wrote {path}")
+    return 0
+
+
+@command(
+    "plot",
+    "plot experiments to an image file (.png, .svg, .pdf)",
+    arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS),
+    arg("--kind", choices=("history", "ttpt", "params", "compare"), default="history", help="what to plot"),
+    arg("-o", "--output", required=True, help="the image file to write"),
+)
+def plot(args: argparse.Namespace) -> int:
+    from tracker import plots
+
+    with open_tracker(args) as tracker:
+        figure = plots.plot(tracker, experiment_ids(args, tracker, args.experiments), args.kind)
+    plots.save(figure, args.output)
+    out(f"wrote {args.output} ({args.kind} plot)")
+    return 0
