@@ -155,11 +155,11 @@ def archive(args: argparse.Namespace) -> int:
             "--to", "usage: tracker archive [--older-than 90d] [--tag NAME=VALUE] [--id EXPERIMENT] --to URL"
         )
     with open_tracker(args) as tracker:
-        ids = experiment_ids(args, tracker, args.id) if args.id else None
+        chosen = experiment_ids(args, tracker, args.id) if args.id else None
         if not confirm(args, f"Move the chosen experiments of {tracker.url} to {args.to}?"):
             out("cancelled; nothing was moved")
             return 1
-        report = tracker.archive(args.to, older_than=args.older_than, tags=pairs(args.tag, "--tag") or None, ids=ids)
+        report = tracker.archive(args.to, older_than=args.older_than, tags=pairs(args.tag, "--tag") or None, ids=chosen)
     return _report(report, "moved")
 
 
