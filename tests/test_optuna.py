@@ -90,7 +90,8 @@ def test_runtime_ttpt_is_logged_at_checkpoints_and_errors_are_recorded(tracker: 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4))
     for params in ({"fast": 7, "leak": False}, {"fast": 3, "leak": True}, {"fast": 7, "leak": True}):
         study.enqueue_trial(params)  # trials 0 and 2 are checked and their strategy raises; 1 is not checked
-    callback = TrackingCallback(tracker, ttpt=LookaheadMonitor(strategy, data, budget=8), checkpoint_interval=2)
+    monitor = LookaheadMonitor(strategy, data, budget=8)
+    callback = TrackingCallback(tracker, ttpt=monitor, checkpoint_interval=2, metric_names=["score"])
     study.optimize(run, n_trials=12, callbacks=[callback])
     assert callback.experiment_id is not None
     trials = tracker.get_trials(callback.experiment_id)
@@ -112,7 +113,7 @@ def test_runtime_ttpt_is_logged_at_checkpoints_and_errors_are_recorded(tracker: 
 
 def test_the_same_trial_delivered_twice_is_stored_once_and_threads_work(tracker: ExperimentTracker) -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
-    callback = TrackingCallback(tracker)
+    callback = TrackingCallback(tracker, metric_names=["loss"])
     study.optimize(objective, n_trials=20, n_jobs=2, callbacks=[callback])
     for trial in study.trials[:5]:
         callback(study, trial)
@@ -124,7 +125,7 @@ def test_a_storage_error_raises_by_default_and_warns_on_request(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     tracker = ExperimentTracker(db_path=tmp_path / "x.db")
-    eid = tracker.create_experiment("e", "t", "m")
+    eid = tracker.create_experiment("e", "t", "m", objective="loss", direction="minimize")
     tracker.delete_experiment(eid)
     study = optuna.create_study()
     with pytest.raises(NotFoundError):
@@ -140,7 +141,7 @@ def test_import_study_is_idempotent_and_uses_any_storage(tracker: ExperimentTrac
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(storage=storage, study_name="imported", sampler=optuna.samplers.RandomSampler(seed=6))
     study.optimize(objective, n_trials=15)
-    eid = import_study(study, tracker, progress=False)
+    eid = import_study(study, tracker, metric_names=["loss"], progress=False)
     assert len(tracker.get_trials(eid)) == 15
     study.optimize(objective, n_trials=5)
     assert import_study(optuna.load_study(study_name="imported", storage=storage), tracker, eid, progress=False) == eid

@@ -106,11 +106,14 @@ def _stats_by_id(repo: Repository, ids: Sequence[int]) -> dict[int, ExperimentSt
 
 
 def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
+    from tracker.verdict import experiment_verdict
+
     stats = _stats_by_id(repo, ids)
     rows = []
     for experiment_id in ids:
         s = stats[experiment_id]
         e = s.experiment
+        judged = experiment_verdict(repo, experiment_id)
         direction, pairs = _valued(repo, experiment_id)
         values = [v for _, v in pairs]
         finite = [v for v in values if math.isfinite(v)]
@@ -137,6 +140,8 @@ def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "violation_rate": s.violation_rate,
                 "improvement": _improvement(values, direction),
                 "first_best_trial": first_best,
+                "verdict": judged.status,
+                "verdict_coverage": judged.coverage,
             }
         )
     return rows

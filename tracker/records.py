@@ -238,6 +238,8 @@ class ExperimentStats:
     best_value: float | None
     ttpt_total: int
     ttpt_failed: int
+    n_ranked: int = 0
+    """Complete trials with a value (the ones best values and verdicts rank)."""
 
     @property
     def violation_rate(self) -> float | None:

@@ -1,14 +1,18 @@
 """The look-ahead verdict of an experiment: valid, look-ahead or unchecked, with its coverage.
 
-One small function, kept apart so that the library's own verdict (from the TTPT work) can replace
-it without touching its callers: it takes only counts and the check outcomes of the best trials.
+One rule for every place that shows a verdict (summaries, `compare_experiments`, the CLI, the
+demo, the dashboard): `verdict` takes the check outcomes of the best trials and the counts;
+`experiment_verdict` reads them from a store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tracker.repository import Repository
 
 VerdictStatus = Literal["valid", "look-ahead", "unchecked"]
 BEST_K = 3
@@ -63,3 +67,23 @@ def verdict(best: Sequence[bool | None], n_ranked: int, checks: int, failed_chec
     else:
         status = "unchecked"
     return Verdict(status, len(top), checked, failed, n_ranked, checks, failed_checks)
+
+
+def experiment_verdict(repo: Repository, experiment_id: int) -> Verdict:
+    """The verdict of an experiment from its store: the latest checks of its BEST_K best complete
+    trials (by value, for its direction; ties by trial number) and its check counts. Raises
+    NotFoundError."""
+    from tracker.records import ExperimentQuery, TrialQuery
+
+    stats = repo.list_experiments(ExperimentQuery(ids=(experiment_id,)))
+    if not stats:
+        repo.get_experiment(experiment_id)  # raises NotFoundError
+    best = repo.list_trials(experiment_id, TrialQuery(states=("complete",), order_by="value", limit=BEST_K))
+    outcomes: list[bool | None] = []
+    for trial in best:
+        if trial.value is None:
+            continue
+        checks = repo.list_ttpt_results(trial_id=trial.id)
+        outcomes.append(checks[-1].passed if checks else None)
+    s = stats[0]
+    return verdict(outcomes, s.n_ranked, s.ttpt_total, s.ttpt_failed)

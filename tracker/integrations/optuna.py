@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.errors import DuplicateTrialError, TrackerError, ValidationError
+from tracker.errors import DuplicateTrialError, NondeterministicStrategyError, TrackerError, ValidationError
 from tracker.records import Direction
 
 if TYPE_CHECKING:
@@ -35,15 +35,40 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def objective_names(study: Any, metric_names: Sequence[str] | None = None) -> list[str]:
-    """Names of the study's objectives: its metric names, else the given ones, else value/value_<i>."""
+def objective_names(study: Any, metric_names: Sequence[str] | None = None, default: str | None = None) -> list[str]:
+    """Names of the study's objectives: its metric names, else the given ones, else (one
+    objective) `default`, the objective of the experiment it logs into. Raises ValidationError,
+    saying how to name them, when there is none."""
     count = len(study.directions)
-    names = list(study.metric_names or metric_names or [])
+    names = list(study.metric_names or metric_names or ([default] if default is not None and count == 1 else []))
     if not names:
-        names = ["value"] if count == 1 else [f"value_{i}" for i in range(count)]
+        raise ValidationError(
+            "metric_names",
+            "the study's objective has no name, so tracker cannot tell what the value is; name it: "
+            "TrackingCallback(tracker, metric_names=['sharpe']) or study.set_metric_names(['sharpe'])",
+        )
     if len(names) != count:
         raise ValidationError("metric_names", f"the study has {count} objectives but {len(names)} names were given")
     return names
+
+
+def study_direction(study: Any) -> Direction:
+    """The direction of the study's first objective."""
+    return "maximize" if study.directions[0].name == "MAXIMIZE" else "minimize"
+
+
+def check_objective(experiment: Mapping[str, Any], name: str, direction: Direction | None) -> None:
+    """Raise ValidationError unless the experiment optimises `name` in `direction` (when known):
+    logging a study into an experiment with another objective would store a wrong best."""
+    wanted = (experiment["objective"], experiment["direction"])
+    if name != wanted[0] or (direction is not None and direction != wanted[1]):
+        shown = f"{name} ({direction})" if direction else name
+        raise ValidationError(
+            "experiment_id",
+            f"experiment {experiment['id']} optimises {wanted[0]} ({wanted[1]}), but the study's objective is "
+            f"{shown}; log into an experiment with that objective and direction, or name the study's objective "
+            "with metric_names=[...]",
+        )
 
 
 def trial_item(trial: Any, names: Sequence[str]) -> dict[str, Any] | None:
@@ -106,7 +131,7 @@ def _experiment_for(
     reuse: bool = False,
 ) -> int:
     """A new experiment for the study; with `reuse`, the one named so if there is one."""
-    direction: Direction = "maximize" if study.directions[0].name == "MAXIMIZE" else "minimize"
+    direction = study_direction(study)
     settings = {
         "optuna_study": study.study_name,
         "objectives": list(names),
@@ -129,6 +154,14 @@ class TrackingCallback:
     the study's name); with `reuse=True` it logs into the experiment of that name if there is one
     (`ExperimentTracker.experiment`: atomic between workers; a different objective or direction
     is refused, several experiments of that name raise AmbiguousNameError).
+
+    The objective's name is the study's metric name, else `metric_names[0]`, else the objective of
+    the experiment given; with none of these it refuses, saying how to name it. An experiment whose
+    objective or direction differs from the study's is refused (ValidationError, whatever
+    `on_error` says): when the callback is made if it can tell, else at the first trial.
+
+    `finish()` (or leaving a `with` block) checks the best `best_k` trials that have no check yet,
+    so the experiment's verdict covers them, then writes the summary with the verdict.
     """
 
     def __init__(
@@ -145,6 +178,7 @@ class TrackingCallback:
         on_error: OnError = "raise",
         config: Mapping[str, Any] | None = None,
         reuse: bool = False,
+        best_k: int = 3,
     ) -> None:
         if on_error not in ("raise", "warn"):
             raise ValidationError("on_error", f"must be 'raise' or 'warn', got {on_error!r}")
@@ -161,6 +195,9 @@ class TrackingCallback:
         self.on_error: OnError = on_error
         self.config = config
         self.reuse = reuse
+        self.best_k = best_k
+        if experiment_id is not None and self.metric_names:
+            check_objective(tracker.get_experiment(experiment_id), self.metric_names[0], None)
         self._lock = threading.Lock()
         self._names: list[str] | None = None
         self._study: Any = None
@@ -168,6 +205,8 @@ class TrackingCallback:
     def __call__(self, study: Any, trial: Any) -> None:
         try:
             self._log(study, trial)
+        except ValidationError:
+            raise  # a study that does not fit its experiment is never logged, whatever on_error says
         except TrackerError as exc:
             if self.on_error == "raise":
                 raise
@@ -176,6 +215,10 @@ class TrackingCallback:
     def _log(self, study: Any, trial: Any) -> None:
         with self._lock:
             self._study = study
+            if self._names is None and self.experiment_id is not None:
+                experiment = self.tracker.get_experiment(self.experiment_id)
+                self._names = objective_names(study, self.metric_names, default=experiment["objective"])
+                check_objective(experiment, self._names[0], study_direction(study))
             if self._names is None:
                 self._names = objective_names(study, self.metric_names)
             if self.experiment_id is None:
@@ -194,6 +237,8 @@ class TrackingCallback:
             return
         if self.ttpt is not None and item["state"] == "complete" and trial.number % self.checkpoint_interval == 0:
             item["ttpt"] = self._check(self.ttpt, trial)
+            if item["ttpt"] is None:
+                del item["ttpt"]
         try:
             with self.tracker.transaction():
                 [trial_id] = self.tracker.log_trials(self.experiment_id, [item])
@@ -203,9 +248,14 @@ class TrackingCallback:
             log.debug("trial %s is already logged in experiment %s", trial.number, self.experiment_id)
 
     @staticmethod
-    def _check(monitor: LookaheadMonitor, trial: Any) -> dict[str, Any]:
+    def _check(monitor: LookaheadMonitor, trial: Any) -> dict[str, Any] | None:
+        """The check's result to store with the trial; None for a strategy that gives different
+        signals on the same data (unseeded randomness): no verdict can be drawn from it."""
         try:
             return monitor.check(trial.params).as_log_arguments()
+        except NondeterministicStrategyError as exc:
+            log.warning("TTPT check of trial %s not stored: %s", trial.number, exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - any failure of user strategy code is recorded, not raised
             log.warning("TTPT check of trial %s raised %s: %s", trial.number, type(exc).__name__, exc)
             message = f"{type(exc).__name__}: {exc}"
@@ -217,9 +267,13 @@ class TrackingCallback:
             }
 
     def finish(self) -> dict[str, Any] | None:
-        """Write the experiment summary (in-house shape) and return it; None before any trial."""
+        """Check the best `best_k` complete trials that have no check yet (with `ttpt`), so that
+        the verdict covers them; then write the experiment summary (in-house shape, with the
+        verdict and its coverage) and return it. None before any trial."""
         if self.experiment_id is None:
             return None
+        if self.ttpt is not None:
+            check_best(self.tracker, self.experiment_id, self.ttpt, self.best_k)
         return write_summary(self.tracker, self.experiment_id)
 
     def __enter__(self) -> TrackingCallback:
@@ -229,6 +283,29 @@ class TrackingCallback:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.finish()
+
+
+def check_best(tracker: ExperimentTracker, experiment_id: int, monitor: LookaheadMonitor, k: int = 3) -> list[int]:
+    """Check the best `k` complete trials of the experiment that have no check yet, store the
+    results, and return the checked trials' ids. A check that raises is stored as a failed
+    validation with the error, as the callback does."""
+    checked = []
+    for trial in tracker.get_trials(experiment_id, states="complete", order_by="value", limit=k):
+        if trial["value"] is None or trial["ttpt_result"] is not None:
+            continue
+        result = TrackingCallback._check(monitor, _Params(trial["params"], trial["trial_number"]))
+        if result is not None:
+            tracker.log_ttpt_result(trial["id"], **result)
+            checked.append(trial["id"])
+    return checked
+
+
+class _Params:
+    """A stored trial as `TrackingCallback._check` reads an Optuna trial (params and number)."""
+
+    def __init__(self, params: dict[str, Any], number: int) -> None:
+        self.params = params
+        self.number = number
 
 
 def write_summary(tracker: ExperimentTracker, experiment_id: int) -> dict[str, Any]:
@@ -247,6 +324,8 @@ def write_summary(tracker: ExperimentTracker, experiment_id: int) -> dict[str, A
         "n_trials_failed": row["n_failed"],
         "improvement": row["improvement"],
         "first_best_trial": row["first_best_trial"],
+        "verdict": row["verdict"],
+        "verdict_coverage": row["verdict_coverage"],
     }
     tracker.log_experiment_summary(experiment_id, summary)
     return summary
@@ -268,7 +347,12 @@ def import_study(
     id. Idempotent: trials already in the experiment are skipped."""
     from tqdm import tqdm
 
-    names = objective_names(study, metric_names)
+    if experiment_id is None:
+        names = objective_names(study, metric_names)
+    else:
+        experiment = tracker.get_experiment(experiment_id)
+        names = objective_names(study, metric_names, default=experiment["objective"])
+        check_objective(experiment, names[0], study_direction(study))
     if experiment_id is None:
         experiment_id = _experiment_for(
             tracker, study, names, name=experiment_name, template=template, mode=mode, config=None

@@ -82,6 +82,7 @@ def stats(state: JournalState, experiment_id: int) -> ExperimentStats:
         ),
         ttpt_total=len(results),
         ttpt_failed=sum(1 for r in results if not r["passed"]),
+        n_ranked=sum(1 for t in items if t["state"] == "complete" and t["value"] is not None),
     )
 
 

@@ -64,6 +64,9 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
             trials.c.experiment_id,
             func.count().label("n_trials"),
             *counts,
+            func.sum(case(((trials.c.state == "complete") & trials.c.value.is_not(None), 1), else_=0)).label(
+                "n_ranked"
+            ),
             func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
             func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
         )
@@ -87,7 +90,12 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
     if with_trials:  # the per-trial aggregates scan every trial: only when asked for
         best = case((experiments.c.direction == "maximize", per_trial.c.best_max), else_=per_trial.c.best_min)
         source = source.outerjoin(per_trial, per_trial.c.experiment_id == experiments.c.id)
-        columns += [per_trial.c.n_trials, *(per_trial.c[f"n_{s}"] for s in TRIAL_STATES), best.label("best_value")]
+        columns += [
+            per_trial.c.n_trials,
+            per_trial.c.n_ranked,
+            *(per_trial.c[f"n_{s}"] for s in TRIAL_STATES),
+            best.label("best_value"),
+        ]
     conditions: list[ColumnElement[bool]] = []
     if "ids" in given:
         conditions.append(experiments.c.id.in_(bindparam("ids", expanding=True)))

@@ -397,4 +397,5 @@ def _stats(row: Row[Any], experiment: Experiment, with_trials: bool) -> Experime
         best_value=row.best_value if with_trials else None,
         ttpt_total=int(row.ttpt_total_),
         ttpt_failed=int(row.ttpt_failed_),
+        n_ranked=int(row.n_ranked or 0) if with_trials else 0,
     )

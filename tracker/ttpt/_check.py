@@ -38,13 +38,20 @@ class LookaheadResult:
     violations: list[dict[str, Any]] = field(default_factory=list)
 
     def as_log_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for `log_ttpt_result`, or the `ttpt` item of `log_trials`."""
+        """Keyword arguments for `log_ttpt_result`, or the `ttpt` item of `log_trials`. Only the
+        first MAX_STORED_VIOLATIONS violations (the earliest boundaries) are stored, so a leaky
+        strategy checked every boundary does not store hundreds; `num_violations` and the metrics
+        count them all, and `violations_stored` says how many are kept."""
+        kept = self.violations[:MAX_STORED_VIOLATIONS]
         return {
             "passed": self.passed,
             "num_violations": self.num_violations,
-            "metrics": dict(self.metrics),
-            "violations": list(self.violations),
+            "metrics": {**self.metrics, "violations_stored": len(kept)},
+            "violations": list(kept),
         }
+
+
+MAX_STORED_VIOLATIONS = 25
 
 
 def _checked_options(
