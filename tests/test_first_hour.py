@@ -153,7 +153,7 @@ def test_1_the_demo_prints_the_readme_commands_and_each_works_as_printed(clone: 
     explore = demo_output[demo_output.index("Explore further:") : demo_output.index("Open the dashboard")]
     commands = [line.strip() for line in explore.splitlines()[1:] if line.strip()]
     assert commands == readme_first_hour()
-    assert len(commands) == 4
+    assert len(commands) == 5
     for command in commands:
         run = sh(command, clone, fresh_shell())
         assert run.returncode == 0, (command, run.stderr)
@@ -257,7 +257,8 @@ def test_every_command_in_the_docs_works_when_pasted(page: Path, demo_output: st
     sandbox = tmp_path / "clone"  # a copy of the clone after the demo, so pages cannot disturb each other
     sandbox.mkdir()
     (sandbox / ".venv").symlink_to(VENV_BIN.parent)
-    shutil.copy(clone / "experiments.db", sandbox / "experiments.db")
+    for made in ("experiments.db", "demo_prices.csv"):  # what the demo made
+        shutil.copy(clone / made, sandbox / made)
     for command in commands:
         env = fresh_shell() if command.startswith(".venv/") else activated_shell()
         if is_dashboard(command):

@@ -354,8 +354,20 @@ def test_the_result_maps_onto_log_ttpt_result(data: dict[str, pd.DataFrame], tmp
         tracker.log_ttpt_result(trial, **result.as_log_arguments())
         [stored] = tracker.get_ttpt_results(trial)
     assert stored["violations"] == result.violations
-    assert stored["metrics"] == result.metrics
+    assert stored["metrics"] == {**result.metrics, "violations_stored": 3}
     assert stored["num_violations"] == 3
+
+
+def test_an_exhaustive_leak_stores_its_first_violations_and_counts_them_all(data: dict[str, pd.DataFrame]) -> None:
+    from tracker.ttpt._check import MAX_STORED_VIOLATIONS
+
+    result = check_lookahead(next_bar, data, {}, exhaustive=True)
+    assert result.num_violations > 400
+    stored = result.as_log_arguments()
+    assert stored["violations"] == result.violations[:MAX_STORED_VIOLATIONS]
+    assert MAX_STORED_VIOLATIONS == 25
+    assert stored["num_violations"] == result.num_violations
+    assert stored["metrics"]["violations_stored"] == 25
 
 
 def test_the_monitor_draws_boundaries_per_params_and_repeats_itself(data: dict[str, pd.DataFrame]) -> None:

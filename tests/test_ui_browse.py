@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,10 @@ class TestExperimentPages:
         with ExperimentTracker(url) as t:
             expected = {r["id"]: r for r in t.list_experiments(stats=True)}
             best = {i: t.best_trial(i) for i in ids.values()}
+            judged = {i: t.verdict(i) for i in ids.values()}
         for experiment_id in ids.values():
             o = reader.browser().overview(experiment_id)
+            assert {**asdict(o.verdict), "coverage": o.verdict.coverage} == judged[experiment_id]  # one rule
             row = expected[experiment_id]
             assert (o.n_trials, o.best_value, o.ttpt_total) == (
                 row["n_trials"],

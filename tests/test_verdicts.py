@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +13,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from tests.test_cli import tracker_cli
 from tests.test_ttpt import ma_crossover, next_bar
 from tracker import ExperimentTracker, ValidationError
 from tracker.demo import synthetic_prices
@@ -150,3 +154,100 @@ class TestTheCallbackRefusesNonsense:
         assert all(t["ttpt_result"] is None for t in tracker.get_trials(callback.experiment_id))
         assert "not stored" in caplog.text
         assert tracker.compare_experiments([callback.experiment_id])[0]["verdict"] == "unchecked"
+
+
+STRATEGIES = """
+import numpy as np
+
+
+def honest(data, params):
+    close = data["close"]
+    return np.sign(close - close.rolling(int(params["fast"])).mean())
+
+
+def leaky(data, params):
+    close = data["close"]
+    return np.sign(close.shift(-1) - close)
+
+
+def noisy(data, params):
+    close = data["close"]
+    return close * 0 + np.random.default_rng().normal(size=close.shape)
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A research folder: a strategy module, the prices as CSV and a store with six unchecked trials."""
+    (tmp_path / "strats.py").write_text(STRATEGIES)
+    prices()["close"].to_csv(tmp_path / "prices.csv")
+    with ExperimentTracker(tmp_path / "runs.db") as t:
+        eid = t.create_experiment("study", "t", "m")
+        t.log_trials(
+            eid, [{"trial_number": n, "params": {"fast": n + 2}, "performance": {"sharpe": n}} for n in range(6)]
+        )
+    return tmp_path
+
+
+def stored_checks(folder: Path) -> list[tuple[int, bool]]:
+    with ExperimentTracker(folder / "runs.db") as t:
+        return [(r["trial_id"], r["passed"]) for trial in t.get_trials(1) for r in t.get_ttpt_results(trial["id"])]
+
+
+def check_cli(folder: Path, strategy: str, *more: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return tracker_cli(
+        "--url", "runs.db", "ttpt", "check", "study", "--strategy", strategy,
+        "--data", "prices.csv", "--data-key", "close", *more, cwd=folder, check=check,
+    )  # fmt: skip
+
+
+class TestTheCheckCommand:
+    def test_it_checks_the_best_trials_with_a_strategy_from_the_current_folder(self, folder: Path) -> None:
+        run = check_cli(folder, "strats:honest", "--budget", "20")
+        assert "verdict: valid (best 3 of 6 checked, 3 checks in all)" in run.stdout
+        assert sorted(stored_checks(folder)) == [(4, True), (5, True), (6, True)]  # trials 3, 4 and 5
+        again = check_cli(folder, "strats:honest", "--k", "1", "--format", "json")
+        assert [(r["trial_number"], r["passed"]) for r in json.loads(again.stdout)] == [(5, True)]
+        assert len(stored_checks(folder)) == 4  # a new check of the best trial; the latest counts
+
+    def test_a_leak_makes_the_verdict_look_ahead(self, folder: Path) -> None:
+        run = check_cli(folder, "strats:leaky", "--exhaustive", "--k", "2")
+        assert "verdict: look-ahead (2 of the best 3 of 6 checked, 2 checks in all)" in run.stdout
+        assert stored_checks(folder) == [(5, False), (6, False)]
+
+    def test_a_nondeterministic_strategy_stores_nothing_and_says_why(self, folder: Path) -> None:
+        run = check_cli(folder, "strats:noisy", "--budget", "5")
+        assert "not stored" in run.stderr
+        assert stored_checks(folder) == []
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"--strategy": "strats"}, "expected MODULE:FUNCTION"),
+            ({"--strategy": "nowhere:f"}, "cannot import 'nowhere'"),
+            ({"--strategy": "strats:missing"}, "has no function 'missing'"),
+            ({"--data": "absent.csv"}, "'absent.csv' does not exist"),
+            ({"--data": "strats.py"}, "expected a .csv or .parquet file"),
+            ({"--k": "0"}, "must be at least 1"),
+            ({"study": "other"}, "experiment is named 'other'"),
+        ],
+    )
+    def test_bad_arguments_are_one_line_on_stderr_and_store_nothing(
+        self, folder: Path, change: dict[str, str], message: str
+    ) -> None:
+        options = {"study": "study", "--strategy": "strats:honest", "--data": "prices.csv", "--k": "3", **change}
+        experiment = options.pop("study")
+        args = [item for pair in options.items() for item in pair]
+        run = tracker_cli("--url", "runs.db", "ttpt", "check", experiment, *args, cwd=folder, check=False)
+        assert run.returncode == 1
+        assert message in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+        assert stored_checks(folder) == []
+
+    def test_a_missing_store_is_an_error_and_is_not_created(self, folder: Path) -> None:
+        run = tracker_cli(
+            "--url", "absent.db", "ttpt", "check", "1", "--strategy", "strats:honest", "--data", "prices.csv",
+            cwd=folder, check=False,
+        )  # fmt: skip
+        assert run.returncode == 1
+        assert not (folder / "absent.db").exists()

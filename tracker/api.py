@@ -580,6 +580,17 @@ class ExperimentTracker(Annotations):
 
         return analysis.improvement_curve(self._repo, check_id(experiment_id, "experiment_id"))
 
+    def verdict(self, experiment_id: int) -> dict[str, Any]:
+        """The look-ahead verdict of an experiment (docs/optuna-and-ttpt.md#verdicts): `status`
+        (valid, look-ahead or unchecked), `coverage` (e.g. "best 3 of 150 checked, 33 checks in
+        all") and its counts. Raises NotFoundError."""
+        from dataclasses import asdict
+
+        from tracker.verdict import experiment_verdict
+
+        judged = experiment_verdict(self._repo, check_id(experiment_id, "experiment_id"))
+        return {**asdict(judged), "coverage": judged.coverage}
+
     def compare_experiments(self, experiment_ids: Sequence[int]) -> list[dict[str, Any]]:
         """One dict per experiment, in the order given: the in-house `id`, `name`, `n_trials` and
         `best_<objective>` (`best_sharpe`: a float, 0.0 without a valued trial), then `best_value`

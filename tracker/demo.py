@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 TRADING_DAYS = 252
+PRICES = "demo_prices.csv"
+"""The demo's synthetic closes, written next to its store for `tracker ttpt check`."""
+VERDICT_STYLE = {
+    "valid": "[green]valid[/green]",
+    "look-ahead": "[red]INVALID: look-ahead bias[/red]",
+    "unchecked": "[yellow]unchecked[/yellow]",
+}
 
 
 def synthetic_prices(seed: int, assets: int = 4, years: int = 3) -> Any:
@@ -149,10 +156,11 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
             "improvement",
             "verdict",
         ):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column == "verdict")
         for row in rows:
             rate = row["violation_rate"]
-            verdict = "[red]INVALID: look-ahead bias[/red]" if rate else "[green]valid[/green]"
+            checked = row["verdict_coverage"].partition(",")[0]  # "best 3 of 150 checked"; the count is a column
+            verdict = f"{VERDICT_STYLE[row['verdict']]}\n{checked}"
             table.add_row(
                 str(row["id"]),
                 row["name"],
@@ -167,13 +175,16 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
         folder = Path(output) if output else (Path(tracker.db_path).parent if tracker.db_path else Path.cwd())
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = tracker.export([honest, leaky], folder / f"demo_{honest}_{leaky}_trials.csv")
+        prices = folder / PRICES
+        data["close"].to_csv(prices)
         plot_path = folder / f"demo_{honest}_{leaky}_compare.png"
         plots.save(plots.compare(tracker, [honest, leaky]), plot_path)
         store = tracker.url
     console.print(f"wrote {csv_path}")
     console.print(f"wrote {plot_path}")
+    console.print(f"wrote {prices} (the prices, for `tracker ttpt check`)")
     console.print(f"took {time.perf_counter() - started:.1f} s. Explore further:")
-    for command in explore_commands(store, honest, leaky):
+    for command in explore_commands(store, honest, leaky, prices):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
     console.print("Open the dashboard (read-only, in the browser; Ctrl+C stops it):")
     console.print(f"  {dashboard_command(store)}", highlight=False, soft_wrap=True)
@@ -185,7 +196,7 @@ def dashboard_command(store: str) -> str:
     return f"{shell_name()} --url {shlex.quote(store)} ui"
 
 
-def explore_commands(store: str, honest: int, leaky: int) -> list[str]:
+def explore_commands(store: str, honest: int, leaky: int, prices: Path) -> list[str]:
     """The commands the demo suggests, each ready to paste in the folder the demo ran in."""
     tracker = f"{shell_name()} --url {shlex.quote(store)}"
     return [
@@ -193,6 +204,8 @@ def explore_commands(store: str, honest: int, leaky: int) -> list[str]:
         f"{tracker} compare {honest} {leaky}",
         f"{tracker} trials list {leaky} --sort value --limit 5",
         f"{tracker} plot {leaky} --kind ttpt -o demo_{leaky}_ttpt.png",
+        f"{tracker} ttpt check {leaky} --strategy tracker.demo:leaky_signal"
+        f" --data {shlex.quote(str(prices))} --data-key close",
     ]
 
 

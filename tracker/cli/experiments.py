@@ -22,6 +22,8 @@ def experiments_list(args: argparse.Namespace) -> int:
 
     with open_tracker(args) as tracker:
         rows = tracker.list_experiments(stats=True, tags=pairs(args.tag, "--tag") or None)
+        for row in rows:
+            row["verdict"] = tracker.verdict(row["id"])["status"]
     columns = [
         field("id"),
         field("name"),
@@ -30,6 +32,7 @@ def experiments_list(args: argparse.Namespace) -> int:
         field("n_trials", "trials"),
         field("best_value", "best"),
         field("violation_rate", "violation rate", percent),
+        field("verdict"),
         field("tags", "tags", lambda tags: " ".join(f"{k}={v}" for k, v in (tags or {}).items()) or "-"),
         field("created_at", "created (UTC)", moment),
     ]
@@ -114,6 +117,7 @@ def compare(args: argparse.Namespace) -> int:
         field("mean_value", "mean"),
         field("std_value", "std"),
         field("violation_rate", "violation rate", percent),
+        field("verdict"),
         field("improvement"),
         field("first_best_trial", "first best trial"),
     ]

@@ -285,13 +285,16 @@ class TrackingCallback:
         self.finish()
 
 
-def check_best(tracker: ExperimentTracker, experiment_id: int, monitor: LookaheadMonitor, k: int = 3) -> list[int]:
-    """Check the best `k` complete trials of the experiment that have no check yet, store the
-    results, and return the checked trials' ids. A check that raises is stored as a failed
-    validation with the error, as the callback does."""
+def check_best(
+    tracker: ExperimentTracker, experiment_id: int, monitor: LookaheadMonitor, k: int = 3, *, recheck: bool = False
+) -> list[int]:
+    """Check the best `k` complete trials of the experiment that have no check yet (with
+    `recheck`, all of them: a new result is added and the latest counts), store the results, and
+    return the checked trials' ids, best first. A check that raises is stored as a failed
+    validation with the error, as the callback does; a nondeterministic strategy stores nothing."""
     checked = []
     for trial in tracker.get_trials(experiment_id, states="complete", order_by="value", limit=k):
-        if trial["value"] is None or trial["ttpt_result"] is not None:
+        if trial["value"] is None or (trial["ttpt_result"] is not None and not recheck):
             continue
         result = TrackingCallback._check(monitor, _Params(trial["params"], trial["trial_number"]))
         if result is not None:

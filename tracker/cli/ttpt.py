@@ -1,0 +1,114 @@
+"""`tracker ttpt check`: run the look-ahead check on an experiment's best trials after the fact,
+with the strategy named as `module:function` and the price data read from a file."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from tracker.cli._app import arg, command
+from tracker.cli._output import emit, field, out
+from tracker.cli._store import experiment_ids, open_tracker
+from tracker.errors import ValidationError
+
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+def load_strategy(spec: str) -> Any:
+    """The function that `module:function` names; the current folder is importable, as it is for
+    `python -m`. Raises ValidationError saying what is missing."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise ValidationError("--strategy", f"expected MODULE:FUNCTION (e.g. mystrategies:momentum), got {spec!r}")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValidationError(
+            "--strategy", f"cannot import {module_name!r} ({exc}); run from the folder that holds it"
+        ) from None
+    found = getattr(module, name, None)
+    if not callable(found):
+        raise ValidationError("--strategy", f"{module_name!r} has no function {name!r}")
+    return found
+
+
+def load_data(path: str, key: str | None) -> Any:
+    """The DataFrame in a .csv (first column is the index, dates parsed) or .parquet file; with
+    `key`, the dict {key: frame} that strategies taking several inputs expect."""
+    import pandas as pd
+
+    file = Path(path)
+    if file.suffix.lower() not in DATA_SUFFIXES:
+        raise ValidationError("--data", f"{path!r}: expected a .csv or .parquet file")
+    if not file.is_file():
+        raise ValidationError("--data", f"{path!r} does not exist")
+    try:
+        if file.suffix.lower() == ".csv":
+            frame = pd.read_csv(file, index_col=0, parse_dates=True)
+        else:
+            frame = pd.read_parquet(file)
+    except ImportError as exc:
+        raise ValidationError(
+            "--data", f"reading {path!r} needs {exc.name}: pip install 'ttpt-tracker[parquet]'"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise ValidationError("--data", f"cannot read {path!r}: {exc}") from None
+    return frame if key is None else {key: frame}
+
+
+@command(
+    "ttpt check",
+    "run the look-ahead check on the best trials of an experiment and store the results",
+    arg("experiment", help="an experiment's id or exact name"),
+    arg("--strategy", required=True, metavar="MODULE:FUNCTION", help="the strategy: function(data, params) -> signal"),
+    arg("--data", required=True, metavar="FILE", help="the prices the strategy ran on: a .csv or .parquet file"),
+    arg("--data-key", metavar="NAME", help="pass the data as {NAME: frame}, for strategies that take a dict"),
+    arg("--k", type=int, default=3, help="how many of the best complete trials to check (default 3)"),
+    arg("--budget", type=int, help="evaluations per check (default 122: see docs/optuna-and-ttpt.md)"),
+    arg("--exhaustive", action="store_true", help="check at every row instead of a budget"),
+    arg("--n-jobs", type=int, default=1, help="worker processes per check"),
+)
+def ttpt_check(args: argparse.Namespace) -> int:
+    from tracker.integrations.optuna import check_best
+    from tracker.ttpt import LookaheadMonitor
+
+    if args.k < 1:
+        raise ValidationError("--k", f"must be at least 1, got {args.k}")
+    strategy = load_strategy(args.strategy)
+    data = load_data(args.data, args.data_key)
+    monitor = LookaheadMonitor(strategy, data, budget=args.budget, exhaustive=args.exhaustive, n_jobs=args.n_jobs)
+    with open_tracker(args) as tracker:
+        [experiment_id] = experiment_ids(args, tracker, [args.experiment])
+        checked = check_best(tracker, experiment_id, monitor, args.k, recheck=True)
+        rows = []
+        for trial_id in checked:
+            trial = tracker.get_trial(trial_id)
+            result = trial["ttpt_result"]
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "trial_number": trial["trial_number"],
+                    "value": trial["value"],
+                    "passed": result["passed"],
+                    "num_violations": result["num_violations"],
+                    "evaluations": result["metrics"].get("evaluations"),
+                }
+            )
+        [summary] = tracker.compare_experiments([experiment_id])
+    columns = [
+        field("trial_id", "trial id"),
+        field("trial_number", "number"),
+        field("value"),
+        field("passed"),
+        field("num_violations", "violations"),
+        field("evaluations"),
+    ]
+    emit(rows, columns, args.format, "look-ahead checks")
+    if args.format == "table":
+        out(f"verdict: {summary['verdict']} ({summary['verdict_coverage']})")
+    return 0
