@@ -220,6 +220,23 @@ def test_a_refused_upgrade_changes_nothing(tmp_path: Path) -> None:
     assert database.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("target", "dropped"),
+    [
+        ("0002", ["This drops tags, notes"]),
+        ("0001", ["objective, direction", "; tags, notes"]),
+    ],
+)
+def test_the_downgrade_prompt_says_what_is_dropped_and_a_refusal_changes_nothing(
+    store: str, target: str, dropped: list[str]
+) -> None:
+    before = Path(store).read_bytes()
+    code, output = in_terminal([*TRACKER, "--url", store, "db", "downgrade", target], "n")
+    assert (code, "cancelled" in output) == (1, True)
+    assert all(text in output for text in dropped), output
+    assert Path(store).read_bytes() == before
+
+
 READING = [
     ("experiments", "list"),
     ("experiments", "show", "1"),

@@ -82,6 +82,13 @@ def db_upgrade(args: argparse.Namespace) -> int:
     return _report(report)
 
 
+DROPPED = {
+    "0002": "objective, direction, state, value, start and end times and TTPT violations",
+    "0003": "tags, notes, trial attributes, step metrics, provenance and artifacts",
+}
+"""What undoing each revision drops, for the downgrade's question."""
+
+
 @command(
     "db downgrade",
     "downgrade the schema to REVISION",
@@ -96,7 +103,11 @@ def db_downgrade(args: argparse.Namespace) -> int:
         return _offline_sql(args, "downgrade", args.revision)
     db = _database(args)
     try:
-        question = f"Downgrade {db.location.safe_url} to {args.revision} (columns newer than it are dropped)?"
+        before = db.read(schema.current_revision)
+        undone = schema.REVISIONS[_position(args.revision) + 1 : _position(before) + 1]
+        lost = [DROPPED[r] for r in undone if r in DROPPED]
+        dropped = "; ".join(lost) or "columns newer than it"
+        question = f"Downgrade {db.location.safe_url} to {args.revision}? This drops {dropped}."
         if not confirm(args, question):
             out("cancelled; nothing was changed")
             return 1
@@ -104,6 +115,13 @@ def db_downgrade(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     return _report(report)
+
+
+def _position(revision: str | None) -> int:
+    """The index of a revision in schema.REVISIONS; -1 for none, `base` or the in-house schema."""
+    from tracker import schema
+
+    return schema.REVISIONS.index(revision) if revision in schema.REVISIONS else -1
 
 
 def _report(report: Any) -> int:
