@@ -180,6 +180,7 @@ def noisy(data, params):
 def folder(tmp_path: Path) -> Path:
     """A research folder: a strategy module, the prices as CSV and a store with six unchecked trials."""
     (tmp_path / "strats.py").write_text(STRATEGIES)
+    (tmp_path / "broken.py").write_text("1 / 0\n")
     prices()["close"].to_csv(tmp_path / "prices.csv")
     with ExperimentTracker(tmp_path / "runs.db") as t:
         eid = t.create_experiment("study", "t", "m")
@@ -226,6 +227,7 @@ class TestTheCheckCommand:
             ({"--strategy": "strats"}, "expected MODULE:FUNCTION"),
             ({"--strategy": "nowhere:f"}, "cannot import 'nowhere'"),
             ({"--strategy": "strats:missing"}, "has no function 'missing'"),
+            ({"--strategy": "broken:f"}, "importing 'broken' raised ZeroDivisionError"),
             ({"--data": "absent.csv"}, "'absent.csv' does not exist"),
             ({"--data": "strats.py"}, "expected a .csv or .parquet file"),
             ({"--k": "0"}, "must be at least 1"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.cli._app import arg, command
 from tracker.cli._output import out
@@ -61,25 +61,7 @@ def db_history(args: argparse.Namespace) -> int:
     arg("--yes", action="store_true", help="do not ask for confirmation"),
 )
 def db_upgrade(args: argparse.Namespace) -> int:
-    from tracker import schema
-
-    if args.sql:
-        return _offline_sql(args, "upgrade", args.revision)
-    db = _database(args)
-    try:
-        before = db.read(schema.current_revision)
-        out(f"database: {db.location.safe_url}")
-        out(f"current revision: {before or 'empty'}; target: {args.revision}")
-        if before == schema.HEAD and args.revision in ("head", schema.HEAD):
-            out("already up to date")
-            return 0
-        if not confirm(args, f"Upgrade {db.location.safe_url} to {args.revision}? Back up the database first."):
-            out("cancelled; nothing was changed")
-            return 1
-        report = schema.upgrade(db, args.revision)
-    finally:
-        db.dispose()
-    return _report(report)
+    return _migrate(args, "upgrade")
 
 
 DROPPED = {
@@ -97,21 +79,35 @@ DROPPED = {
     arg("--yes", action="store_true", help="do not ask for confirmation"),
 )
 def db_downgrade(args: argparse.Namespace) -> int:
+    return _migrate(args, "downgrade")
+
+
+def _migrate(args: argparse.Namespace, direction: Literal["upgrade", "downgrade"]) -> int:
+    """Show where the database is, ask, then move it to `args.revision` (or print the SQL)."""
     from tracker import schema
 
     if args.sql:
-        return _offline_sql(args, "downgrade", args.revision)
+        return _offline_sql(args, direction, args.revision)
     db = _database(args)
     try:
         before = db.read(schema.current_revision)
-        undone = schema.REVISIONS[_position(args.revision) + 1 : _position(before) + 1]
-        lost = [DROPPED[r] for r in undone if r in DROPPED]
-        dropped = "; ".join(lost) or "columns newer than it"
-        question = f"Downgrade {db.location.safe_url} to {args.revision}? This drops {dropped}."
+        where = db.location.safe_url
+        out(f"database: {where}")
+        out(f"current revision: {before or 'empty'}; target: {args.revision}")
+        if direction == "upgrade":
+            if before == schema.HEAD and args.revision in ("head", schema.HEAD):
+                out("already up to date")
+                return 0
+            question = f"Upgrade {where} to {args.revision}? Back up the database first."
+        else:
+            undone = schema.REVISIONS[_position(args.revision) + 1 : _position(before) + 1]
+            dropped = "; ".join(DROPPED[r] for r in undone if r in DROPPED) or "columns newer than it"
+            question = f"Downgrade {where} to {args.revision}? This drops {dropped}."
         if not confirm(args, question):
             out("cancelled; nothing was changed")
             return 1
-        report = schema.downgrade(db, args.revision)
+        migrate = schema.upgrade if direction == "upgrade" else schema.downgrade
+        report = migrate(db, args.revision)
     finally:
         db.dispose()
     return _report(report)

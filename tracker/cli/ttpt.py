@@ -31,6 +31,8 @@ def load_strategy(spec: str) -> Any:
         raise ValidationError(
             "--strategy", f"cannot import {module_name!r} ({exc}); run from the folder that holds it"
         ) from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed while importing: say how, in one line
+        raise ValidationError("--strategy", f"importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
     found = getattr(module, name, None)
     if not callable(found):
         raise ValidationError("--strategy", f"{module_name!r} has no function {name!r}")

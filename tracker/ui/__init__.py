@@ -6,20 +6,15 @@ Jinja2 and the rest load with `create_app`.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 __all__ = ["create_app"]
 
 
-def create_app(
-    url: str | os.PathLike[str] | None = None,
-    *,
-    token: str | None = None,
-    loopback_only: bool = True,
-    allowed_hosts: tuple[str, ...] = (),
-) -> Any:
-    """An ASGI app serving the store at `url` read-only; see `tracker.ui.app.create_app`."""
-    from tracker.ui.app import create_app as build
+def __getattr__(name: str) -> Any:
+    """`create_app` (`tracker.ui.app.create_app`), imported on first use."""
+    if name == "create_app":
+        from tracker.ui.app import create_app
 
-    return build(url, token=token, loopback_only=loopback_only, allowed_hosts=allowed_hosts)
+        return create_app
+    raise AttributeError(f"module 'tracker.ui' has no attribute {name!r}")
