@@ -141,9 +141,18 @@ def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
         min_best_value=float_param(params, "min_best"),
         created_after=time_param(params, "created_after"),
         created_before=time_param(params, "created_before"),
-        tag=(params.get("tag") or "").strip() or None,
+        tag=tag_param(params),
         ids=None if not ids else tuple(id_list(ids, "ids")),
     )
+
+
+def tag_param(params: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """`tag=NAME` as (NAME, None), `tag=NAME=VALUE` as (NAME, VALUE) (tag names hold no `=`)."""
+    raw = (params.get("tag") or "").strip()
+    if not raw:
+        return None
+    name, equals, value = raw.partition("=")
+    return name.strip(), value if equals else None
 
 
 def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQuery:
