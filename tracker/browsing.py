@@ -1,5 +1,6 @@
 """Browsing a store, read-only: the records of pages and queries, and the `Browser` whose verbs
-answer them (`Repository.browser()`). The dashboard is built on these verbs only.
+answer them (`Repository.browser()`). The dashboard is built on these verbs, and on the
+repository's own reads of one owner's artifacts and one trial's step metrics.
 
 Tables are filtered, sorted and paginated in the store (the SQL backend in SQL, on its indexes;
 the journal on its replayed state). Counts, best values, TTPT figures, verdicts and histories come
