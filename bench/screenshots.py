@@ -1,14 +1,19 @@
 """Screenshots of the dashboard's pages for the docs (make screenshots): runs the demo into a
-temporary store, serves it with `tracker ui`, and has headless Chromium (Debian's package,
-driven by Playwright) save each page to docs/images/ui-*.png."""
+temporary store, adds what users record beside the numbers (tags, notes, an equity-curve image
+and a CSV of the leaky study's best trial, and that trial's Sharpe ratio and hit rate over the
+last three months, month by month, as metrics per step), serves it with `tracker ui`, and has
+headless Chromium (Debian's package, driven by Playwright) save each page to
+docs/images/ui-*.png."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -24,6 +29,63 @@ FLAGS = [
     "--disable-sync",
 ]
 BOUND_MS = 30_000
+HONEST, LEAKY = 1, 2
+"""The demo's experiment ids."""
+MONTH = 21
+"""Trading days per step of the per-month metrics."""
+
+
+def annotate(store: str) -> None:
+    """Tags on both studies, notes, artifacts and metrics per step on the leaky one and its best
+    trial, computed from the demo's own prices and strategy."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from tracker import ExperimentTracker, plots
+    from tracker.demo import TRADING_DAYS, leaky_signal, synthetic_prices
+
+    with ExperimentTracker(store) as t:
+        t.set_tags(("experiment", HONEST), {"desk": "demo", "status": "candidate"})
+        t.set_tags(("experiment", LEAKY), {"desk": "demo", "status": "rejected"})
+        t.set_note(
+            ("experiment", LEAKY),
+            "## Rejected: look-ahead\n\nThe signal adds `peek * tomorrow's return` (`shift(-1)`): its Sharpe "
+            "ratio is out of reach of any honest strategy, and the **TTPT checks fail** on the best trials. "
+            "Kept as the demo's negative control.",
+        )
+        t.log_artifact(("experiment", LEAKY), _png(plots.history(t, LEAKY)), name="plots/history.png")
+        best = t.best_trial(LEAKY)
+        if best is None:
+            raise RuntimeError("the demo's leaky study has no complete trial")
+        trial_id, params = best["id"], best["params"]
+        t.set_tags(("trial", trial_id), {"review": "look-ahead"})
+        t.set_note(("trial", trial_id), "Best value of the study, and an artefact: see the failed checks below.")
+        close = synthetic_prices(7)  # the demo's prices (its default seed)
+        daily = (leaky_signal({"close": close}, params).shift(1) * close.pct_change(fill_method=None)).mean(axis=1)
+        daily = daily.fillna(0.0)
+        wealth = (1.0 + daily).cumprod()
+        figure = Figure(figsize=(8, 3.2), layout="constrained")
+        axes = figure.add_subplot()
+        axes.plot(wealth.index, wealth.to_numpy(), color="#d62728")
+        axes.set_title(f"Equity of trial {best['trial_number']} (too good to be true)")
+        axes.set_ylabel("wealth")
+        t.log_artifact(("trial", trial_id), _png(figure), name="equity.png")
+        t.log_artifact(("trial", trial_id), daily.to_csv(header=["return"]).encode(), name="daily_returns.csv")
+        steps: dict[int, dict[str, float]] = {}
+        for step, end in enumerate(range(MONTH, len(daily) + 1, MONTH)):
+            window = daily.iloc[max(0, end - 3 * MONTH) : end]  # the last three months
+            volatility = float(window.std())
+            steps[step] = {
+                "sharpe_3m": float(window.mean() / volatility * np.sqrt(TRADING_DAYS)) if volatility else 0.0,
+                "hit_rate_3m": float((window > 0).mean()),
+            }
+        t.log_step_metrics_batch(trial_id, steps)
+
+
+def _png(figure: Any) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=100)
+    return out.getvalue()
 
 
 def main() -> int:
@@ -33,6 +95,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tracker-shots-") as folder:
         store = f"sqlite:///{folder}/experiments.db"
         subprocess.run([tracker, "--url", store, "demo", "--trials", "150"], check=True, capture_output=True)
+        annotate(store)
         server = subprocess.Popen(
             [tracker, "--url", store, "ui", "--no-open", "--port", "0"], stdout=subprocess.PIPE, text=True
         )
@@ -41,21 +104,21 @@ def main() -> int:
             address = server.stdout.readline().rsplit(" at ", 1)[1].strip().rstrip("/")
             pages = {
                 "ui-experiments.png": "/",
-                "ui-experiment.png": "/experiments/2",
+                "ui-experiment.png": f"/experiments/{LEAKY}",
                 "ui-trial.png": "/trials/{best}",
                 "ui-compare.png": "/compare?ids=1,2",
             }
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 page = browser.new_page(viewport={"width": 1360, "height": 900})
-                best = page.request.get(address + "/api/experiments/2").json()["best_trial_id"]
+                best = page.request.get(f"{address}/api/experiments/{LEAKY}").json()["best_trial_id"]
                 for name, path in pages.items():
                     page.goto(address + path.format(best=best))
                     page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)
                     page.screenshot(path=str(IMAGES / name), full_page=name != "ui-experiment.png")
                     print(f"wrote docs/images/{name}")
                 page.set_viewport_size({"width": 1360, "height": 2200})
-                page.goto(address + "/experiments/2")
+                page.goto(f"{address}/experiments/{LEAKY}")
                 page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)
                 page.screenshot(path=str(IMAGES / "ui-experiment.png"))
                 browser.close()

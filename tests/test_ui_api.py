@@ -4,9 +4,12 @@ exactly as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +18,40 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from starlette.testclient import TestClient
 
-from tracker import ExperimentTracker, ValidationError
-from tracker.ui import create_app
+from tracker import ExperimentTracker, Owner, ValidationError
+from tracker.ui import artifacts, create_app
 from tracker.ui.render import markdown, render
 from tracker.ui.security import check_binding
 
 HOSTILE = '<script>document.body.dataset.pwned="1"</script><img src=x onerror="document.body.dataset.pwned=1">'
 LOCAL = "http://127.0.0.1"
 TOKEN = "s3cret-token-of-some-length"  # noqa: S105 - a test token
+NOTE = "# Why momentum\n\nA *first* look, with **care**."
+CSV = b"day,pnl\n1,0.5\n2,-0.25\n"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>document.body.dataset.pwned=1</script></svg>'
+STEPS = 2_500
+"""Steps of the first trial's `sharpe`: more than the API's cap of 2,000 per key."""
+
+
+def png(width: int = 4, height: int = 3) -> bytes:
+    """A valid PNG of a red rectangle."""
+    rows = b"".join(b"\x00" + b"\xd6\x27\x28" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def seed(url: str) -> dict[str, int]:
+    """Two experiments: `alpha` (30 trials, half checked, tags, a note, an image; its first trial
+    with tags, a note, attributes, artifacts and step metrics) and a hostile one whose every
+    string, its note and its trial's note included, is markup."""
     with ExperimentTracker(url) as t:
-        a = t.create_experiment("alpha", "Momentum", "tpe", {"n_trials": 30})
+        a = t.create_experiment(
+            "alpha", "Momentum", "tpe", {"n_trials": 30}, tags={"desk": "fx", "stage": "final"}, note=NOTE
+        )
         trials = t.log_trials(
             a,
             [
@@ -41,13 +65,30 @@ def seed(url: str) -> dict[str, int]:
                 for n in range(30)
             ],
         )
-        b = t.create_experiment(HOSTILE, HOSTILE, "grid", objective="loss", direction="minimize")
+        first = trials[0]
+        t.set_tags(("trial", first), {"fold": "all"})
+        t.set_note(("trial", first), "odd fill on **day 3**")
+        t.log_artifact(("experiment", a), png(8, 5), name="history.png")
+        t.log_artifact(("trial", first), png(), name="plots/equity curve.png")
+        t.log_artifact(("trial", first), CSV, name="trades.csv")
+        t.log_artifact(("trial", first), SVG, name="drawing.svg")
+        t.log_step_metrics_batch(first, {step: {"sharpe": math.sin(step / 50) + step / 1000} for step in range(STEPS)})
+        t.log_step_metrics_batch(first, {step: {"drawdown": -step / 100} for step in range(10)})
+        b = t.create_experiment(
+            HOSTILE, HOSTILE, "grid", objective="loss", direction="minimize", tags={"owner": HOSTILE}, note=HOSTILE
+        )
         odd = t.log_trial(
-            b, 0, {HOSTILE: HOSTILE, "inf": math.inf}, {"loss": math.inf, "nan": math.nan}, strategy_code=HOSTILE
+            b,
+            0,
+            {HOSTILE: HOSTILE, "inf": math.inf},
+            {"loss": math.inf, "nan": math.nan},
+            strategy_code=HOSTILE,
+            note=HOSTILE,
+            attributes={HOSTILE: HOSTILE},
         )
         t.log_trial(b, 1, {"x": 1}, {"loss": 2.0})
         t.log_trial(b, 2, {"x": 2}, {"loss": math.nan}, state="failed")
-    return {"alpha": a, "hostile": b, "first": trials[0], "odd": odd}
+    return {"alpha": a, "hostile": b, "first": first, "odd": odd}
 
 
 @pytest.fixture
@@ -100,9 +141,10 @@ EXPERIMENT = {
     "ttpt_failed": int,
     "violation_rate": NUMBER,
     "verdict": VERDICT,
-    "tags": list,
+    "tags": dict,
     "version": str,
 }
+ARTIFACT = {"name": str, "size": int, "media_type": str, "sha256": str, "created_at": str, "url": str, "inline": bool}
 PAGE = {"items": list, "total": int, "offset": int, "limit": int, "next": (str, type(None))}
 TRIAL_ROW = {
     "id": int,
@@ -112,6 +154,7 @@ TRIAL_ROW = {
     "ttpt": (str, type(None)),
     "params": dict,
     "performance": dict,
+    "tags": dict,
 }
 
 
@@ -123,7 +166,19 @@ class TestSchema:
         shape(listing, {**PAGE, "items": [EXPERIMENT], "sort": str, "order": str})
         assert listing["total"] == 2
         detail = strict(client.get(f"/api/experiments/{a}"))
-        shape(detail, {**EXPERIMENT, "config": dict, "summary": type(None), "best_trial": dict, "improvement": NUMBER})
+        shape(
+            detail,
+            {
+                **EXPERIMENT,
+                "config": dict,
+                "summary": type(None),
+                "best_trial": dict,
+                "improvement": NUMBER,
+                "note": str,
+                "provenance": dict,
+                "artifacts": [ARTIFACT],
+            },
+        )
         assert detail["best_trial"]["trial_number"] == 29
         assert (detail["n_trials"], detail["ttpt_checks"], detail["ttpt_failed"]) == (30, 15, 5)
         trials = strict(client.get(f"/api/experiments/{a}/trials?sort=performance.drawdown&order=asc&limit=5"))
@@ -156,6 +211,12 @@ class TestSchema:
                 "n_ranked": int,
                 "strategy_code": str,
                 "ttpt_results": [{"id": int, "passed": bool, "num_violations": int, "created_at": str}],
+                "tags": dict,
+                "note": str,
+                "attributes": type(None),
+                "artifacts": [ARTIFACT],
+                "step_metrics": dict,
+                "step_counts": dict,
             },
         )
         assert (trial["rank"], trial["n_ranked"]) == (30, 30)
@@ -197,9 +258,12 @@ class TestSchema:
             ("/api/experiments/1/history?max_points=1", 400, "max_points"),
             ("/api/compare?ids=1", 400, "ids"),
             ("/api/compare?ids=a,b", 400, "ids"),
+            ("/api/experiments?tag=no!good", 400, "tag"),
             ("/api/experiments/999", 404, None),
             ("/api/experiments/999/trials", 404, None),
             ("/api/trials/99999", 404, None),
+            ("/api/trials/99999/artifacts/x.png", 404, None),
+            ("/api/experiments/999/artifacts/x.png", 404, None),
         ],
     )
     def test_bad_requests_say_what_was_wrong(
@@ -223,6 +287,141 @@ class TestSchema:
         after = strict(client.get(f"/api/experiments/{ids['alpha']}"))
         assert after["version"] != before
         assert (after["n_trials"], after["best_value"]) == (31, 9.0)
+
+
+class TestAnnotations:
+    def test_tags_notes_provenance_and_attributes_are_served_as_recorded(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, _ = api
+        e = strict(client.get(f"/api/experiments/{ids['alpha']}"))
+        assert e["tags"] == {"desk": "fx", "stage": "final"}
+        assert e["note"] == NOTE  # the Markdown source; the page renders it
+        assert {"git_commit", "git_dirty", "python", "versions", "host"} <= set(e["provenance"])
+        rows = {r["id"]: r for r in strict(client.get("/api/experiments"))["items"]}
+        assert rows[ids["alpha"]]["tags"] == {"desk": "fx", "stage": "final"}
+        assert rows[ids["hostile"]]["tags"] == {"owner": HOSTILE}
+        trial = strict(client.get(f"/api/trials/{ids['first']}"))
+        assert (trial["tags"], trial["note"]) == ({"fold": "all"}, "odd fill on **day 3**")
+        assert strict(client.get(f"/api/trials/{ids['odd']}"))["attributes"] == {HOSTILE: HOSTILE}
+        page = strict(client.get(f"/api/experiments/{ids['alpha']}/trials?limit=2"))["items"]
+        assert [r["tags"] for r in page] == [{"fold": "all"}, {}]
+
+    @pytest.mark.parametrize(
+        ("tag", "expected"),
+        [("desk", ["alpha"]), ("desk=fx", ["alpha"]), ("desk=FX", []), ("owner", ["hostile"]), ("fold", [])],
+    )
+    def test_the_tag_filter_takes_a_name_or_a_pair(
+        self, api: tuple[TestClient, dict[str, int], str], tag: str, expected: list[str]
+    ) -> None:
+        client, ids, _ = api
+        found = strict(client.get("/api/experiments", params={"tag": tag}))
+        assert [r["id"] for r in found["items"]] == [ids[name] for name in expected]
+        assert found["total"] == len(expected)
+
+    def test_artifacts_are_listed_with_the_url_of_their_bytes(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, _ = api
+        listed = strict(client.get(f"/api/trials/{ids['first']}"))["artifacts"]
+        recorded = {"drawing.svg": SVG, "plots/equity curve.png": png(), "trades.csv": CSV}
+        assert [a["name"] for a in listed] == sorted(recorded)
+        for a in listed:
+            data = recorded[a["name"]]
+            assert (a["size"], a["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+            assert client.get(a["url"]).content == data
+        assert [(a["media_type"], a["inline"]) for a in listed] == [
+            ("image/svg+xml", False),
+            ("image/png", True),
+            ("text/csv", False),
+        ]
+        assert listed[1]["url"] == f"/api/trials/{ids['first']}/artifacts/plots/equity%20curve.png"
+        [image] = strict(client.get(f"/api/experiments/{ids['alpha']}"))["artifacts"]
+        assert image["url"] == f"/api/experiments/{ids['alpha']}/artifacts/history.png"
+        assert client.get(image["url"]).content == png(8, 5)
+
+    def test_images_are_served_for_display_and_anything_else_as_a_download(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, _ = api
+        base = f"/api/trials/{ids['first']}/artifacts"
+        image = client.get(f"{base}/plots/equity%20curve.png")
+        assert image.headers["content-type"] == "image/png"
+        assert image.headers["content-disposition"].startswith("inline;")
+        for name, media_type, data in (("trades.csv", "text/csv", CSV), ("drawing.svg", "image/svg+xml", SVG)):
+            answer = client.get(f"{base}/{name}")
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == media_type
+            assert answer.headers["content-disposition"] == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
+            assert answer.content == data
+        for answer in (image, client.get(f"{base}/drawing.svg")):
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert "sandbox" in answer.headers["content-security-policy"]
+        missing = client.get(f"{base}/nothing.png")
+        assert missing.status_code == 404
+        assert strict(missing)["message"] == f"trial {ids['first']} has no artifact named 'nothing.png'"
+
+    def test_a_name_a_browser_would_normalise_is_still_reachable_by_its_url(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, url = api
+        with ExperimentTracker(url) as t:
+            t.log_artifact(("trial", ids["odd"]), b"dot", name="./notes.txt")
+        [listed] = strict(client.get(f"/api/trials/{ids['odd']}"))["artifacts"]
+        assert listed["url"].endswith("/artifacts/.%2Fnotes.txt")
+        assert client.get(listed["url"]).content == b"dot"
+
+    def test_step_metrics_are_capped_per_key_keeping_the_ends_and_extremes(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, url = api
+        trial = strict(client.get(f"/api/trials/{ids['first']}"))
+        assert trial["step_counts"] == {"drawdown": 10, "sharpe": STEPS}
+        assert trial["step_metrics"]["drawdown"] == [[step, -step / 100] for step in range(10)]
+        shown = trial["step_metrics"]["sharpe"]
+        assert len(shown) <= 2_000
+        with ExperimentTracker(url) as t:
+            whole = [list(p) for p in t.get_step_metrics(ids["first"])["sharpe"]]
+        assert [p[0] for p in shown] == sorted(p[0] for p in shown)
+        assert all(p in whole for p in shown)
+        assert {tuple(whole[0]), tuple(whole[-1])} <= {tuple(p) for p in shown}
+        assert min(whole, key=lambda p: p[1]) in shown
+        assert max(whole, key=lambda p: p[1]) in shown
+        assert strict(client.get(f"/api/trials/{ids['odd']}"))["step_metrics"] == {}
+
+
+class TestArtifactHeaders:
+    @pytest.mark.parametrize(
+        ("stored", "served"),
+        [
+            ("text/csv", "text/csv"),
+            ("text/plain; charset=latin-1", "text/plain; charset=latin-1"),
+            ("Image/PNG", "Image/PNG"),
+            ("text/html\r\nset-cookie: x=1", "application/octet-stream"),
+            ("not a type/at all", "application/octet-stream"),
+            ("image/pngé", "application/octet-stream"),
+        ],
+    )
+    def test_a_stored_media_type_is_served_only_when_well_formed(self, stored: str, served: str) -> None:
+        assert artifacts.content_type(stored) == served
+
+    def test_only_raster_images_are_inline(self) -> None:
+        inline = [t for t in ("image/png", "IMAGE/JPEG", "image/gif", "image/webp; q=1") if artifacts.is_inline(t)]
+        assert len(inline) == 4
+        assert not any(
+            artifacts.is_inline(t) for t in ("image/svg+xml", "text/html", "application/pdf", "image/x-icon")
+        )
+
+    def test_urls_keep_slashes_unless_a_browser_would_normalise_the_name(self) -> None:
+        owner = Owner("trial", 7)
+        assert artifacts.url("/p", owner, "plots/a b.png") == "/p/api/trials/7/artifacts/plots/a%20b.png"
+        assert artifacts.url("", owner, "./a.png") == "/api/trials/7/artifacts/.%2Fa.png"
+        assert artifacts.url("", owner, "a//b.png") == "/api/trials/7/artifacts/a%2F%2Fb.png"
+
+    def test_a_file_name_survives_quotes_and_non_ascii(self) -> None:
+        assert artifacts.disposition('dir/ré"port.csv', False) == (
+            "attachment; filename=\"r__port.csv\"; filename*=UTF-8''r%C3%A9%22port.csv"
+        )
 
 
 class TestPages:
@@ -277,33 +476,39 @@ class TestPages:
         assert 'href="javascript:' not in html
         assert "<img" not in html
 
-    def test_tags_notes_and_artifacts_show_when_a_trial_carries_them(self) -> None:
-        t = {
-            "id": 1,
-            "experiment": {"id": 1, "name": "e", "objective": "sharpe"},
-            "trial_number": 3,
-            "state": "complete",
-            "value": 1.0,
-            "params": {},
-            "performance": {},
-            "rank": 1,
-            "n_ranked": 1,
-            "ttpt_results": [],
-            "duration_s": None,
-            "tags": ["<b>x</b>"],
-            "notes": "*careful* <script>bad()</script>",
-            "artifacts": [
-                {"name": "equity", "data_uri": "data:image/png;base64,iVBORw0KGgo="},
-                {"name": "evil", "data_uri": "javascript:alert(1)"},
-            ],
-        }
-        html = render("trial.html", t=t, store="s", root="", params={})
-        assert "<em>careful</em>" in html
-        assert "bad()" not in html or "&lt;script&gt;" in html
-        assert "<script>bad" not in html
-        assert "&lt;b&gt;x&lt;/b&gt;" in html
-        assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
-        assert "javascript:alert" not in html
+    def test_the_pages_show_the_tags_notes_provenance_and_artifacts_the_api_serves(
+        self, api: tuple[TestClient, dict[str, int], str]
+    ) -> None:
+        client, ids, _ = api
+        e = strict(client.get(f"/api/experiments/{ids['alpha']}"))
+        html = client.get(f"/experiments/{ids['alpha']}").text
+        assert 'href="/?tag=desk%3Dfx">desk=fx</a>' in html  # a tag links to the list filtered by it
+        assert '<td class="tags"><span class="tag" title="fold=all">fold=all</span></td>' in html  # trial tags
+        assert "<h1>Why momentum</h1>" in html
+        assert "<em>first</em>" in html
+        assert f"<td>{e['provenance']['python']}</td>" in html
+        assert (
+            '<img src="/api/experiments/1/artifacts/history.png" alt="history.png">'.replace("/1/", f"/{ids['alpha']}/")
+            in html
+        )
+        trial = strict(client.get(f"/api/trials/{ids['first']}"))
+        html = client.get(f"/trials/{ids['first']}").text
+        assert '<span class="tag" title="fold=all">fold=all</span>' in html
+        assert "<strong>day 3</strong>" in html
+        images = re.findall(r'<img src="([^"]+)"', html)
+        assert images == [a["url"] for a in trial["artifacts"] if a["inline"]] != []
+        for a in trial["artifacts"]:
+            assert f'<a href="{a["url"]}">{a["name"]}</a>' in html
+        assert 'data-chart="steps"' in html
+
+    def test_a_hostile_note_renders_as_text(self, api: tuple[TestClient, dict[str, int], str]) -> None:
+        client, ids, _ = api
+        for path in (f"/experiments/{ids['hostile']}", f"/trials/{ids['odd']}"):
+            html = client.get(path).text
+            note = html.split('class="note"', 1)[1].split("</div>", 1)[0]
+            assert "&lt;script&gt;document.body.dataset.pwned" in note, path
+            assert "<script" not in note, path
+            assert "<img" not in note, path
 
 
 class TestGuard:
@@ -336,6 +541,9 @@ class TestGuard:
             )
             assert client.get("/api/experiments", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
             assert client.get("/api/experiments", headers={"x-tracker-token": TOKEN}).status_code == 200
+            image = "/api/experiments/1/artifacts/history.png"
+            assert client.get(image).status_code == 401
+            assert client.get(image, headers={"x-tracker-token": TOKEN}).content == png(8, 5)
             first = client.get(f"/experiments/1?token={TOKEN}&sort=value")
             assert first.status_code == 303
             assert first.headers["location"] == "/experiments/1?sort=value"
@@ -373,16 +581,15 @@ def snapshot(url: str, tmp: Path) -> Any:
         engine.dispose()
         return rows
     path = Path(url.removeprefix("sqlite:///"))
-    return {
-        p.name: p.read_bytes()
-        for p in sorted(path.parent.iterdir())
-        if p.name.startswith(path.name) and not p.name.endswith(("-wal", "-shm"))
-    }
+    files = [p for p in sorted(path.parent.rglob("*")) if p.is_file() and not p.name.endswith(("-wal", "-shm"))]
+    return {str(p.relative_to(path.parent)): p.read_bytes() for p in files}
 
 
 def test_a_session_of_use_leaves_the_store_unchanged(store_url: str, tmp_path: Path) -> None:
-    ids = seed(store_url)
+    ids = seed(store_url)  # with tags, notes, artifacts and step metrics
     before = snapshot(store_url, tmp_path)
+    if not store_url.startswith("postgresql"):
+        assert any("artifacts" in name for name in before) != store_url.startswith("sqlite")  # the blob files
     with TestClient(create_app(store_url), base_url=LOCAL) as client:
         a, h = ids["alpha"], ids["hostile"]
         for path in (
@@ -399,8 +606,30 @@ def test_a_session_of_use_leaves_the_store_unchanged(store_url: str, tmp_path: P
             f"/api/experiments/{a}/importance",
             f"/api/experiments/{a}/sample",
             f"/api/trials/{ids['odd']}",
+            f"/api/trials/{ids['first']}",
+            f"/api/trials/{ids['first']}/artifacts/trades.csv",
+            f"/api/trials/{ids['first']}/artifacts/plots/equity%20curve.png",
+            f"/api/experiments/{a}/artifacts/history.png",
+            f"/api/experiments/{a}/artifacts/missing.png",
+            "/?tag=desk=fx",
             f"/api/compare?ids={a},{h}",
             "/api/experiments/12345",
         ):
             assert client.get(path).status_code in (200, 404), path
     assert snapshot(store_url, tmp_path) == before
+
+
+def test_downsampling_keeps_the_ends_and_each_buckets_extremes_and_skips_nan() -> None:
+    from tracker.ui.steps import min_max
+
+    points = [(i, math.nan if i % 7 == 0 else math.sin(i / 9)) for i in range(1, 1_001)]
+    kept = min_max(points, 100)
+    assert len(kept) <= 100
+    assert (kept[0], kept[-1]) == (points[0], points[-1])
+    finite = [p for p in points if not math.isnan(p[1])]
+    assert min(finite, key=lambda p: p[1]) in kept
+    assert max(finite, key=lambda p: p[1]) in kept
+    assert all(not math.isnan(v) for _, v in kept[1:-1])
+    assert min_max(points[:100], 100) == points[:100]
+    with pytest.raises(ValidationError, match="max_points"):
+        min_max(points, 3)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tracker import ExperimentTracker, NotFoundError, ReadOnlyStoreError, SchemaError, StoreError
+from tracker import ExperimentTracker, NotFoundError, ReadOnlyStoreError, SchemaError, StoreError, ValidationError
 from tracker.browsing import (
     EXPERIMENT_SORTS,
     ExperimentPageQuery,
@@ -238,11 +238,41 @@ class TestExperimentPages:
             "beta reversion",
             "gamma carry",
         ]
-        assert names(tag="anything") == []  # no record carries tags yet
+        assert names(tag=("anything", None)) == []
         first = browse.experiments(ExperimentPageQuery(limit=2))
         second = browse.experiments(ExperimentPageQuery(limit=2, offset=2))
         assert (first.total, second.total) == (3, 3)
         assert [o.experiment.name for o in first.items + second.items] == names()
+
+    def test_the_tag_filter_matches_a_tag_name_or_an_exact_pair(
+        self, seeded: tuple[str, dict[str, int], Repository]
+    ) -> None:
+        url, ids, reader = seeded
+        with ExperimentTracker(url) as t:
+            t.set_tags(("experiment", ids["alpha"]), {"desk": "fx", "stage": "final"})
+            t.set_tags(("experiment", ids["beta"]), {"desk": "rates", "empty": ""})
+            t.set_tags(("experiment", ids["gamma"]), {"stage": "a=b"})
+            gamma_trial = t.get_trials(ids["gamma"], limit=1)[0]["id"]
+            t.set_tags(("trial", gamma_trial), {"desk": "fx"})  # a trial's tag is not its experiment's
+        browse = reader.browser()
+
+        def names(tag: tuple[str, str | None], **query: Any) -> list[str]:
+            return [
+                o.experiment.name.split()[0] for o in browse.experiments(ExperimentPageQuery(tag=tag, **query)).items
+            ]
+
+        assert names(("desk", None)) == ["alpha", "beta"]
+        assert names(("desk", "fx")) == ["alpha"]
+        assert names(("desk", "FX")) == []
+        assert names(("stage", "a=b")) == ["gamma"]
+        assert names(("empty", "")) == ["beta"]
+        assert names(("empty", None)) == ["beta"]
+        best = {n: browse.overview(ids[n]).best_value or 0.0 for n in ("alpha", "gamma")}
+        assert names(("stage", None), sort="best_value", descending=True) == sorted(best, key=best.__getitem__)[::-1]
+        assert names(("desk", None), text="reversion") == ["beta"]
+        assert browse.experiments(ExperimentPageQuery(tag=("desk", None), limit=1, offset=1)).total == 2
+        with pytest.raises(ValidationError, match=r"^tag: tag name 'a!' is not valid"):
+            ExperimentPageQuery(tag=("a!", None))
 
     def test_overviews_count_trials_checks_and_give_verdicts(
         self, seeded: tuple[str, dict[str, int], Repository]

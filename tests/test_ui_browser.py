@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui_api import HOSTILE, seed
+from tests.test_ui_api import CSV, HOSTILE, STEPS, SVG, seed
 from tracker import ExperimentTracker
 from tracker.ui import create_app
 from tracker.ui.render import number
@@ -147,6 +147,8 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert cells(page, "#experiments tbody td.trials") == [number(e["n_trials"]) for e in listing]
     assert cells(page, "#experiments tbody td.checks") == [number(e["ttpt_checks"]) for e in listing]
     assert cells(page, "#experiments tbody .verdict") == [e["verdict"]["status"] for e in listing]
+    coverage = [v.get_attribute("title") for v in page.locator("#experiments tbody .verdict").all()]
+    assert coverage == [e["verdict"]["coverage"] for e in listing]  # the verdict's tooltip
     assert cells(page, "#experiments tbody td.rate")[0] == "33%"  # 5 of 15 checks failed
 
     e = api(page, f"{server.url}/api/experiments/{a}")
@@ -179,6 +181,55 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert cells(page, "#compare-table tr.best td") == [number(e["best_value"]), "2"]
     assert cells(page, "#compare-table tr.trials td") == ["30", "3"]
     assert page.locator("#compare-chart .scatterlayer .trace").count() == 2
+
+
+def test_tags_notes_provenance_artifacts_and_step_metrics_show_as_the_api_serves_them(
+    served: tuple[Served, dict[str, int], str], page: Any
+) -> None:
+    server, ids, _ = served
+    a, h, first = ids["alpha"], ids["hostile"], ids["first"]
+    page.goto(server.url + "/")
+    assert cells(page, f"#experiments tr[data-id='{a}'] .tag") == ["desk=fx", "stage=final"]
+    assert cells(page, f"#experiments tr[data-id='{h}'] .tag") == [f"owner={HOSTILE}"]
+    page.click(f"#experiments tr[data-id='{a}'] a.tag >> text=desk=fx")
+    page.wait_for_url(re.compile(r"tag=desk%3Dfx"))
+    assert cells(page, "#experiments tbody td.name") == ["alpha"]
+    page.fill("input[name=tag]", "owner")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(r"tag=owner"))
+    assert cells(page, "#experiments tbody td.name") == [HOSTILE]
+
+    e = api(page, f"{server.url}/api/experiments/{a}")
+    page.goto(f"{server.url}/experiments/{a}")
+    assert cells(page, "#facts .tag") == ["desk=fx", "stage=final"]
+    assert page.locator("#experiment-note h1").inner_text() == "Why momentum"  # Markdown, rendered
+    assert page.locator("#experiment-note em").inner_text() == "first"
+    provenance = dict(zip(cells(page, "#provenance th"), cells(page, "#provenance td"), strict=True))
+    assert provenance["python"] == e["provenance"]["python"]
+    assert provenance["git_commit"] == (e["provenance"]["git_commit"] or "-")
+    image = page.locator("#experiment-artifacts img")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 8  # loaded and decoded
+
+    trial = api(page, f"{server.url}/api/trials/{first}")
+    page.goto(f"{server.url}/trials/{first}")
+    assert cells(page, "#trial-facts .tag") == ["fold=all"]
+    assert page.locator("#trial-note strong").inner_text() == "day 3"
+    assert page.locator("#trial-artifacts img").evaluate("img => img.complete && img.naturalWidth") == 4
+    for name, data in (("trades.csv", CSV), ("drawing.svg", SVG)):
+        with page.expect_download(timeout=BOUND_MS) as started:
+            page.click(f"#trial-artifacts a >> text={name}")
+        download = started.value
+        assert download.suggested_filename == name
+        assert Path(download.path()).read_bytes() == data
+    assert page.evaluate("document.body.dataset.pwned") is None  # the svg's script never ran
+    wait_drawn(page, "step-charts")
+    assert page.locator("#step-charts .slice").count() == 2
+    sharpe = page.locator("#step-charts .slice[data-key=sharpe]")
+    assert sharpe.evaluate("el => el.data[0].x.length") == len(trial["step_metrics"]["sharpe"]) <= 2_000
+    shown = len(trial["step_metrics"]["sharpe"])
+    assert f"{shown:,} of {STEPS:,} steps, downsampled" in (sharpe.locator(".gtitle").text_content() or "")
+    drawdown = page.locator("#step-charts .slice[data-key=drawdown]")
+    assert drawdown.evaluate("el => el.data[0].y") == [v for _, v in trial["step_metrics"]["drawdown"]]
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -279,6 +330,11 @@ def test_hostile_names_params_and_code_stay_inert(served: tuple[Served, dict[str
         assert page.locator("img[src=x]").count() == 0, path
         assert page.locator("body script:not([src])").count() == 0, path
         assert "<script>document.body.dataset.pwned" in page.locator("main").inner_text(), path
+    for path, note in ((f"/experiments/{h}", "#experiment-note"), (f"/trials/{ids['odd']}", "#trial-note")):
+        page.goto(server.url + path)
+        assert page.locator(note).inner_text().startswith("<script>document.body.dataset.pwned"), path
+        assert page.locator(f"{note} img, {note} script").count() == 0, path
+        assert page.evaluate("document.body.dataset.pwned") is None, path
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -1,5 +1,6 @@
 """Browsing a store, read-only: the records of pages and queries, and the `Browser` whose verbs
-answer them (`Repository.browser()`). The dashboard is built on these verbs only.
+answer them (`Repository.browser()`). The dashboard is built on these verbs, and on the
+repository's own reads of one owner's artifacts and one trial's step metrics.
 
 Tables are filtered, sorted and paginated in the store (the SQL backend in SQL, on its indexes;
 the journal on its replayed state). Counts, best values, TTPT figures, verdicts and histories come
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from tracker.codec import check_tag_key
 from tracker.digest import Check, Digest, Digests, Point
 from tracker.errors import NotFoundError, ValidationError
 from tracker.records import TRIAL_STATES, Experiment, Trial, TrialState, TTPTResult
@@ -57,13 +59,16 @@ class ExperimentPageQuery:
     """Best value at least this (maximize) or at most this (minimize)."""
     created_after: datetime | None = None
     created_before: datetime | None = None
-    tag: str | None = None
+    tag: tuple[str, str | None] | None = None
+    """(name, value): experiments that have the tag `name`, with that value unless it is None."""
     ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_window(self.offset, self.limit)
         if self.sort not in EXPERIMENT_SORTS:
             raise ValidationError("sort", f"must be one of {', '.join(EXPERIMENT_SORTS)}, got {self.sort!r}")
+        if self.tag is not None:
+            check_tag_key(self.tag[0], "tag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +275,6 @@ class Browser(ABC, Generic[H]):
                 digests = {i: self._digests.by_experiment[i] for i in ids if i in self._digests.by_experiment}
                 facts = {i: _facts(d) for i, d in digests.items()}
             chosen = [i for i in ids if i in facts and _keeps(facts[i], query)]
-            if query.tag is not None:
-                records = self._experiments(handle, chosen)
-                chosen = [i for i in chosen if query.tag in _tags(records[i])]
             if query.sort in EXPERIMENT_DIGEST_SORTS:
                 valued = [i for i in chosen if facts[i][query.sort] is not None]
                 valued.sort(key=lambda i: (facts[i][query.sort], i), reverse=query.descending)
@@ -401,8 +403,8 @@ class Browser(ABC, Generic[H]):
 
     @abstractmethod
     def _experiment_ids(self, handle: H, query: ExperimentPageQuery, sort: str, descending: bool) -> list[int]:
-        """Ids of the experiments matching the query's ids, text and date filters, ordered by the
-        column `sort` (ties by id)."""
+        """Ids of the experiments matching the query's ids, text, date and tag filters, ordered by
+        the column `sort` (ties by id)."""
 
     @abstractmethod
     def _experiments(self, handle: H, ids: Sequence[int]) -> dict[int, Experiment]:
@@ -461,14 +463,6 @@ def _keeps(f: dict[str, Any], query: ExperimentPageQuery) -> bool:
             return False
         return bool(best >= query.min_best_value if f["direction"] == "maximize" else best <= query.min_best_value)
     return True
-
-
-def _tags(e: Experiment) -> list[str]:
-    """The experiment's tags, once records carry them (a list, or a dict's keys and key=value)."""
-    tags = getattr(e, "tags", None)
-    if isinstance(tags, dict):
-        return [*map(str, tags), *(f"{k}={v}" for k, v in tags.items())]
-    return [str(t) for t in tags] if isinstance(tags, list | tuple | set | frozenset) else []
 
 
 def _overview(e: Experiment, d: Digest) -> ExperimentOverview:

@@ -124,6 +124,8 @@ class JournalBrowser(Browser[JournalState]):
                 continue
             if needle and needle not in item["name"].lower() and needle not in item["template"].lower():
                 continue
+            if query.tag is not None and not _tagged(item["tags"], *query.tag):
+                continue
             if query.created_after is not None or query.created_before is not None:
                 created = codec.parse_time(item["created_at"])
                 if query.created_after is not None and created < query.created_after:
@@ -263,6 +265,10 @@ class JournalBrowser(Browser[JournalState]):
                 if t["state"] == "complete" and t["value"] is not None:
                     found.append(queries.trial(state, t))
         return found
+
+
+def _tagged(tags: dict[str, str], name: str, value: str | None) -> bool:
+    return name in tags and (value is None or tags[name] == value)
 
 
 def _newer(items: dict[int, dict[str, Any]], mark: int) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decod
 from tracker.digest import CheckFeed, TrialFeed
 from tracker.errors import NotFoundError
 from tracker.records import Experiment, Trial, TTPTResult
-from tracker.sql.models import experiments, trials, ttpt_results
+from tracker.sql.models import experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
 from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TTPT_COLUMNS, RecordReader
 from tracker.sql.unit_of_work import UnitOfWork
@@ -170,6 +170,14 @@ class SqlBrowser(Browser[Connection]):
             stmt = stmt.where(experiments.c.created_at >= query.created_after)
         if query.created_before is not None:
             stmt = stmt.where(experiments.c.created_at < query.created_before)
+        if query.tag is not None:
+            name, value = query.tag
+            tagged = select(experiment_tags.c.experiment_id).where(
+                experiment_tags.c.experiment_id == experiments.c.id, experiment_tags.c.key == name
+            )
+            if value is not None:
+                tagged = tagged.where(experiment_tags.c.value == value)
+            stmt = stmt.where(tagged.exists())
         return [int(i) for i in conn.execute(stmt).scalars()]
 
     def _experiments(self, conn: Connection, ids: Sequence[int]) -> dict[int, Experiment]:

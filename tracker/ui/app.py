@@ -17,8 +17,9 @@ from starlette.routing import Route
 
 from tracker.browsing import ExperimentPageQuery, TrialPageQuery, encode_cursor
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
+from tracker.records import Owner, OwnerKind
 from tracker.repository import Repository
-from tracker.ui import payloads
+from tracker.ui import artifacts, payloads
 from tracker.ui.render import code_css, render
 from tracker.ui.security import Guard, is_loopback
 
@@ -112,8 +113,10 @@ def create_app(
             _api(dashboard, lambda d, r: payloads.experiments(d.browser, payloads.experiment_query(r.query_params))),
         ),
         Route(
-            "/api/experiments/{experiment_id:int}", _api(dashboard, lambda d, r: payloads.experiment(d.browser, _id(r)))
+            "/api/experiments/{experiment_id:int}",
+            _api(dashboard, lambda d, r: payloads.experiment(d.browser, d.repository, _id(r), _root(r))),
         ),
+        Route("/api/experiments/{experiment_id:int}/artifacts/{name:path}", _artifact(dashboard, "experiment")),
         Route(
             "/api/experiments/{experiment_id:int}/trials",
             _api(dashboard, lambda d, r: payloads.trials(d.browser, _id(r), _trial_query(r))),
@@ -137,8 +140,9 @@ def create_app(
         Route("/api/experiments/{experiment_id:int}/importance", _api(dashboard, lambda d, r: d.importance(_id(r)))),
         Route(
             "/api/trials/{trial_id:int}",
-            _api(dashboard, lambda d, r: payloads.trial(d.browser, r.path_params["trial_id"])),
+            _api(dashboard, lambda d, r: payloads.trial(d.browser, d.repository, r.path_params["trial_id"], _root(r))),
         ),
+        Route("/api/trials/{trial_id:int}/artifacts/{name:path}", _artifact(dashboard, "trial")),
         Route("/api/compare", _api(dashboard, lambda d, r: payloads.compare(d.browser, _compare_ids(r)))),
         Route("/static/{name:path}", _static),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
@@ -160,6 +164,10 @@ def _id(request: Request) -> int:
     return int(request.path_params["experiment_id"])
 
 
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
 def _trial_query(request: Request) -> TrialPageQuery:
     return payloads.trial_query(request.query_params, request.query_params.getlist("state"))
 
@@ -176,11 +184,13 @@ def _endpoints() -> dict[str, Any]:
         "endpoints": [
             "/api/experiments?offset=&limit=&sort=&order=&q=&max_violation_rate=&min_best=&created_after=&created_before=&tag=",
             "/api/experiments/{id}",
+            "/api/experiments/{id}/artifacts/{name}",
             "/api/experiments/{id}/trials?offset=&limit=&sort=&order=&state=&ttpt=&after=",
             "/api/experiments/{id}/history?max_points=",
             "/api/experiments/{id}/sample",
             "/api/experiments/{id}/importance",
             "/api/trials/{id}",
+            "/api/trials/{id}/artifacts/{name}",
             "/api/compare?ids=1,2",
         ],
         "docs": "docs/ui.md",
@@ -204,6 +214,37 @@ def _api(dashboard: Dashboard, build: Callable[[Dashboard, Request], Any]) -> Ha
         except TrackerError as exc:
             return JSONAnswer({"error": type(exc).__name__, "message": str(exc)}, status_code=_status(exc))
         return JSONAnswer(answer, headers={"cache-control": "no-store"})
+
+    return endpoint
+
+
+def _artifact(dashboard: Dashboard, kind: OwnerKind) -> Handler:
+    """The bytes of an artifact, read-only: raster images for display, anything else as a download
+    (see `tracker.ui.artifacts`); a missing one answers 404 in the API's JSON."""
+    from starlette.concurrency import run_in_threadpool
+
+    def read(request: Request) -> Response:
+        owner = Owner(kind, int(request.path_params[f"{kind}_id"]))
+        name = request.path_params["name"]
+        found = [a for a in dashboard.repository.list_artifacts(owner) if a.name == name]
+        if not found:
+            raise NotFoundError(f"{kind} {owner.id} has no artifact named {name!r}")
+        data = dashboard.repository.read_artifact(owner, name)
+        inline = artifacts.is_inline(found[0].media_type)
+        headers = {
+            "content-type": artifacts.content_type(found[0].media_type),
+            "content-disposition": artifacts.disposition(name, inline),
+            "content-security-policy": artifacts.SANDBOX,
+            "cache-control": "no-cache",
+            "etag": f'"{found[0].sha256}"',
+        }
+        return Response(data, headers=headers)
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await run_in_threadpool(read, request)
+        except TrackerError as exc:
+            return JSONAnswer({"error": type(exc).__name__, "message": str(exc)}, status_code=_status(exc))
 
     return endpoint
 
@@ -255,7 +296,7 @@ def _experiment_page(d: Dashboard, request: Request) -> Response:
         if found.items and found.items[0].trial.trial_number == number:
             return RedirectResponse(f"{request.scope.get('root_path', '')}/trials/{found.items[0].trial.id}", 303)
         raise NotFoundError(f"experiment {experiment_id} has no trial number {number}")
-    summary = payloads.experiment(d.browser, experiment_id)
+    summary = payloads.experiment(d.browser, d.repository, experiment_id, _root(request))
     query = _trial_query(request)
     table = payloads.trials(d.browser, experiment_id, query)
     return HTMLResponse(
@@ -267,7 +308,7 @@ def _experiment_page(d: Dashboard, request: Request) -> Response:
 
 
 def _trial_page(d: Dashboard, request: Request) -> Response:
-    data = payloads.trial(d.browser, request.path_params["trial_id"])
+    data = payloads.trial(d.browser, d.repository, request.path_params["trial_id"], _root(request))
     return HTMLResponse(render("trial.html", **d.context(request, t=data)))
 
 

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,13 +27,16 @@ from tracker.browsing import (
     TrialRow,
 )
 from tracker.errors import ValidationError
-from tracker.records import TRIAL_STATES, Experiment, Trial, TTPTResult, stored_fields
+from tracker.records import TRIAL_STATES, Experiment, Owner, Trial, TTPTResult, stored_fields
+from tracker.ui import artifacts, steps
 
-EXTRA_EXPERIMENT_FIELDS = ("tags", "notes", "provenance", "attributes")
-"""Fields that later schema work adds to records; shown where a record carries them."""
-EXTRA_TRIAL_FIELDS = ("tags", "notes", "attributes", "artifacts")
+if TYPE_CHECKING:
+    from tracker.repository import Repository
+
 MAX_COLUMNS = 12
 MAX_COMPARE = 10
+STEP_POINTS = 2_000
+"""At most this many points per step metric in a trial's answer (downsampled beyond)."""
 
 
 # serialisation ---------------------------------------------------------------------------------
@@ -141,9 +144,18 @@ def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
         min_best_value=float_param(params, "min_best"),
         created_after=time_param(params, "created_after"),
         created_before=time_param(params, "created_before"),
-        tag=(params.get("tag") or "").strip() or None,
+        tag=tag_param(params),
         ids=None if not ids else tuple(id_list(ids, "ids")),
     )
+
+
+def tag_param(params: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """`tag=NAME` as (NAME, None), `tag=NAME=VALUE` as (NAME, VALUE) (tag names hold no `=`)."""
+    raw = (params.get("tag") or "").strip()
+    if not raw:
+        return None
+    name, equals, value = raw.partition("=")
+    return name.strip(), value if equals else None
 
 
 def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQuery:
@@ -175,16 +187,6 @@ def id_list(raw: str | Sequence[str], name: str) -> list[int]:
 
 
 # answers ---------------------------------------------------------------------------------------
-
-
-def _extras(record: Any, names: Sequence[str]) -> dict[str, Any]:
-    """The fields of later schema work that this record carries and that hold something."""
-    out = {}
-    for name in names:
-        value = getattr(record, name, None)
-        if value not in (None, "", [], {}, ()):
-            out[name] = value
-    return out
 
 
 def experiment_brief(e: Experiment) -> dict[str, Any]:
@@ -222,17 +224,9 @@ def overview(o: ExperimentOverview) -> dict[str, Any]:
             "checks": v.checks,
             "failed_checks": v.failed_checks,
         },
-        "tags": _tag_list(getattr(o.experiment, "tags", None)),
+        "tags": dict(o.experiment.tags),
         "version": f"{o.version[0]}-{o.version[1]}",
     }
-
-
-def _tag_list(tags: Any) -> list[str]:
-    if isinstance(tags, dict):
-        return [f"{k}={v}" if v not in (None, "") else str(k) for k, v in tags.items()]
-    if isinstance(tags, list | tuple | set | frozenset):
-        return [str(t) for t in tags]
-    return []
 
 
 def page(p: Page[Any], items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -245,9 +239,9 @@ def experiments(browser: Browser[Any], query: ExperimentPageQuery) -> dict[str, 
     return page(found, [overview(o) for o in found.items], sort=query.sort, order="desc" if query.descending else "asc")
 
 
-def experiment(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
-    """`GET /api/experiments/{id}`: the overview with config, summary, the best trial and what
-    later schema work adds (tags, notes, provenance)."""
+def experiment(browser: Browser[Any], repository: Repository, experiment_id: int, root: str = "") -> dict[str, Any]:
+    """`GET /api/experiments/{id}`: the overview with config, summary, the best trial, note,
+    provenance and artifacts (their URLs under `root`). Raises NotFoundError."""
     o = browser.overview(experiment_id)
     e = o.experiment
     best = None
@@ -266,8 +260,15 @@ def experiment(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
         "summary": e.summary,
         "best_trial": best,
         "improvement": improvement(history),
-        **_extras(e, EXTRA_EXPERIMENT_FIELDS),
+        "note": e.note,
+        "provenance": e.provenance,
+        "artifacts": artifact_list(repository, Owner("experiment", e.id), root),
     }
+
+
+def artifact_list(repository: Repository, owner: Owner, root: str) -> list[dict[str, Any]]:
+    """The owner's artifacts by name, each with the URL of its bytes under `root`."""
+    return [artifacts.describe(a, root) for a in repository.list_artifacts(owner)]
 
 
 def improvement(history: History) -> float | None:
@@ -296,6 +297,7 @@ def trial_row(row: TrialRow) -> dict[str, Any]:
         "ttpt": None if row.ttpt_passed is None else ("passed" if row.ttpt_passed else "failed"),
         "params": t.params,
         "performance": t.performance,
+        "tags": dict(t.tags),
         "created_at": _time(t.created_at),
         "started_at": _time(t.started_at),
         "completed_at": _time(t.completed_at),
@@ -384,10 +386,13 @@ def ttpt_result(r: TTPTResult) -> dict[str, Any]:
     }
 
 
-def trial(browser: Browser[Any], trial_id: int) -> dict[str, Any]:
-    """`GET /api/trials/{id}`."""
+def trial(browser: Browser[Any], repository: Repository, trial_id: int, root: str = "") -> dict[str, Any]:
+    """`GET /api/trials/{id}`: the trial with its experiment, rank, TTPT results, tags, note,
+    attributes, artifacts (their URLs under `root`) and step metrics (at most `STEP_POINTS` per
+    key; `step_counts` says how many each has). Raises NotFoundError."""
     d: TrialDetail = browser.trial(trial_id)
     t: Trial = d.trial
+    series, counts = steps.series(repository.list_step_metrics(trial_id=t.id), STEP_POINTS)
     return {
         "id": t.id,
         "experiment": experiment_brief(d.experiment),
@@ -406,7 +411,12 @@ def trial(browser: Browser[Any], trial_id: int) -> dict[str, Any]:
         "strategy_template": t.strategy_template,
         "generation_method": t.generation_method,
         "ttpt_results": [ttpt_result(r) for r in d.results],
-        **_extras(t, EXTRA_TRIAL_FIELDS),
+        "tags": dict(t.tags),
+        "note": t.note,
+        "attributes": t.attributes,
+        "artifacts": artifact_list(repository, Owner("trial", t.id), root),
+        "step_metrics": {key: [[step, _number(value)] for step, value in points] for key, points in series.items()},
+        "step_counts": counts,
     }
 
 

@@ -25,7 +25,15 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=number, pct=percent, js=as_json, code=highlight, markdown=markdown, when=when, pick=pick, flat=flat
+        num=number,
+        pct=percent,
+        size=size,
+        js=as_json,
+        code=highlight,
+        markdown=markdown,
+        when=when,
+        pick=pick,
+        flat=flat,
     )
     env.globals.update(query=query_string)
     return env
@@ -67,6 +75,13 @@ def flat(value: Any) -> list[tuple[str, Any]]:
     from tracker.ui.payloads import flatten
 
     return list(flatten(value).items()) if isinstance(value, dict) else []
+
+
+def size(n: int) -> str:
+    """A byte count as people read it: 900 B, 12.3 KiB, 4.0 MiB."""
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.1f} MiB"
 
 
 def percent(value: float | None) -> str:

@@ -174,6 +174,25 @@
       });
     },
 
+    // One small chart per metric key: keys differ in scale (a Sharpe ratio, a drawdown).
+    steps: function (el, t) {
+      var keys = Object.keys(t.step_metrics).slice(0, 12);
+      el.replaceChildren();
+      keys.forEach(function (key) {
+        var points = t.step_metrics[key], n = t.step_counts[key];
+        var div = document.createElement("div");
+        div.className = "slice";
+        div.dataset.key = key;
+        el.appendChild(div);
+        var title = plain(key) + (n > points.length ? " (" + points.length.toLocaleString() + " of " + n.toLocaleString() + " steps, downsampled)" : "");
+        Plotly.newPlot(div, [{
+          type: "scatter", mode: points.length > 200 ? "lines" : "lines+markers", line: { color: BLUE, width: 1.5 },
+          x: points.map(function (p) { return p[0]; }), y: points.map(function (p) { return p[1]; }),
+        }], layout(title, { height: 240, margin: { l: 50, r: 10, t: 30, b: 30 }, xaxis: { title: { text: "step" } } }), config);
+      });
+      if (Object.keys(t.step_metrics).length > keys.length) { say(el.appendChild(document.createElement("div")), "The first 12 keys are shown; the API serves them all."); }
+    },
+
     compare: function (el, data) {
       var traces = data.experiments.map(function (e) {
         var xs = e.curve.map(function (p) { return p[0]; }), ys = e.curve.map(function (p) { return p[1]; });
