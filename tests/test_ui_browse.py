@@ -282,9 +282,11 @@ class TestExperimentPages:
             expected = {r["id"]: r for r in t.list_experiments(stats=True)}
             best = {i: t.best_trial(i) for i in ids.values()}
             judged = {i: t.verdict(i) for i in ids.values()}
+            compared = {r["id"]: r for r in t.compare_experiments(list(ids.values()))}
         for experiment_id in ids.values():
             o = reader.browser().overview(experiment_id)
             assert {**asdict(o.verdict), "coverage": o.verdict.coverage} == judged[experiment_id]  # one rule
+            assert o.improvement == compared[experiment_id]["improvement"]
             row = expected[experiment_id]
             assert (o.n_trials, o.best_value, o.ttpt_total) == (
                 row["n_trials"],

@@ -39,6 +39,25 @@ def test_running_best_steps_are_exact_whatever_order_trials_arrive_in(seed: int,
     assert digest.n_ranked == len(complete)
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_improvement_is_compare_experiments_whatever_order_trials_arrive_in(seed: int, direction: str) -> None:
+    from tracker.analysis import _improvement
+
+    rng = random.Random(seed)
+    numbers = rng.sample(range(3_000), rng.choice([1, 2, 7, 2_500]))  # gaps, and pruned trials between
+    trials = [
+        TrialFeed(i + 1, 1, n, rng.choice(["complete", "complete", "pruned"]), float(rng.randint(-50, 50)))
+        for i, n in enumerate(numbers)
+    ]
+    digest = Digest(direction)  # type: ignore[arg-type]
+    for start in range(0, len(trials), 700):  # arriving in batches, asked in between
+        for t in trials[start : start + 700]:
+            digest.add_trial(t)
+        seen = sorted((t for t in trials[: start + 700] if t.state == "complete"), key=lambda t: t.trial_number)
+        assert digest.improvement() == _improvement([t.value for t in seen], direction)  # type: ignore[misc, arg-type]
+
+
 def test_buckets_stay_bounded_and_keep_each_groups_extremes() -> None:
     digest = Digest("maximize")
     for n in range(BUCKETS * 8):

@@ -183,6 +183,8 @@ class ExperimentOverview:
     ttpt_failed: int
     ttpt_checked_trials: int
     verdict: Verdict
+    improvement: float
+    """As `compare_experiments` gives it."""
     version: tuple[int, int]
     """(highest trial id, highest TTPT id) of the experiment: changes whenever either is added."""
 
@@ -476,5 +478,6 @@ def _overview(e: Experiment, d: Digest) -> ExperimentOverview:
         ttpt_failed=d.failed_checks,
         ttpt_checked_trials=len(d.latest),
         verdict=d.verdict(),
+        improvement=d.improvement(),
         version=(d.last_trial_id, d.last_check_id),
     )

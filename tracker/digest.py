@@ -19,7 +19,7 @@ import bisect
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tracker.records import TRIAL_STATES, Direction
 from tracker.verdict import BEST_K, Verdict, verdict
@@ -140,6 +140,9 @@ class Digest:
     keys: array[float] = field(default_factory=lambda: array("d"))
     """The sort keys of every ranked trial, ascending (best first): for ranks."""
     pending: list[float] = field(default_factory=list)
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    """The trial numbers of every ranked trial, ascending: for the improvement."""
+    pending_numbers: list[int] = field(default_factory=list)
 
     # feeding ---------------------------------------------------------------------------------
 
@@ -154,6 +157,7 @@ class Digest:
         if t.state == "complete" and t.value is not None:
             self.n_ranked += 1
             self.pending.append(self._key(t.value))
+            self.pending_numbers.append(t.trial_number)
             self._rank(t, t.value)
             self._step(t, t.value)
             bucket.low = _pick(bucket.low, point, lower=True)
@@ -244,14 +248,24 @@ class Digest:
 
     def better_than(self, value: float) -> int:
         """How many ranked trials have a strictly better value."""
-        if self.pending:  # a few inserts, or one sort after a bulk of new trials
-            if len(self.pending) < 2_000:
-                for key in self.pending:
-                    bisect.insort(self.keys, key)
-            else:
-                self.keys = array("d", sorted([*self.keys, *self.pending]))
+        if self.pending:
+            self.keys = _merged(self.keys, self.pending)
             self.pending = []
         return bisect.bisect_left(self.keys, self._key(value))
+
+    def improvement(self) -> float:
+        """`compare_experiments`' improvement, exactly: the best value of the ranked trials minus
+        the best of their first half by trial number (sign flipped when minimising); 0.0 with
+        fewer than two."""
+        if self.n_ranked < 2:
+            return 0.0
+        if self.pending_numbers:
+            self.numbers = _merged(self.numbers, self.pending_numbers)
+            self.pending_numbers = []
+        last_of_first_half = self.numbers[self.n_ranked // 2 - 1]
+        at = bisect.bisect_right([n for n, _, _ in self.steps], last_of_first_half) - 1
+        gain = self.steps[-1][1] - self.steps[at][1]  # the running best at the end and at that trial
+        return gain if self.direction == "maximize" else -gain
 
     @property
     def best_trial_id(self) -> int | None:
@@ -359,3 +373,12 @@ class Digests:
             if digest is not None:
                 digest.add_check(c)
             self.check_mark = max(self.check_mark, c.id)
+
+
+def _merged(ordered: array[Any], pending: list[Any]) -> array[Any]:
+    """`ordered` with `pending` merged in, ascending: a few inserts, or one sort after a bulk."""
+    if len(pending) < 2_000:
+        for item in pending:
+            bisect.insort(ordered, item)
+        return ordered
+    return array(ordered.typecode, sorted([*ordered, *pending]))

@@ -19,7 +19,6 @@ from tracker.browsing import (
     Browser,
     ExperimentOverview,
     ExperimentPageQuery,
-    History,
     Page,
     Sample,
     TrialDetail,
@@ -253,13 +252,12 @@ def experiment(browser: Browser[Any], repository: Repository, experiment_id: int
             "value": _number(detail.trial.value),
             "params": detail.trial.params,
         }
-    history = browser.history(experiment_id, 10)
     return {
         **overview(o),
         "config": e.config,
         "summary": e.summary,
         "best_trial": best,
-        "improvement": improvement(history),
+        "improvement": _number(o.improvement),
         "note": e.note,
         "provenance": e.provenance,
         "artifacts": artifact_list(repository, Owner("experiment", e.id), root),
@@ -269,22 +267,6 @@ def experiment(browser: Browser[Any], repository: Repository, experiment_id: int
 def artifact_list(repository: Repository, owner: Owner, root: str) -> list[dict[str, Any]]:
     """The owner's artifacts by name, each with the URL of its bytes under `root`."""
     return [artifacts.describe(a, root) for a in repository.list_artifacts(owner)]
-
-
-def improvement(history: History) -> float | None:
-    """Best value gained over the second half of the trial numbers (positive is better)."""
-    steps = history.best
-    if not steps:
-        return None
-    low, high = steps[0].trial_number, max(p.trial_number for p in (*history.points, *steps))
-    middle = (low + high) // 2
-    before = [p.value for p in steps if p.trial_number <= middle and p.value is not None]
-    final = steps[-1].value
-    if not before or final is None:
-        return None
-    gain = final - before[-1]
-    result = gain if history.direction == "maximize" else -gain
-    return result if math.isfinite(result) else None
 
 
 def trial_row(row: TrialRow) -> dict[str, Any]:
@@ -464,7 +446,7 @@ def compare(browser: Browser[Any], experiment_ids: Sequence[int]) -> dict[str, A
         rows.append(
             {
                 **overview(o),
-                "improvement": improvement(h),
+                "improvement": _number(o.improvement),
                 "best_params": params,
                 "curve": [[p.trial_number, _number(p.value)] for p in h.best],
                 "last_trial_number": last,
