@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import mysql, postgresql
 
 from tracker import blobs as content
-from tracker.sql.models import blobs, experiment_artifacts, trial_artifacts, trials
+from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
 from tracker.sql.unit_of_work import Writer
 
 CHUNK = 5_000
@@ -22,7 +22,11 @@ def insert_ignoring_duplicates(dialect: str) -> Insert:
     """INSERT INTO blobs that skips a content already there (another writer may add it first)."""
     if dialect == "postgresql":
         return postgresql.insert(blobs).on_conflict_do_nothing(index_elements=["sha256"])
-    return insert(blobs).prefix_with("OR IGNORE", dialect="sqlite").prefix_with("IGNORE", dialect="mysql")
+    if dialect in MYSQL_DIALECTS:  # "mariadb" for mariadb+pymysql:// URLs, "mysql" otherwise
+        # Not INSERT IGNORE, which also turns other errors (a bad value, a broken key) into warnings.
+        add = mysql.insert(blobs)
+        return add.on_duplicate_key_update(sha256=add.inserted.sha256)
+    return insert(blobs).prefix_with("OR IGNORE", dialect="sqlite")
 
 
 class BlobStore:
