@@ -106,9 +106,9 @@ def mysql_base_url() -> str:
 @contextmanager
 def temporary_database(collation: str = "utf8mb4_bin") -> Iterator[str]:
     """The URL of a new, empty MariaDB/MySQL database (the server's analogue of a PostgreSQL
-    schema), dropped afterwards."""
+    schema), named after the database of TRACKER_TEST_MYSQL_URL and dropped afterwards."""
     base = make_url(mysql_base_url())
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    name = f"{(base.database or 't')[:48]}_{uuid.uuid4().hex[:12]}"  # named after the run's database
     engine = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with engine.connect() as conn:
         conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE {collation}"))
