@@ -57,7 +57,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     elif engine.dialect.name in MYSQL_DIALECTS:
         event.listen(engine, "connect", _mysql_session_read_only if read_only else _mysql_session)
         event.listen(engine, "checkout", _drop_dead_connection)
-        event.listen(engine, "checkin", _release_session_locks)
+        event.listen(engine, "reset", _release_session_locks)
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
@@ -99,9 +99,10 @@ def session_lock(conn: Connection, purpose: str, key: str = "") -> None:
     conn.info[_LOCKS] = conn.info.get(_LOCKS, 0) + 1
 
 
-def _release_session_locks(dbapi_conn: Any, record: Any) -> None:
-    """Pool checkin hook: release the named locks the connection took (its transaction is over)."""
-    if dbapi_conn is None or not record.info.pop(_LOCKS, 0):
+def _release_session_locks(dbapi_conn: Any, record: Any, _state: Any) -> None:
+    """Pool reset hook (a connection going back, its transaction over, before the pool's rollback):
+    release the named locks the connection took."""
+    if not record.info.pop(_LOCKS, 0):
         return
     try:
         cursor = dbapi_conn.cursor()
