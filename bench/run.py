@@ -49,7 +49,8 @@ def ensure_venv() -> None:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres,mysql]", *PEERS], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres,mysql]", *PEERS]
+        subprocess.run(install, check=True)
         stamp.write_text(wanted)
     os.execv(str(python), [str(python), __file__, *sys.argv[1:]])  # noqa: S606 - re-run in the bench venv
 
