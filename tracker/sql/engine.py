@@ -31,7 +31,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     """The engine for the store; JSON columns go through the codec's text form. A `read_only`
     engine cannot write: SQLite connections are `query_only` on a file opened without creating it
     (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
-    mode=ro where the file cannot be written), PostgreSQL sessions are READ ONLY.
+    mode=ro where the file cannot be written), PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
     url: Any = location.url
