@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import temporary_database
-from tracker import ExperimentTracker, ReadOnlyStoreError, StoreConnectionError, StoreError
+from tracker import ExperimentTracker, ReadOnlyStoreError, SchemaError, StoreConnectionError, StoreError
 from tracker.sql.engine import MYSQL_SQL_MODE, session_lock
 from tracker.sql.errors import is_transient
 from tracker.sql.unit_of_work import UnitOfWork, retrying
@@ -297,6 +298,42 @@ def test_a_blob_beyond_the_servers_packet_limit_is_refused_before_it_is_sent(mys
         assert tracker.list_artifacts(("experiment", eid)) == []
         tracker.log_artifact(("experiment", eid), noise[: limit // 4], name="quarter.bin")
         assert tracker.get_artifact(("experiment", eid), "quarter.bin") == noise[: limit // 4]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "collation"), [("mariadb+pymysql", "utf8mb4_nopad_bin"), ("mysql", "utf8mb4_0900_bin")]
+)
+def test_offline_sql_for_a_dba_speaks_the_servers_dialect(scheme: str, collation: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", "--url", f"{scheme}://u@h/db", "db", "upgrade", "--sql"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "CREATE TABLE experiments (id INTEGER PRIMARY KEY AUTO_INCREMENT" in out
+    assert f"COLLATE={collation};" in out  # the in-house tables of 0001
+    assert out.count(f"COLLATE {collation};") == 9  # every table of 0002 and 0003
+    assert "CREATE TEMPORARY TABLE tracker_upgrade_guard" in out  # data needs the online upgrade
+    assert "DATETIME(6)" in out
+    assert "LONGBLOB" in out
+
+
+def test_a_database_holding_optunas_tables_is_refused_untouched(mysql_url: str) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(mysql_url)
+    optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    storage.remove_session()
+    storage.engine.dispose()
+    engine = create_engine(mysql_url)
+    with engine.connect() as conn:
+        before = sorted(conn.execute(text("SHOW TABLES")).scalars())
+    with pytest.raises(SchemaError, match="Optuna's RDBStorage tables"):
+        ExperimentTracker(mysql_url)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SHOW TABLES")).scalars()) == before
+    engine.dispose()
 
 
 def test_a_password_in_the_url_is_masked_in_every_error(mysql_url: str) -> None:
