@@ -36,7 +36,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
     url: Any = location.url
     if location.backend == "mysql":
-        # utf8mb4 on the wire, with the tables' collation for literals; the URL cannot change them.
+        # utf8mb4 on the wire whatever the URL says (connect_args win over its query).
         kwargs["connect_args"] = {"charset": "utf8mb4"}
     if location.backend == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
@@ -66,8 +66,9 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
 
 
 def _mysql_session(dbapi_conn: Any, _record: Any, *, read_only: bool = False) -> None:
-    """Strict SQL mode, UTC and utf8mb4 for this MariaDB/MySQL connection (one round trip); a
-    read-only engine's sessions refuse every write."""
+    """Strict SQL mode, UTC, the tables' collation and REPEATABLE READ for this new MariaDB/MySQL
+    connection (two statements, once per pooled connection); a read-only engine's sessions refuse
+    every write."""
     collation = MARIADB_COLLATION if "MariaDB" in dbapi_conn.get_server_info() else MYSQL_COLLATION
     cursor = dbapi_conn.cursor()
     cursor.execute(
