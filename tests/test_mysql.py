@@ -54,6 +54,25 @@ def test_each_url_form_opens_the_store_and_shares_strategy_code(mysql_url: str, 
     engine.dispose()
 
 
+def test_without_returning_ids_come_from_each_rows_lastrowid(mysql_url: str) -> None:
+    """MySQL and MariaDB before 10.5 have no INSERT ... RETURNING: the same server, told so."""
+    with ExperimentTracker(mysql_url) as tracker, ExperimentTracker(mysql_url) as other:
+        dialect = tracker.repository.uow.engine.dialect  # type: ignore[attr-defined]
+        assert dialect.insert_returning
+        dialect.insert_returning = False
+        eid = tracker.create_experiment("e", "t", "m")
+        other.log_trial(eid, 100, {}, {"sharpe": 0.0})  # ids need not be consecutive
+        batch = [{"trial_number": n, "params": {"n": n}, "performance": {"sharpe": n}} for n in range(5)]
+        ids = tracker.log_trials(eid, batch)
+        checked = {"trial_number": 5, "params": {}, "performance": {}, "ttpt": {"passed": True, "num_violations": 0}}
+        ids += tracker.log_trials(eid, [checked])
+        assert {t["trial_number"]: t["id"] for t in tracker.get_trials(eid) if t["trial_number"] < 100} == dict(
+            enumerate(ids)
+        )
+        assert len(set(ids)) == 6
+        assert tracker.get_ttpt_results(ids[5])[0]["passed"] is True
+
+
 def test_every_session_is_strict_utc_and_utf8mb4(mysql_url: str) -> None:
     db = UnitOfWork(resolve(mysql_url, None, None))
     try:

@@ -389,12 +389,18 @@ class _SQLiteWriter:
 
 
 class _CoreWriter:
-    """The `Writer` on a SQLAlchemy connection: INSERT ... RETURNING, insertmanyvalues."""
+    """The `Writer` on a SQLAlchemy connection: INSERT ... RETURNING, insertmanyvalues; one
+    INSERT per row and its lastrowid where the server has no RETURNING (MySQL, MariaDB < 10.5)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        if not self.conn.dialect.insert_returning:
+            # Concurrent inserts may interleave AUTO_INCREMENT values, so a batch's ids cannot be
+            # inferred from the first one: each row reports its own.
+            add = insert(table)
+            return [int(self.conn.execute(add, row).inserted_primary_key[0]) for row in rows]
         if len(rows) == 1:
             return [int(self.conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
