@@ -400,7 +400,7 @@ class _CoreWriter:
             # Concurrent inserts may interleave AUTO_INCREMENT values, so a batch's ids cannot be
             # inferred from the first one: each row reports its own.
             add = insert(table)
-            return [int(self.conn.execute(add, row).inserted_primary_key[0]) for row in rows]
+            return [int(self.conn.execute(add, row).lastrowid) for row in rows]
         if len(rows) == 1:
             return [int(self.conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
