@@ -7,7 +7,8 @@ It creates bench/.venv with tracker, Optuna and MLflow (the peers are not tracke
 re-runs itself there, and prints a markdown table (also written to bench/results/latest.md).
 Durability is equal for every SQLite store compared: WAL journal, synchronous=NORMAL, set on
 every connection of every tool (tracker's default). PostgreSQL needs TRACKER_BENCH_POSTGRES_URL
-(a server URL; the bench creates and drops its own database).
+and MariaDB/MySQL TRACKER_BENCH_MYSQL_URL (server URLs; the bench creates and drops its own
+databases there).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV = HERE / ".venv"
-PEERS = ["mlflow-skinny>=3", "optuna>=4", "psycopg[binary]>=3.1", "pyarrow"]
+PEERS = ["mlflow-skinny>=3", "optuna>=4", "psycopg[binary]>=3.1", "pymysql>=1.1", "pyarrow"]
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
@@ -48,7 +49,8 @@ def ensure_venv() -> None:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres]", *PEERS], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[postgres,mysql]", *PEERS]
+        subprocess.run(install, check=True)
         stamp.write_text(wanted)
     os.execv(str(python), [str(python), __file__, *sys.argv[1:]])  # noqa: S606 - re-run in the bench venv
 
@@ -164,10 +166,11 @@ def git_commit() -> str:
 
 
 class Bench:
-    def __init__(self, quick: bool, folder: Path, pg_url: str | None) -> None:
+    def __init__(self, quick: bool, folder: Path, pg_url: str | None, mysql_url: str | None = None) -> None:
         self.quick = quick
         self.folder = folder
         self.pg_url = pg_url
+        self.mysql_url = mysql_url
         self.rows: list[tuple[str, str, str, str, str]] = []  # workload, what, measured, ratio, target
         self.repeat = 3 if quick else 5
         self.peer_runs = 3
@@ -215,6 +218,8 @@ class Bench:
             times.append(run())
             if url.startswith("postgresql"):
                 self.reset_pg()
+            if url.startswith("mysql"):
+                self.reset_mysql()
         return statistics.median(times) / n
 
     def raw_per_trial(self, n: int, dumps: Callable[[Any], Any]) -> float:
@@ -703,6 +708,76 @@ class Bench:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
 
+    # 12 -- MariaDB / MySQL
+    def workload_12(self) -> None:
+        if not self.mysql_url:
+            print("12. skipped: set TRACKER_BENCH_MYSQL_URL", flush=True)
+            self.rows.append(("12", "MariaDB per-trial vs Optuna RDBStorage", "not run (no server)", "-", "≥ 20×"))
+            return
+        from tracker import ExperimentTracker
+
+        server = self.mysql_server()
+        print(f"12. {server} per-trial and batch logging on loopback", flush=True)
+        n = 500 if self.quick else 2_000
+        ours = self.tracker_per_trial(self.mysql_db_url(), n)
+        optuna_cost = self.optuna_per_trial(self.mysql_db_url("optuna"), 100 if self.quick else 300)
+        self.record(
+            "12",
+            f"tracker log_trial vs Optuna RDBStorage, both on {server}",
+            f"{1 / ours:,.0f} vs {1 / optuna_cost:,.0f} trials/s",
+            optuna_cost / ours,
+            "≥ 20×",
+            "ge",
+        )
+        batch = 5_000 if self.quick else 20_000
+        items = [{"trial_number": i, "params": p, "performance": q} for i, (p, q) in enumerate(payloads(batch))]
+
+        def run() -> float:
+            with ExperimentTracker(self.mysql_db_url()) as t:
+                eid = t.create_experiment("batch", "t", "m")
+                started = time.perf_counter()
+                t.log_trials(eid, items)
+                elapsed = time.perf_counter() - started
+            self.reset_mysql()
+            return elapsed
+
+        seconds = statistics.median([run() for _ in range(self.repeat)])
+        self.record(
+            "12",
+            f"tracker log_trials({batch:,}) vs Optuna RDBStorage per trial, both on {server}",
+            f"{batch / seconds:,.0f} vs {1 / optuna_cost:,.0f} trials/s ({seconds:.2f} s)",
+            optuna_cost / (seconds / batch),
+            "≥ 100×",
+            "ge",
+        )
+
+    def mysql_db_url(self, suffix: str = "") -> str:
+        from sqlalchemy.engine import make_url
+
+        name = "tracker_bench" + (f"_{suffix}" if suffix else "")
+        return make_url(self.mysql_url).set(database=name).render_as_string(hide_password=False)  # type: ignore[arg-type]
+
+    def mysql_server(self) -> str:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.mysql_url)  # type: ignore[arg-type]
+        with engine.connect() as conn:
+            version = str(conn.execute(text("SELECT VERSION()")).scalar())
+        engine.dispose()
+        return ("MariaDB " if "MariaDB" in version else "MySQL ") + version.split("-")[0]
+
+    def reset_mysql(self, drop: bool = False) -> None:
+        """Empty the bench's databases (made afresh; with `drop`, only dropped)."""
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(self.mysql_url, isolation_level="AUTOCOMMIT")  # type: ignore[arg-type]
+        with admin.connect() as conn:
+            for name in ("tracker_bench", "tracker_bench_optuna"):
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+                if not drop:
+                    conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+        admin.dispose()
+
     # 8 -- import time
     def workload_8(self) -> None:
         print("8. import time, whole processes", flush=True)
@@ -902,9 +977,12 @@ def main() -> int:
     ensure_venv()
     use_equal_sqlite_durability()
     pg = os.environ.get("TRACKER_BENCH_POSTGRES_URL") or os.environ.get("TRACKER_TEST_POSTGRES_URL")
+    my = os.environ.get("TRACKER_BENCH_MYSQL_URL") or os.environ.get("TRACKER_TEST_MYSQL_URL")
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="tracker-bench-") as folder:
-        bench = Bench(args.quick, Path(folder), pg)
+        bench = Bench(args.quick, Path(folder), pg, my)
+        if my:
+            bench.reset_mysql()
         if pg:
             from sqlalchemy import create_engine, text
 
@@ -913,9 +991,11 @@ def main() -> int:
                 conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))
                 conn.execute(text("CREATE DATABASE tracker_bench"))
         try:
-            for number in args.only or range(1, 12):
+            for number in args.only or range(1, 13):
                 getattr(bench, f"workload_{number}")()
         finally:
+            if my:
+                bench.reset_mysql(drop=True)
             if pg:
                 with admin.connect() as conn:
                     conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))

@@ -1,6 +1,7 @@
-"""Fixtures that give each test a real, empty store: a SQLite file, a PostgreSQL schema, a JSON
-journal. PostgreSQL tests need TRACKER_TEST_POSTGRES_URL; without it they skip and say why,
-unless TRACKER_REQUIRE_POSTGRES=1 (set by CI), which turns every such skip into a failure."""
+"""Fixtures that give each test a real, empty store: a SQLite file, a PostgreSQL schema, a MariaDB
+(or MySQL) database, a JSON journal. PostgreSQL tests need TRACKER_TEST_POSTGRES_URL and MariaDB
+tests TRACKER_TEST_MYSQL_URL; without them they skip and say why, unless TRACKER_REQUIRE_POSTGRES=1
+or TRACKER_REQUIRE_MYSQL=1 (both set by CI), which turn every such skip into a failure."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ from tracker import ExperimentTracker
 
 PG_ENV = "TRACKER_TEST_POSTGRES_URL"
 REQUIRE_ENV = "TRACKER_REQUIRE_POSTGRES"
-BACKENDS = ["sqlite", "postgresql", "json"]
-SQL_BACKENDS = ["sqlite", "postgresql"]
+MYSQL_ENV = "TRACKER_TEST_MYSQL_URL"
+REQUIRE_MYSQL_ENV = "TRACKER_REQUIRE_MYSQL"
+BACKENDS = ["sqlite", "postgresql", "mysql", "json"]
+SQL_BACKENDS = ["sqlite", "postgresql", "mysql"]
+SERVER_BACKENDS = ("postgresql", "mysql")
 
 _skipped_postgres: list[str] = []
+_skipped_mysql: list[str] = []
 
 
 def postgres_base_url() -> str:
@@ -75,12 +80,67 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+def mysql_base_url() -> str:
+    """The server URL for MariaDB/MySQL tests; skips (or fails in CI) when there is none."""
+    url = os.environ.get(MYSQL_ENV)
+    required = os.environ.get(REQUIRE_MYSQL_ENV) == "1"
+    reason = None
+    if not url:
+        reason = f"MariaDB tests need {MYSQL_ENV}=mysql+pymysql://user@host:3306/db"
+    else:
+        try:
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+        except Exception as exc:
+            reason = f"MariaDB at {make_url(url).render_as_string(hide_password=True)} is not answering: {exc}"
+    if reason is not None:
+        if required:
+            pytest.fail(f"{REQUIRE_MYSQL_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    assert url is not None
+    return url
+
+
+@contextmanager
+def temporary_database(collation: str = "utf8mb4_bin") -> Iterator[str]:
+    """The URL of a new, empty MariaDB/MySQL database (the server's analogue of a PostgreSQL
+    schema), named after the database of TRACKER_TEST_MYSQL_URL and dropped afterwards."""
+    base = make_url(mysql_base_url())
+    name = f"{(base.database or 't')[:48]}_{uuid.uuid4().hex[:12]}"  # named after the run's database
+    engine = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE {collation}"))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        engine.dispose()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    with temporary_database() as url:
+        yield url
+
+
 def make_store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     if backend == "json":
         return str(tmp_path / "store.jsonl")
+    if backend == "mysql":
+        return str(request.getfixturevalue("mysql_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@contextmanager
+def temporary_store(backend: str) -> Iterator[str]:
+    """A server store's URL outside a test's fixtures (module-scoped fixtures, state machines)."""
+    with temporary_schema() if backend == "postgresql" else temporary_database() as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -100,19 +160,28 @@ def tracker(store_url: str) -> Iterator[ExperimentTracker]:
         yield t
 
 
+def _is_mysql(nodeid: str) -> bool:
+    lowered = nodeid.lower()
+    return "mysql" in lowered or "mariadb" in lowered
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "postgres" in report.nodeid.lower():
         _skipped_postgres.append(report.nodeid)
+    if report.skipped and _is_mysql(report.nodeid):
+        _skipped_mysql.append(report.nodeid)
+
+
+def _required_but_skipped() -> list[tuple[str, str, list[str]]]:
+    found = [("PostgreSQL", REQUIRE_ENV, _skipped_postgres), ("MariaDB", REQUIRE_MYSQL_ENV, _skipped_mysql)]
+    return [(name, env, skipped) for name, env, skipped in found if os.environ.get(env) == "1" and skipped]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1" and _skipped_postgres:
+    if _required_but_skipped():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1" and _skipped_postgres:
-        terminalreporter.write_line(
-            f"FAILED: {len(_skipped_postgres)} PostgreSQL test(s) skipped although {REQUIRE_ENV}=1",
-            red=True,
-        )
+    for name, env, skipped in _required_but_skipped():
+        terminalreporter.write_line(f"FAILED: {len(skipped)} {name} test(s) skipped although {env}=1", red=True)

@@ -427,10 +427,17 @@ CASES = [
     ),
     Case(
         "ExperimentTracker",
-        "URL with an unknown scheme (mysql://)",
+        "URL with an unknown scheme (oracle://)",
         V,
-        "has an unknown scheme or driver 'mysql'. Supported forms",
-        lambda t, c: ExperimentTracker("mysql://user@host/db"),
+        "has an unknown scheme or driver 'oracle'. Supported forms",
+        lambda t, c: ExperimentTracker("oracle://user@host/db"),
+    ),
+    Case(
+        "ExperimentTracker",
+        "MariaDB URL without a database (mysql://user@host)",
+        V,
+        "names no database: add /dbname after the host. Supported forms",
+        lambda t, c: ExperimentTracker("mysql://user:secret@host:3306"),
     ),
     Case(
         "ExperimentTracker",

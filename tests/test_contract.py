@@ -547,7 +547,7 @@ class TestTrackerObject:
     def test_the_tracker_is_a_context_manager_and_repr_has_no_password(self, store_url: str) -> None:
         with ExperimentTracker(store_url) as t:
             assert "ExperimentTracker(" in repr(t)
-        assert t.backend in ("sqlite", "postgresql", "json")
+        assert t.backend in ("sqlite", "postgresql", "mysql", "json")
 
     def test_data_survives_reopening(self, store_url: str) -> None:
         with ExperimentTracker(store_url) as t:
@@ -821,7 +821,7 @@ class TestOpeningWithoutCreating:
             ExperimentTracker(store_url, create=False)
         assert isinstance(missing.value, StoreError)
         assert "no tracker store at" in str(missing.value)
-        if missing.value.path.startswith("postgresql"):
+        if missing.value.path.startswith(("postgresql", "mysql", "mariadb")):
             assert "has no tracker tables" in str(missing.value)
         else:
             assert isinstance(missing.value, FileNotFoundError)

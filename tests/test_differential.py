@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, multiple, rule
 
-from tests.conftest import PG_ENV, REQUIRE_ENV, temporary_schema
+from tests.conftest import MYSQL_ENV, PG_ENV, REQUIRE_ENV, REQUIRE_MYSQL_ENV, temporary_database, temporary_schema
 from tracker import ExperimentTracker, TrackerError
 
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "50"))
@@ -269,6 +269,8 @@ class Differential(RuleBasedStateMachine):
         urls = {"sqlite": f"sqlite:///{self.folder / 'd.db'}", "json": str(self.folder / "d.jsonl")}
         if os.environ.get(PG_ENV):
             urls["postgresql"] = self.exits.enter_context(temporary_schema())
+        if os.environ.get(MYSQL_ENV):
+            urls["mysql"] = self.exits.enter_context(temporary_database())
         self.backends = {name: self.exits.enter_context(ExperimentTracker(url)) for name, url in urls.items()}
         self.model = Model()
         self.ids: dict[str, dict[int, int]] = {name: {} for name in self.backends}  # logical -> backend experiment id
@@ -530,13 +532,20 @@ Differential.TestCase.settings = settings(
 
 
 @pytest.mark.skipif(
-    not os.environ.get(PG_ENV) and os.environ.get(REQUIRE_ENV) == "1",
-    reason="unreachable: the fixture fails when PostgreSQL is required but missing",
+    (not os.environ.get(PG_ENV) and os.environ.get(REQUIRE_ENV) == "1")
+    or (not os.environ.get(MYSQL_ENV) and os.environ.get(REQUIRE_MYSQL_ENV) == "1"),
+    reason="unreachable: the fixture fails when PostgreSQL or MariaDB is required but missing",
 )
-class TestDifferentialPostgresqlSqliteJson(Differential.TestCase):  # type: ignore[name-defined,misc]
-    """Runs on SQLite and JSON, and PostgreSQL when TRACKER_TEST_POSTGRES_URL is set."""
+class TestDifferentialPostgresqlMariadbSqliteJson(Differential.TestCase):  # type: ignore[name-defined,misc]
+    """Runs on SQLite and JSON, PostgreSQL when TRACKER_TEST_POSTGRES_URL is set and MariaDB when
+    TRACKER_TEST_MYSQL_URL is."""
 
 
 def test_the_state_machine_covers_postgresql_when_required() -> None:
     if os.environ.get(REQUIRE_ENV) == "1":
         assert os.environ.get(PG_ENV), "CI must give the differential test a PostgreSQL server"
+
+
+def test_the_state_machine_covers_mariadb_when_required() -> None:
+    if os.environ.get(REQUIRE_MYSQL_ENV) == "1":
+        assert os.environ.get(MYSQL_ENV), "CI must give the differential test a MariaDB server"

@@ -175,7 +175,7 @@ def test_2_mistakes_get_a_clear_error_and_create_nothing(clone: Path, demo_outpu
         "tracker --url exps/experiments.db compare 1 2": "the folder exps does not exist",
         "tracker --url sqlite:/experiments.db experiments list": "Supported forms",
         "tracker --url sqlite://experiments.db trials list 1": "has two slashes after sqlite:",
-        "tracker --url mysql://me@localhost/db experiments list": "unknown scheme or driver 'mysql'",
+        "tracker --url oracle://me@localhost/db experiments list": "unknown scheme or driver 'oracle'",
         "tracker experiments show 99": "experiment 99 does not exist",
         "tracker compare 1 'momentum (honset)'": "no experiment is named 'momentum (honset)'",
         "tracker plot 77 -o never.png": "experiment 77 does not exist",

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.conftest import PG_ENV, REQUIRE_ENV, temporary_schema
+from tests.conftest import MYSQL_ENV, PG_ENV, REQUIRE_ENV, REQUIRE_MYSQL_ENV, temporary_database, temporary_schema
 from tracker import ExperimentTracker
 
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "25"))
@@ -195,6 +195,8 @@ class InHouseDifferential(RuleBasedStateMachine):
         urls = {"sqlite": str(self.folder / "in.db"), "json": str(self.folder / "in.jsonl")}
         if os.environ.get(PG_ENV):
             urls["postgresql"] = self.exits.enter_context(temporary_schema())
+        if os.environ.get(MYSQL_ENV):
+            urls["mysql"] = self.exits.enter_context(temporary_database())
         self.backends = {name: self.exits.enter_context(ExperimentTracker(url)) for name, url in urls.items()}
         self.model = InHouseModel()
 
@@ -285,11 +287,13 @@ InHouseDifferential.TestCase.settings = settings(
 
 
 @pytest.mark.skipif(
-    not os.environ.get(PG_ENV) and os.environ.get(REQUIRE_ENV) == "1",
-    reason="unreachable: the fixture fails when PostgreSQL is required but missing",
+    (not os.environ.get(PG_ENV) and os.environ.get(REQUIRE_ENV) == "1")
+    or (not os.environ.get(MYSQL_ENV) and os.environ.get(REQUIRE_MYSQL_ENV) == "1"),
+    reason="unreachable: the fixture fails when PostgreSQL or MariaDB is required but missing",
 )
-class TestInHouseAnswersOnSqliteJsonPostgresql(InHouseDifferential.TestCase):  # type: ignore[name-defined,misc]
-    """Runs on SQLite and JSON, and PostgreSQL when TRACKER_TEST_POSTGRES_URL is set."""
+class TestInHouseAnswersOnSqliteJsonPostgresqlMariadb(InHouseDifferential.TestCase):  # type: ignore[name-defined,misc]
+    """Runs on SQLite and JSON, PostgreSQL when TRACKER_TEST_POSTGRES_URL is set and MariaDB when
+    TRACKER_TEST_MYSQL_URL is."""
 
 
 def test_the_in_house_model_covers_postgresql_when_required() -> None:
@@ -322,3 +326,8 @@ def test_the_model_itself_follows_the_description() -> None:
     assert m.export(b) == {"trial_number": [0], "y": [{"deep": 1}], "returns": [0.2]}
     m.log_trial(c, 0, {"lookback": 1, "n": 2}, {"sharpe": 1.0})
     assert list(m.export(c, jsonb=True)) == ["trial_number", "n", "lookback", "sharpe"]
+
+
+def test_the_in_house_model_covers_mariadb_when_required() -> None:
+    if os.environ.get(REQUIRE_MYSQL_ENV) == "1":
+        assert os.environ.get(MYSQL_ENV), "CI must give the in-house differential test a MariaDB server"

@@ -250,7 +250,15 @@ NOTHING = dict.fromkeys(
 
 
 @pytest.mark.parametrize(
-    ("source", "target"), [("json", "sqlite"), ("sqlite", "postgresql"), ("postgresql", "json"), ("json", "json")]
+    ("source", "target"),
+    [
+        ("json", "sqlite"),
+        ("sqlite", "postgresql"),
+        ("postgresql", "json"),
+        ("json", "json"),
+        ("sqlite", "mysql"),
+        ("mysql", "postgresql"),
+    ],
 )
 def test_copy_round_trips_between_backends_and_is_idempotent(
     source: str, target: str, tmp_path: Path, request: pytest.FixtureRequest

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import make_store_url
 from tests.test_value_roundtrip import same
 from tracker import ExperimentTracker, MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, schema
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
@@ -126,7 +127,10 @@ def load_in_house_rows(url: str) -> None:
             assert len(names) == columns
         for table in ("experiments", "trials", "ttpt_results"):
             floor = raw_rows(IN_HOUSE_DB, f"SELECT seq FROM sqlite_sequence WHERE name = '{table}'")[0][0]
-            conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :s)"), {"t": table, "s": floor})
+            if conn.dialect.name in ("mysql", "mariadb"):
+                conn.execute(text(f"ALTER TABLE {table} AUTO_INCREMENT = {int(floor) + 1}"))
+            else:
+                conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :s)"), {"t": table, "s": floor})
     engine.dispose()
 
 
@@ -224,15 +228,19 @@ class TestOpening:
 
 
 class TestUpgrades:
-    def test_the_upgrade_from_the_baseline_keeps_every_value_on_postgresql(self, pg_url: str) -> None:
-        db = database(pg_url)
+    @pytest.mark.parametrize("server", ["postgresql", "mysql"])
+    def test_the_upgrade_from_the_baseline_keeps_every_value_on_a_server(
+        self, server: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        url = make_store_url(server, tmp_path, request)
+        db = database(url)
         schema.upgrade(db, "0001")
-        load_in_house_rows(pg_url)
+        load_in_house_rows(url)
         report = schema.upgrade(db, "head")
         db.dispose()
         assert report.rows == {**IN_HOUSE_ROWS, **CODES_STORED_ONCE}
         assert report.applied == ["0002 (up)", "0003 (up)"]
-        with ExperimentTracker(pg_url) as tracker:
+        with ExperimentTracker(url) as tracker:
             assert_in_house_data_intact(tracker)
             new_trial = tracker.log_trial(1, 99, {}, {"sharpe": 1.0})
             assert new_trial > 8  # the in-house counter had handed out 8; ids are never reused

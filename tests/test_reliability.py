@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -33,7 +34,7 @@ from tracker import (
 ROOT = Path(__file__).parent.parent
 SECRET = "".join(["hun", "ter2", "sec", "ret"])  # never written whole in this file, so a traceback cannot show it
 STRESS = ROOT / "bench" / "stress.py"
-WRITERS = {"sqlite": 8, "json": 8, "postgresql": 16}
+WRITERS = {"sqlite": 8, "json": 8, "postgresql": 16, "mysql": 16}
 
 
 def stress(*args: str) -> dict[str, object]:
@@ -43,7 +44,7 @@ def stress(*args: str) -> dict[str, object]:
     return report
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "json", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "json", "postgresql", "mysql"])
 def test_many_writers_lose_nothing(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = make_store_url(backend, tmp_path, request)
     report = stress("many", "--url", url, "--writers", str(WRITERS[backend]), "--trials", "30")
@@ -54,7 +55,7 @@ def test_many_writers_lose_nothing(backend: str, tmp_path: Path, request: pytest
     assert report["atomic_trials_without_ttpt"] == 0
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "json", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "json", "postgresql", "mysql"])
 def test_sigkill_during_writes_leaves_a_store_that_opens_with_every_acknowledged_write(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -132,6 +133,117 @@ class TestPostgresFaults:
             assert tracker.get_trials(eid) == []
             tracker.log_trial(eid, 1, {}, {"sharpe": 1})
             assert len(tracker.get_trials(eid)) == 1
+
+
+class TestMariadbFaults:
+    """The same faults on MariaDB: `KILL CONNECTION` stands for a restarting server."""
+
+    def test_an_unreachable_server_is_a_connection_error_without_the_password(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        url = make_url("mysql+pymysql://alice@127.0.0.1:1/db").set(password=SECRET)
+        with caplog.at_level(logging.DEBUG), pytest.raises(StoreConnectionError) as info:
+            ExperimentTracker(url.render_as_string(hide_password=False))
+        assert SECRET not in "".join(traceback.format_exception(info.value))
+        assert SECRET not in caplog.text
+        assert "alice:***@127.0.0.1:1" in str(info.value)
+        assert isinstance(info.value, ConnectionError)
+
+    def test_a_refused_login_never_shows_the_password(self, mysql_url: str, caplog: pytest.LogCaptureFixture) -> None:
+        bad = make_url(mysql_url).set(username="no_such_user", password=SECRET).render_as_string(hide_password=False)
+        with caplog.at_level(logging.DEBUG), pytest.raises(StoreConnectionError) as info:
+            ExperimentTracker(bad)
+        assert SECRET not in "".join(traceback.format_exception(info.value))
+        assert SECRET not in caplog.text
+        assert "no_such_user:***@" in str(info.value)
+        run = subprocess.run(
+            [sys.executable, "-m", "tracker.cli", "--url", bad, "experiments", "list"], capture_output=True, text=True
+        )
+        assert run.returncode == 1
+        assert SECRET not in run.stdout + run.stderr
+        assert "Traceback" not in run.stderr
+
+    def test_repr_and_url_of_an_open_tracker_hide_the_password(self, mysql_url: str) -> None:
+        admin = create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+        user = f"u{os.getpid()}_{time.monotonic_ns() % 10**6}"
+        database = make_url(mysql_url).database
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{SECRET}'"))
+            conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
+        try:
+            url = make_url(mysql_url).set(username=user, password=SECRET).render_as_string(hide_password=False)
+            with ExperimentTracker(url) as t:
+                t.create_experiment("e", "t", "m")
+                assert SECRET not in repr(t)
+                assert SECRET not in t.url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP USER '{user}'@'%'"))
+            admin.dispose()
+
+    def test_killed_connections_are_replaced_on_the_next_call(self, mysql_url: str) -> None:
+        with ExperimentTracker(mysql_url) as tracker:
+            eid = tracker.create_experiment("e", "t", "m")
+            tracker.log_trial(eid, 0, {}, {"sharpe": 1})
+            assert kill_connections(mysql_url) >= 1
+            tracker.log_trial(eid, 1, {}, {"sharpe": 2})
+            assert len(tracker.get_trials(eid)) == 2
+            assert kill_connections(mysql_url) >= 1
+            assert [t["trial_number"] for t in tracker.get_trials(eid)] == [0, 1]  # a read, first after the kill
+
+    def test_a_call_cut_off_mid_transaction_raises_writes_nothing_and_the_tracker_goes_on(self, mysql_url: str) -> None:
+        with ExperimentTracker(mysql_url) as tracker:
+            eid = tracker.create_experiment("e", "t", "m")
+            batch = [
+                {"trial_number": n, "params": {"blob": "x" * 2000}, "performance": {"sharpe": n}} for n in range(60_000)
+            ]
+            outcome: list[BaseException | list[int]] = []
+            worker = threading.Thread(target=lambda: outcome.append(_call(tracker.log_trials, eid, batch)))
+            worker.start()
+            deadline = time.time() + 30
+            while worker.is_alive() and time.time() < deadline:
+                if busy_connections(mysql_url):
+                    kill_connections(mysql_url)
+                    break
+                time.sleep(0.01)
+            worker.join()
+            [result] = outcome
+            assert isinstance(result, StoreConnectionError), result
+            assert tracker.get_trials(eid) == []
+            tracker.log_trial(eid, 1, {}, {"sharpe": 1})
+            assert len(tracker.get_trials(eid)) == 1
+
+
+def _other_connections(conn: Any, busy: bool) -> list[int]:
+    """The ids of the server's connections to this test's database but `conn` (running a statement
+    when `busy`)."""
+    query = "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+    if busy:
+        query += " AND command = 'Query'"
+    return [int(i) for i in conn.execute(text(query)).scalars()]
+
+
+def busy_connections(mysql_url: str) -> int:
+    engine = create_engine(mysql_url)
+    with engine.connect() as conn:
+        found = len(_other_connections(conn, busy=True))
+    engine.dispose()
+    return found
+
+
+def kill_connections(mysql_url: str) -> int:
+    """`KILL CONNECTION` every other connection to this test's database, as a server restart would,
+    and wait (up to 5 s) until they are gone."""
+    engine = create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        victims = _other_connections(conn, busy=False)
+        for victim in victims:
+            conn.execute(text(f"KILL CONNECTION {victim}"))
+        deadline = time.time() + 5
+        while set(_other_connections(conn, busy=False)) & set(victims) and time.time() < deadline:
+            time.sleep(0.01)
+    engine.dispose()
+    return len(victims)
 
 
 def _call(function: object, *args: object) -> BaseException | list[int]:
@@ -288,7 +400,8 @@ def test_read_only_error_is_a_permission_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "destination"), [("sqlite", "json"), ("json", "postgresql"), ("postgresql", "sqlite")]
+    ("source", "destination"),
+    [("sqlite", "json"), ("json", "postgresql"), ("postgresql", "sqlite"), ("sqlite", "mysql"), ("mysql", "json")],
 )
 def test_archival_killed_at_random_moments_leaves_every_experiment_whole_in_a_store(
     source: str, destination: str, tmp_path: Path, request: pytest.FixtureRequest

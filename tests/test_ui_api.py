@@ -580,6 +580,24 @@ def snapshot(url: str, tmp: Path) -> Any:
             )
         engine.dispose()
         return rows
+    if url.startswith("mysql"):
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            tables = sorted(inspect(conn).get_table_names())
+            rows = {t: sorted(map(repr, conn.execute(text(f"SELECT * FROM `{t}`")).all())) for t in tables}
+            rows["auto_increment"] = sorted(
+                map(
+                    repr,
+                    conn.execute(
+                        text(
+                            "SELECT table_name, auto_increment FROM information_schema.tables "
+                            "WHERE table_schema = DATABASE()"
+                        )
+                    ).all(),
+                )
+            )
+        engine.dispose()
+        return rows
     path = Path(url.removeprefix("sqlite:///"))
     files = [p for p in sorted(path.parent.rglob("*")) if p.is_file() and not p.name.endswith(("-wal", "-shm"))]
     return {str(p.relative_to(path.parent)): p.read_bytes() for p in files}

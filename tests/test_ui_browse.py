@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import make_store_url
 from tracker import ExperimentTracker, NotFoundError, ReadOnlyStoreError, SchemaError, StoreError, ValidationError
 from tracker.browsing import (
     EXPERIMENT_SORTS,
@@ -443,13 +444,17 @@ class TestReadOnly:
             open_reader(f"sqlite:///{path}")
 
 
-@pytest.mark.postgres
-def test_a_trial_committed_after_a_higher_id_is_still_counted_on_postgresql(pg_url: str) -> None:
-    """PostgreSQL hands out ids before commit: a transaction holding a lower id can commit after
-    a higher id is visible. The browser keeps such gaps and finds the late row on a later call."""
-    with ExperimentTracker(pg_url) as slow, ExperimentTracker(pg_url) as fast:
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_a_trial_committed_after_a_higher_id_is_still_counted_on_a_server(
+    server: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL and MariaDB hand out ids before commit: a transaction holding a lower id can
+    commit after a higher id is visible. The browser keeps such gaps and finds the late row on a
+    later call."""
+    url = make_store_url(server, tmp_path, request)
+    with ExperimentTracker(url) as slow, ExperimentTracker(url) as fast:
         experiment = slow.create_experiment("race", "T", "m")
-        with _reader(pg_url) as reader:
+        with _reader(url) as reader:
             browse = reader.browser()
             assert browse.overview(experiment).n_trials == 0
             with slow.transaction():

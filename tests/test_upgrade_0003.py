@@ -94,14 +94,45 @@ def load_into_postgresql(url: str) -> None:
     source.close()
 
 
+def load_into_mysql(url: str) -> None:
+    """The fixture's rows, at schema 0002 on MariaDB (through its own migration). DOUBLE columns
+    cannot hold infinities there: they hold the largest finite doubles, as tracker writes them."""
+    db = UnitOfWork(resolve(url, None, None))
+    schema.upgrade(db, "0002")
+    db.dispose()
+    source = sqlite3.connect(DB)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in ("experiments", "trials", "ttpt_results"):
+            cursor = source.execute(f"SELECT * FROM {table}")
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor]
+            for row in rows:
+                if "passed" in row:
+                    row["passed"] = bool(row["passed"])
+                if isinstance(row.get("value"), float) and math.isinf(row["value"]):
+                    row["value"] = math.copysign(sys.float_info.max, row["value"])
+            columns = ", ".join(f"`{n}`" for n in names)
+            values = ", ".join(f":{n}" for n in names)
+            conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), rows)
+            top = source.execute(f"SELECT seq FROM sqlite_sequence WHERE name = '{table}'").fetchone()[0]
+            conn.execute(text(f"ALTER TABLE {table} AUTO_INCREMENT = {int(top) + 1}"))
+    engine.dispose()
+    source.close()
+
+
 JSON_COLUMNS = {"config", "summary", "params", "performance", "metrics", "violations"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return sqlite_copy(tmp_path)
-    url: str = request.getfixturevalue("pg_url")
+    if request.param == "mysql":
+        url: str = request.getfixturevalue("mysql_url")
+        load_into_mysql(url)
+        return url
+    url = request.getfixturevalue("pg_url")
     load_into_postgresql(url)
     return url
 

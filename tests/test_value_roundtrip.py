@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import BACKENDS, temporary_schema
+from tests.conftest import BACKENDS, SERVER_BACKENDS, temporary_store
 from tracker import ExperimentTracker, ValidationError
 
 text = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
@@ -57,8 +57,8 @@ def shared(
 ) -> Iterator[tuple[ExperimentTracker, int, itertools.count[int]]]:
     """One tracker per backend for all examples; each example logs a new trial number."""
     folder: Path = tmp_path_factory.mktemp("roundtrip")
-    if request.param == "postgresql":
-        with temporary_schema() as url, ExperimentTracker(url) as t:
+    if request.param in SERVER_BACKENDS:
+        with temporary_store(request.param) as url, ExperimentTracker(url) as t:
             yield t, t.create_experiment("props", "t", "m"), itertools.count()
         return
     url = f"sqlite:///{folder / 'p.db'}" if request.param == "sqlite" else str(folder / "p.jsonl")
@@ -175,8 +175,8 @@ def _objective(raw: float | int | None) -> float | None:
 @pytest.fixture(scope="module", params=BACKENDS)
 def repository_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder: Path = tmp_path_factory.mktemp("repository")
-    if request.param == "postgresql":
-        with temporary_schema() as url:
+    if request.param in SERVER_BACKENDS:
+        with temporary_store(request.param) as url:
             yield url
         return
     yield f"sqlite:///{folder / 'r.db'}" if request.param == "sqlite" else str(folder / "r.jsonl")

@@ -100,8 +100,9 @@ class ExperimentTracker(Annotations):
     """Log and query optimisation experiments, trials and TTPT results.
 
     `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL
-    (`sqlite:///x.db`, `postgresql+psycopg://user@host/db`), a `json:` URL, or a path ending in
-    `.json`/`.jsonl` picks the store; so do the in-house keywords `db_path=` and `backend=`.
+    (`sqlite:///x.db`, `postgresql+psycopg://user@host/db`, `mysql+pymysql://user@host/db`), a
+    `json:` URL, or a path ending in `.json`/`.jsonl` picks the store; so do the in-house keywords
+    `db_path=` and `backend=`.
 
     A store that does not exist yet is created, as the in-house class did; with `create=False`
     it is not, and StoreNotFoundError names the missing file (or the database without tracker

@@ -27,7 +27,8 @@ from tracker.errors import (
     StoreError,
     StoreNotFoundError,
 )
-from tracker.sql.models import Base
+from tracker.sql.engine import session_lock
+from tracker.sql.models import MYSQL_DIALECTS, Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -81,9 +82,12 @@ def current_revision(conn: Connection) -> str | None:
 
 @contextmanager
 def schema_lock(conn: Connection) -> Iterator[None]:
-    """Serialise schema work between processes (PostgreSQL advisory lock; SQLite's write lock)."""
+    """Serialise schema work between processes (PostgreSQL advisory lock; SQLite's write lock;
+    on MariaDB and MySQL a named lock held until the connection's transaction is over)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif conn.dialect.name in MYSQL_DIALECTS:
+        session_lock(conn, "schema")
     yield
 
 

@@ -20,7 +20,7 @@ _PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)([^@\s'\"]*)(@)")
 class StoreLocation:
     """Where a store lives: a SQLAlchemy URL for SQL stores, a file path for the JSON journal."""
 
-    backend: Literal["sqlite", "postgresql", "json", "sql"]
+    backend: Literal["sqlite", "postgresql", "mysql", "json", "sql"]
     url: str
     path: Path | None
 
@@ -38,11 +38,14 @@ SUPPORTED_FORMS = (
     "a file path (experiments.db, runs.jsonl; .json/.jsonl is a JSON journal, anything else SQLite), "
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
     "postgresql+psycopg://user@host:5432/dbname (postgresql:// and postgres:// mean the same), "
+    "mysql+pymysql://user@host:3306/dbname or mariadb+pymysql://user@host:3306/dbname "
+    "(mysql:// means mysql+pymysql://), "
     "json:relative/path.jsonl, json:///absolute/path.jsonl"
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+_MYSQL_SCHEMES = {"mysql": "mysql+pymysql", "mysql+pymysql": "mysql+pymysql", "mariadb+pymysql": "mariadb+pymysql"}
 
 
 def _malformed(text: str, problem: str) -> ValidationError:
@@ -107,6 +110,10 @@ def resolve(
         return StoreLocation("sqlite", text, Path(path_text))
     if scheme in _POSTGRES_SCHEMES:
         return StoreLocation("postgresql", "postgresql+psycopg://" + rest, None)
+    if scheme in _MYSQL_SCHEMES:
+        if not rest.split("?", 1)[0].partition("/")[2]:
+            raise _malformed(text, "names no database: add /dbname after the host")
+        return StoreLocation("mysql", f"{_MYSQL_SCHEMES[scheme]}://{rest}", None)
     raise _malformed(text, f"has an unknown scheme or driver {scheme!r}")
 
 

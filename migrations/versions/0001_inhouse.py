@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
+from tracker._migrations.frozen import mysql
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
 
 revision = "0001"
@@ -21,7 +22,12 @@ POSTGRESQL = tuple(statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIA
 
 
 def upgrade() -> None:
-    for statement in SQLITE if op.get_context().dialect.name == "sqlite" else POSTGRESQL:
+    context = op.get_context()
+    if mysql.used_by(context):
+        statements = mysql.in_house_ddl(SQLITE, context)
+    else:
+        statements = SQLITE if context.dialect.name == "sqlite" else POSTGRESQL
+    for statement in statements:
         op.execute(statement)
 
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from tracker._migrations.frozen import mysql
 from tracker._migrations.frozen.codec_v1 import from_storage
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL, objective_value, parse_json_text, parse_timestamp
 from tracker._migrations.frozen.report import note_rows
@@ -51,25 +52,31 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _time() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
+def _time() -> sa.types.TypeEngine[Any]:
+    return mysql.time_type()  # DateTime(timezone=True); DATETIME(6) on MariaDB/MySQL
+
+
+def _text() -> sa.types.TypeEngine[str]:
+    return mysql.text_type()  # Text; LONGTEXT on MariaDB/MySQL
 
 
 def _create_tables() -> None:
+    options = mysql.table_options(op.get_context())
     op.create_table(
         "experiments",
         sa.Column("id", _id(), primary_key=True, autoincrement=True),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("template", sa.Text(), nullable=False),
-        sa.Column("mode", sa.Text(), nullable=False),
+        sa.Column("name", _text(), nullable=False),
+        sa.Column("template", _text(), nullable=False),
+        sa.Column("mode", _text(), nullable=False),
         sa.Column("config", _json(), nullable=True),
         sa.Column("created_at", _time(), nullable=False),
         sa.Column("summary", _json(), nullable=True),
-        sa.Column("objective", sa.Text(), server_default="sharpe", nullable=False),
-        sa.Column("direction", sa.Text(), server_default="maximize", nullable=False),
+        sa.Column("objective", _text(), server_default="sharpe", nullable=False),
+        sa.Column("direction", _text(), server_default="maximize", nullable=False),
         sa.CheckConstraint("direction IN ('maximize', 'minimize')", name="ck_experiments_direction"),
         sa.PrimaryKeyConstraint("id", name="pk_experiments"),
         sqlite_autoincrement=True,
+        **options,
     )
     op.create_table(
         "trials",
@@ -78,11 +85,11 @@ def _create_tables() -> None:
         sa.Column("trial_number", sa.BigInteger(), nullable=False),
         sa.Column("params", _json(), nullable=False),
         sa.Column("performance", _json(), nullable=False),
-        sa.Column("strategy_code", sa.Text(), nullable=True),
-        sa.Column("strategy_template", sa.Text(), nullable=True),
-        sa.Column("generation_method", sa.Text(), nullable=True),
+        sa.Column("strategy_code", _text(), nullable=True),
+        sa.Column("strategy_template", _text(), nullable=True),
+        sa.Column("generation_method", _text(), nullable=True),
         sa.Column("created_at", _time(), nullable=False),
-        sa.Column("state", sa.Text(), server_default="complete", nullable=False),
+        sa.Column("state", _text(), server_default="complete", nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
         sa.Column("started_at", _time(), nullable=True),
         sa.Column("completed_at", _time(), nullable=True),
@@ -94,6 +101,7 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_trials"),
         sa.UniqueConstraint("experiment_id", "trial_number", name="uq_trials_experiment_id_trial_number"),
         sqlite_autoincrement=True,
+        **options,
     )
     op.create_index("ix_trials_experiment_id_value", "trials", ["experiment_id", "value"])
     op.create_table(
@@ -111,6 +119,7 @@ def _create_tables() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_ttpt_results"),
         sqlite_autoincrement=True,
+        **options,
     )
     op.create_index("ix_ttpt_results_trial_id", "ttpt_results", ["trial_id"])
 
@@ -198,6 +207,8 @@ def _chunks(conn: sa.Connection, query: str) -> Iterator[Sequence[sa.Row[Any]]]:
 
 def _sequence_floor(conn: sa.Connection, table: str) -> int:
     """The highest id the table's counter has handed out (deleted rows included)."""
+    if mysql.used_by(conn):
+        return mysql.counter(conn, table)
     if conn.dialect.name == "sqlite":
         row = conn.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}).first()
     else:
@@ -213,6 +224,9 @@ def _sequence_floor(conn: sa.Connection, table: str) -> int:
 
 
 def _set_sequence(conn: sa.Connection, table: str, floor: int) -> None:
+    if mysql.used_by(conn):
+        mysql.restore(conn, table, floor)
+        return
     highest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(sa.column("id")), 0)).select_from(sa.table(table)))
     top = max(floor, int(highest.scalar() or 0))
     if top == 0:
@@ -300,7 +314,7 @@ def _copy_up(conn: sa.Connection) -> None:
                     "trial_number": r.trial_number,
                     "params": parse_json_text(r.params, f"trial {r.id} params"),
                     "performance": performance,
-                    "value": objective_value(performance),
+                    "value": mysql.double(objective_value(performance), conn),
                     "state": "complete",
                     "strategy_code": r.strategy_code,
                     "strategy_template": r.strategy_template,
@@ -352,7 +366,9 @@ def downgrade() -> None:
     for table in TABLES:
         op.rename_table(table, f"_v2_{table}")
     statements = IN_HOUSE_DDL
-    if conn.dialect.name != "sqlite":
+    if mysql.used_by(op.get_context()):
+        statements = mysql.in_house_ddl(statements, op.get_context())
+    elif conn.dialect.name != "sqlite":
         statements = tuple(s.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY") for s in statements)
     for statement in statements:
         op.execute(statement)

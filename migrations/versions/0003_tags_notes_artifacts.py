@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from tracker._migrations.frozen import content, sqlite_counter
+from tracker._migrations.frozen import content, mysql, sqlite_counter
 from tracker._migrations.frozen.report import note_rows
 
 revision = "0003"
@@ -40,8 +40,12 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _time() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
+def _time() -> sa.types.TypeEngine[Any]:
+    return mysql.time_type()  # DateTime(timezone=True); DATETIME(6) on MariaDB/MySQL
+
+
+def _text() -> sa.types.TypeEngine[str]:
+    return mysql.text_type()  # Text; LONGTEXT on MariaDB/MySQL
 
 
 def _trials(*extra: sa.Column[Any]) -> sa.Table:
@@ -54,11 +58,11 @@ def _trials(*extra: sa.Column[Any]) -> sa.Table:
         sa.Column("trial_number", sa.BigInteger(), nullable=False),
         sa.Column("params", _json(), nullable=False),
         sa.Column("performance", _json(), nullable=False),
-        sa.Column("strategy_code", sa.Text(), nullable=True),
-        sa.Column("strategy_template", sa.Text(), nullable=True),
-        sa.Column("generation_method", sa.Text(), nullable=True),
+        sa.Column("strategy_code", _text(), nullable=True),
+        sa.Column("strategy_template", _text(), nullable=True),
+        sa.Column("generation_method", _text(), nullable=True),
         sa.Column("created_at", _time(), nullable=False),
-        sa.Column("state", sa.Text(), server_default="complete", nullable=False),
+        sa.Column("state", _text(), server_default="complete", nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
         sa.Column("started_at", _time(), nullable=True),
         sa.Column("completed_at", _time(), nullable=True),
@@ -81,14 +85,14 @@ def _experiments(*extra: sa.Column[Any]) -> sa.Table:
         "experiments",
         sa.MetaData(),
         sa.Column("id", _id(), primary_key=True, autoincrement=True),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("template", sa.Text(), nullable=False),
-        sa.Column("mode", sa.Text(), nullable=False),
+        sa.Column("name", _text(), nullable=False),
+        sa.Column("template", _text(), nullable=False),
+        sa.Column("mode", _text(), nullable=False),
         sa.Column("config", _json(), nullable=True),
         sa.Column("created_at", _time(), nullable=False),
         sa.Column("summary", _json(), nullable=True),
-        sa.Column("objective", sa.Text(), server_default="sharpe", nullable=False),
-        sa.Column("direction", sa.Text(), server_default="maximize", nullable=False),
+        sa.Column("objective", _text(), server_default="sharpe", nullable=False),
+        sa.Column("direction", _text(), server_default="maximize", nullable=False),
         *extra,
         sa.CheckConstraint("direction IN ('maximize', 'minimize')", name="ck_experiments_direction"),
         sa.PrimaryKeyConstraint("id", name="pk_experiments"),
@@ -103,12 +107,12 @@ def _new_trial_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("strategy_code_id", _id(), nullable=True),
         sa.Column("attributes", _json(), nullable=True),
-        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("note", _text(), nullable=True),
     ]
 
 
 def _new_experiment_columns() -> list[sa.Column[Any]]:
-    return [sa.Column("note", sa.Text(), nullable=True), sa.Column("provenance", _json(), nullable=True)]
+    return [sa.Column("note", _text(), nullable=True), sa.Column("provenance", _json(), nullable=True)]
 
 
 def upgrade() -> None:
@@ -121,13 +125,14 @@ def upgrade() -> None:
         "blobs",
         sa.Column("id", _id(), primary_key=True, autoincrement=True),
         sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("codec", sa.Text(), nullable=False),
+        sa.Column("codec", _text(), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
-        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("data", mysql.bytes_type(), nullable=False),
         sa.CheckConstraint("codec IN ('zstd', 'none')", name="ck_blobs_codec"),
         sa.PrimaryKeyConstraint("id", name="pk_blobs"),
         sa.UniqueConstraint("sha256", name="uq_blobs_sha256"),
         sqlite_autoincrement=True,
+        **mysql.table_options(op.get_context()),
     )
     with op.batch_alter_table("trials", copy_from=_trials(), table_kwargs={"sqlite_autoincrement": True}) as batch:
         for column in _new_trial_columns():
@@ -138,8 +143,12 @@ def upgrade() -> None:
         "trials", copy_from=_trials(*_new_trial_columns()), table_kwargs={"sqlite_autoincrement": True}
     ) as batch:
         batch.drop_column("strategy_code")
-        batch.create_foreign_key("fk_trials_strategy_code_id_blobs", "blobs", ["strategy_code_id"], ["id"])
-        batch.create_index("ix_trials_strategy_code_id", ["strategy_code_id"])
+        if mysql.used_by(conn):  # the index first, or InnoDB makes one of its own for the key
+            batch.create_index("ix_trials_strategy_code_id", ["strategy_code_id"])
+            batch.create_foreign_key("fk_trials_strategy_code_id_blobs", "blobs", ["strategy_code_id"], ["id"])
+        else:
+            batch.create_foreign_key("fk_trials_strategy_code_id_blobs", "blobs", ["strategy_code_id"], ["id"])
+            batch.create_index("ix_trials_strategy_code_id", ["strategy_code_id"])
     with op.batch_alter_table(
         "experiments", copy_from=_experiments(), table_kwargs={"sqlite_autoincrement": True}
     ) as batch:
@@ -152,23 +161,25 @@ def upgrade() -> None:
 
 
 def _create_owned_tables() -> None:
+    options = mysql.table_options(op.get_context())
     for owner, parent in (("experiment", "experiments"), ("trial", "trials")):
         key = f"{owner}_id"
         op.create_table(
             f"{owner}_tags",
             sa.Column(key, _id(), nullable=False),
             sa.Column("key", sa.String(250), nullable=False),
-            sa.Column("value", sa.Text(), nullable=False),
+            sa.Column("value", _text(), nullable=False),
             sa.ForeignKeyConstraint(
                 [key], [f"{parent}.id"], ondelete="CASCADE", name=f"fk_{owner}_tags_{key}_{parent}"
             ),
             sa.PrimaryKeyConstraint(key, "key", name=f"pk_{owner}_tags"),
+            **options,
         )
         op.create_table(
             f"{owner}_artifacts",
             sa.Column(key, _id(), nullable=False),
             sa.Column("name", sa.String(250), nullable=False),
-            sa.Column("media_type", sa.Text(), nullable=False),
+            sa.Column("media_type", _text(), nullable=False),
             sa.Column("blob_id", _id(), nullable=False),
             sa.Column("created_at", _time(), nullable=False),
             sa.ForeignKeyConstraint(
@@ -176,6 +187,7 @@ def _create_owned_tables() -> None:
             ),
             sa.ForeignKeyConstraint(["blob_id"], ["blobs.id"], name=f"fk_{owner}_artifacts_blob_id_blobs"),
             sa.PrimaryKeyConstraint(key, "name", name=f"pk_{owner}_artifacts"),
+            **options,
         )
         op.create_index(f"ix_{owner}_artifacts_blob_id", f"{owner}_artifacts", ["blob_id"])
     op.create_table(
@@ -188,6 +200,7 @@ def _create_owned_tables() -> None:
             ["trial_id"], ["trials.id"], ondelete="CASCADE", name="fk_trial_metrics_trial_id_trials"
         ),
         sa.PrimaryKeyConstraint("trial_id", "key", "step", name="pk_trial_metrics"),
+        **options,
     )
 
 
@@ -245,7 +258,7 @@ def downgrade() -> None:
         op.drop_table(table)
     new_trials = _trials(*_new_trial_columns())
     with op.batch_alter_table("trials", copy_from=new_trials, table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.add_column(sa.Column("strategy_code", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("strategy_code", _text(), nullable=True))
     if not offline:
         _blobs_to_codes(conn)
     with_code = _trials(*_new_trial_columns())
@@ -254,8 +267,12 @@ def downgrade() -> None:
     )
     with_code.append_constraint(sa.Index("ix_trials_strategy_code_id", "strategy_code_id"))
     with op.batch_alter_table("trials", copy_from=with_code, table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.drop_index("ix_trials_strategy_code_id")
-        batch.drop_constraint("fk_trials_strategy_code_id_blobs", type_="foreignkey")
+        if mysql.used_by(conn):  # InnoDB keeps the index while the foreign key needs it
+            batch.drop_constraint("fk_trials_strategy_code_id_blobs", type_="foreignkey")
+            batch.drop_index("ix_trials_strategy_code_id")
+        else:
+            batch.drop_index("ix_trials_strategy_code_id")
+            batch.drop_constraint("fk_trials_strategy_code_id_blobs", type_="foreignkey")
         for name in NEW_TRIAL_COLUMNS:
             batch.drop_column(name)
     with op.batch_alter_table(

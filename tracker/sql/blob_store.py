@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, literal_column, select
+from sqlalchemy.dialects import mysql, postgresql
 
 from tracker import blobs as content
-from tracker.sql.models import blobs, experiment_artifacts, trial_artifacts, trials
+from tracker.errors import StoreError
+from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
 from tracker.sql.unit_of_work import Writer
 
 CHUNK = 5_000
@@ -22,7 +23,11 @@ def insert_ignoring_duplicates(dialect: str) -> Insert:
     """INSERT INTO blobs that skips a content already there (another writer may add it first)."""
     if dialect == "postgresql":
         return postgresql.insert(blobs).on_conflict_do_nothing(index_elements=["sha256"])
-    return insert(blobs).prefix_with("OR IGNORE", dialect="sqlite").prefix_with("IGNORE", dialect="mysql")
+    if dialect in MYSQL_DIALECTS:  # "mariadb" for mariadb+pymysql:// URLs, "mysql" otherwise
+        # Not INSERT IGNORE, which also turns other errors (a bad value, a broken key) into warnings.
+        add = mysql.insert(blobs)
+        return add.on_duplicate_key_update(sha256=add.inserted.sha256)
+    return insert(blobs).prefix_with("OR IGNORE", dialect="sqlite")
 
 
 class BlobStore:
@@ -33,6 +38,7 @@ class BlobStore:
         self.add = insert_ignoring_duplicates(dialect)
         self.ids: dict[str, int] = {}  # sha256 -> id
         self.names: dict[int, str] = {}  # id -> sha256
+        self.packet_limit: int | None = None  # MariaDB/MySQL: the server's max_allowed_packet
 
     def forget(self) -> None:
         """Drop the cached ids (after a reference to a collected blob was refused)."""
@@ -48,11 +54,29 @@ class BlobStore:
             for sha in missing:
                 codec, packed = content.pack(contents[sha])
                 rows.append({"sha256": sha, "codec": codec, "size": len(contents[sha]), "data": packed})
+            if self.dialect in MYSQL_DIALECTS:
+                self._check_packet_size(writer, rows)
             writer.execute(self.add, rows, keep=True)
             for sha in missing:
                 [(blob_id,)] = writer.execute(_ID_OF, [{"sha256": sha}], keep=True)
                 self.ids[sha], self.names[blob_id] = int(blob_id), sha
         return {sha: self.ids[sha] for sha in contents}
+
+    def _check_packet_size(self, writer: Writer, rows: list[dict[str, Any]]) -> None:
+        """MariaDB/MySQL drop the connection ("server has gone away") on a statement larger than
+        their max_allowed_packet: refuse such a blob first, saying which setting to raise."""
+        if self.packet_limit is None:
+            [(limit,)] = writer.execute(select(literal_column("@@max_allowed_packet")))
+            self.packet_limit = int(limit)
+        for row in rows:
+            sent = 2 * len(row["data"]) + 1024  # PyMySQL sends bytes in hex, within the statement
+            if sent > self.packet_limit:
+                raise StoreError(
+                    f"{row['size']:,} bytes ({sent:,} compressed and in hex) are more than the database "
+                    f"server accepts in one statement (max_allowed_packet = {self.packet_limit:,}); raise "
+                    "max_allowed_packet on the server (e.g. max_allowed_packet=256M under [mysqld]), or store "
+                    "less"
+                )
 
     def texts(self, conn: Connection, ids: Iterable[int | None]) -> dict[int, str]:
         """The decoded texts of blob ids (from the process-wide cache where possible)."""

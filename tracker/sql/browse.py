@@ -23,7 +23,7 @@ from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decod
 from tracker.digest import CheckFeed, TrialFeed
 from tracker.errors import NotFoundError
 from tracker.records import Experiment, Trial, TTPTResult
-from tracker.sql.models import experiment_tags, experiments, trials, ttpt_results
+from tracker.sql.models import MYSQL_DIALECTS, experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
 from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TTPT_COLUMNS, RecordReader
 from tracker.sql.unit_of_work import UnitOfWork
@@ -82,16 +82,27 @@ class SqlBrowser(Browser[Connection]):
         digests.feed(new_trials, new_checks)
         digests.trial_mark, digests.check_mark = max(digests.trial_mark, trial_top), max(digests.check_mark, check_top)
 
-    @staticmethod
-    def _stream_trials(conn: Connection, top: int) -> Iterator[TrialFeed]:
+    def _stream_trials(self, conn: Connection, top: int) -> Iterator[TrialFeed]:
         stmt = select(*_FEED_TRIAL).where(trials.c.id <= top).order_by(trials.c.id)
-        for rows in conn.execution_options(yield_per=CHUNK).execute(stmt).partitions():
+        for rows in self._by_id(conn, stmt, trials.c.id):
             yield from (TrialFeed(*row) for row in rows)
 
     def _stream_checks(self, conn: Connection, top: int) -> Iterator[CheckFeed]:
         stmt = self._checks_base().where(ttpt_results.c.id <= top).order_by(ttpt_results.c.id)
-        for rows in conn.execution_options(yield_per=CHUNK).execute(stmt).partitions():
+        for rows in self._by_id(conn, stmt, ttpt_results.c.id):
             yield from (_check_feed(row) for row in rows)
+
+    def _by_id(self, conn: Connection, stmt: Select[Any], column: Any) -> Iterator[Sequence[Any]]:
+        """The rows of `stmt` (ordered by `column`, an id selected first) in chunks. The two streams
+        are read in turns; PyMySQL cannot hold two open results, so on MariaDB and MySQL each chunk
+        is its own query, from the last id on."""
+        if self.dialect not in MYSQL_DIALECTS:
+            yield from conn.execution_options(yield_per=CHUNK).execute(stmt).partitions()
+            return
+        last = 0
+        while rows := conn.execute(stmt.where(column > last).limit(CHUNK)).all():
+            yield rows
+            last = rows[-1][0]
 
     @staticmethod
     def _checks_base() -> Select[Any]:
@@ -158,7 +169,7 @@ class SqlBrowser(Browser[Connection]):
         if query.ids is not None:
             stmt = stmt.where(experiments.c.id.in_(list(query.ids)))
         if query.text:
-            finder = func.instr if self.dialect == "sqlite" else func.strpos
+            finder = func.strpos if self.dialect == "postgresql" else func.instr
             needle = literal(query.text.lower(), String())
             stmt = stmt.where(
                 or_(
@@ -209,9 +220,7 @@ class SqlBrowser(Browser[Connection]):
         if metric is not None:
             number, text = self._metric(*metric)
             stmt = stmt.order_by(
-                (number.desc() if descending else number.asc()).nulls_last(),
-                (text.desc() if descending else text.asc()).nulls_last(),
-                trials.c.trial_number,
+                *self._nulls_last(number, descending), *self._nulls_last(text, descending), trials.c.trial_number
             )
             return self._trials(conn, stmt.offset(offset).limit(query.limit)), None
         if query.sort == "trial_number":
@@ -263,9 +272,24 @@ class SqlBrowser(Browser[Connection]):
             return page, None
         return page, (page[-1].value, page[-1].trial_number)
 
+    def _nulls_last(self, key: ColumnElement[Any], descending: bool) -> list[Any]:
+        """ORDER BY terms of `key`, NULLs last (MariaDB and MySQL have no NULLS LAST)."""
+        ordered = key.desc() if descending else key.asc()
+        if self.dialect in MYSQL_DIALECTS:
+            return [key.is_(None), ordered]
+        return [ordered.nulls_last()]
+
     def _metric(self, field: str, path: tuple[str, ...]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """(number, text) sort keys of a JSON leaf: numbers sort numerically, strings as text."""
         column = trials.c[field]
+        if self.dialect in MYSQL_DIALECTS:
+            steps = "".join('."' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in path)
+            leaf = func.json_extract(column, literal("$" + steps, String()))
+            kind = func.json_type(leaf)
+            return (
+                case((kind.in_(("INTEGER", "DOUBLE", "UNSIGNED INTEGER")), cast(leaf, Double()))),
+                case((kind == "STRING", func.json_unquote(leaf))),
+            )
         if self.dialect == "sqlite":
             where = "$" + "".join(f'."{part}"' for part in path)
             kind = func.json_type(column, where)

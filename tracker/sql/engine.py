@@ -1,5 +1,5 @@
-"""Creating the SQLAlchemy engine of a store: SQLite pragmas, and a liveness check of pooled
-server connections."""
+"""Creating the SQLAlchemy engine of a store: SQLite pragmas, MariaDB/MySQL session settings and
+session locks, and a liveness check of pooled server connections."""
 
 from __future__ import annotations
 
@@ -8,25 +8,34 @@ import socket
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from tracker.codec import decode_text, dumps
-from tracker.errors import StoreConnectionError
+from tracker.errors import StoreConnectionError, StoreError
 from tracker.records import Synchronous
+from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
 from tracker.urls import StoreLocation, mask_password
 
 BUSY_TIMEOUT_MS = 30_000
+MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+"""Every MariaDB/MySQL session: a bad value is an error, never a silent truncation or a zero date."""
+LOCK_TIMEOUT_S = 300
+"""How long a MariaDB/MySQL session lock (`session_lock`) is waited for."""
+_LOCKS = "tracker_session_locks"
 
 
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
     """The engine for the store; JSON columns go through the codec's text form. A `read_only`
     engine cannot write: SQLite connections are `query_only` on a file opened without creating it
     (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
-    mode=ro where the file cannot be written), PostgreSQL sessions are READ ONLY.
+    mode=ro where the file cannot be written), PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
     url: Any = location.url
+    if location.backend == "mysql":
+        # utf8mb4 on the wire whatever the URL says (connect_args win over its query).
+        kwargs["connect_args"] = {"charset": "utf8mb4"}
     if location.backend == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if read_only and location.path is not None:
@@ -43,11 +52,63 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
         _configure_sqlite(engine, synchronous)
         if read_only:
             event.listen(engine, "connect", _query_only)
+    elif engine.dialect.name in MYSQL_DIALECTS:
+        event.listen(engine, "connect", _mysql_session_read_only if read_only else _mysql_session)
+        event.listen(engine, "checkout", _drop_dead_connection)
+        event.listen(engine, "reset", _release_session_locks)
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
             event.listen(engine, "connect", _read_only_session)
     return engine
+
+
+def _mysql_session(dbapi_conn: Any, _record: Any, *, read_only: bool = False) -> None:
+    """Strict SQL mode, UTC, the tables' collation and REPEATABLE READ for this new MariaDB/MySQL
+    connection (two statements, once per pooled connection); a read-only engine's sessions refuse
+    every write."""
+    collation = MARIADB_COLLATION if "MariaDB" in dbapi_conn.get_server_info() else MYSQL_COLLATION
+    cursor = dbapi_conn.cursor()
+    cursor.execute(
+        f"SET SESSION sql_mode = '{MYSQL_SQL_MODE}', time_zone = '+00:00', collation_connection = '{collation}'"
+    )
+    # InnoDB's default, set in case the server's is another: a read transaction sees one snapshot.
+    access = ", READ ONLY" if read_only else ""
+    cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ{access}")
+    cursor.close()
+
+
+def _mysql_session_read_only(dbapi_conn: Any, record: Any) -> None:
+    _mysql_session(dbapi_conn, record, read_only=True)
+
+
+def session_lock(conn: Connection, purpose: str, key: str = "") -> None:
+    """Take a MariaDB/MySQL named lock for `purpose` and `key` in this database, waiting up to
+    LOCK_TIMEOUT_S. Such locks belong to the session, not the transaction: it is released when the
+    connection goes back to the pool, after the transaction ended. Raises StoreError on timeout."""
+    name = "SHA1(CONCAT_WS('/', 'tracker', :purpose, DATABASE(), :key))"
+    got = conn.execute(
+        text(f"SELECT GET_LOCK({name}, :timeout)"), {"purpose": purpose, "key": key, "timeout": LOCK_TIMEOUT_S}
+    ).scalar()
+    if got != 1:
+        raise StoreError(
+            f"waited {LOCK_TIMEOUT_S} s for the {purpose} lock of this database (another process holds it); "
+            "try again when that process is done"
+        )
+    conn.info[_LOCKS] = conn.info.get(_LOCKS, 0) + 1
+
+
+def _release_session_locks(dbapi_conn: Any, record: Any, _state: Any) -> None:
+    """Pool reset hook (a connection going back, its transaction over, before the pool's rollback):
+    release the named locks the connection took."""
+    if not record.info.pop(_LOCKS, 0):
+        return
+    try:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("SELECT RELEASE_ALL_LOCKS()")
+        cursor.close()
+    except Exception as exc:  # noqa: BLE001 - a dead connection has lost its locks with its session
+        record.invalidate(exc)
 
 
 def _query_only(dbapi_conn: Any, _record: Any) -> None:
@@ -82,15 +143,29 @@ def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _socket_of(dbapi_conn: Any) -> int | None:
+    """The file descriptor of a psycopg or PyMySQL connection's socket (None when it has none)."""
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is not None:
+        return int(pgconn.socket)
+    sock = getattr(dbapi_conn, "_sock", None)  # PyMySQL
+    return None if sock is None else int(sock.fileno())
+
+
 def _drop_dead_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     """Pool checkout hook: a pooled server connection whose socket is closed, or has unread data
-    (the termination notice a restarting server sends), is replaced before use. A non-blocking
-    peek costs no round trip, unlike a pre-ping query."""
-    pgconn = getattr(dbapi_conn, "pgconn", None)
-    if pgconn is None:
+    (the termination notice a restarting PostgreSQL sends; the error packet of a MariaDB `KILL`),
+    is replaced before use. A non-blocking peek costs no round trip, unlike a pre-ping query."""
+    try:
+        fd = _socket_of(dbapi_conn)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError("the connection has no socket") from exc
+    if fd is None:
+        if getattr(dbapi_conn, "_sock", False) is None:  # PyMySQL closed it after an error
+            raise DisconnectionError("the connection is closed")
         return
     try:
-        probe = socket.socket(fileno=os.dup(pgconn.socket))
+        probe = socket.socket(fileno=os.dup(fd))
     except OSError as exc:
         raise DisconnectionError("the connection has no socket") from exc
     try:

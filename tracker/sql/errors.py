@@ -12,6 +12,23 @@ from tracker.urls import StoreLocation, mask_password
 
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 _CONNECTION_SQLSTATES = frozenset({"28P01", "28000", "3D000", "57P01", "57P02", "57P03"})
+_MYSQL_TRANSIENT = frozenset({1205, 1213})  # lock wait timeout, deadlock
+_MYSQL_CONNECTION = frozenset(
+    # access denied (user, database), unknown database, server shutting down, killed connection,
+    # cannot connect, server gone away, lost connection, disconnected by the server
+    {1044, 1045, 1049, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
+)
+_MYSQL_UNIQUE = frozenset({1062, 1586})
+_MYSQL_FULL = frozenset({1021, 1114})  # disk full, table full
+_MYSQL_PACKET = 1153  # bigger than the server's max_allowed_packet
+
+
+def mysql_code(exc: BaseException | None) -> int | None:
+    """The error number of a PyMySQL error (None for other drivers' errors)."""
+    if exc is None or not type(exc).__module__.startswith("pymysql"):
+        return None
+    code = exc.args[0] if exc.args else None
+    return code if isinstance(code, int) else None
 
 
 def from_driver(exc: sqlite3.Error) -> DBAPIError:
@@ -22,7 +39,7 @@ def from_driver(exc: sqlite3.Error) -> DBAPIError:
 def is_transient(exc: DBAPIError) -> bool:
     """A busy database, a serialisation failure or a deadlock: worth trying again."""
     orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES or mysql_code(orig) in _MYSQL_TRANSIENT:
         return True
     if isinstance(exc, OperationalError):
         text = str(orig).lower()
@@ -31,6 +48,9 @@ def is_transient(exc: DBAPIError) -> bool:
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
+    number = mysql_code(exc.orig)
+    if number is not None:
+        return number in _MYSQL_UNIQUE
     code = getattr(exc.orig, "sqlstate", None)
     if code is not None:
         return bool(code == "23505")
@@ -39,6 +59,9 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 
 def _is_connection_error(exc: SQLAlchemyError) -> bool:
     orig = getattr(exc, "orig", None)
+    number = mysql_code(orig)
+    if number is not None:
+        return number in _MYSQL_CONNECTION or (number == 0 and type(orig).__name__ == "InterfaceError")
     code = getattr(orig, "sqlstate", None) or ""
     if code.startswith("08") or code in _CONNECTION_SQLSTATES:
         return True
@@ -58,6 +81,14 @@ def translate(exc: SQLAlchemyError, location: StoreLocation) -> StoreError:
         return StoreConnectionError(
             f"cannot reach the database {where}: {detail}. Check that the server is running "
             "and that the URL, user and password are right"
+        )
+    number = mysql_code(orig)
+    if number in _MYSQL_FULL:
+        return ReadOnlyStoreError(f"the disk or table holding {where} is full: {detail}")
+    if number == _MYSQL_PACKET:
+        return StoreError(
+            f"a value is too large for the server behind {where} ({detail}); raise the server's "
+            "max_allowed_packet (e.g. max_allowed_packet=256M under [mysqld]) and try again"
         )
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
         return ReadOnlyStoreError(f"the database {where} is read-only: {detail}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Double,
     Select,
     String,
@@ -32,7 +33,7 @@ from tracker.records import (
     TrialState,
     kind_of,
 )
-from tracker.sql.models import experiment_tags, experiments, trial_tags, trials, ttpt_results
+from tracker.sql.models import MYSQL_DIALECTS, FloatType, experiment_tags, experiments, trial_tags, trials, ttpt_results
 from tracker.sql.rows import EXPERIMENT_COLUMNS
 
 LISTING_FILTERS = {
@@ -107,10 +108,10 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
     if "mode" in given:
         conditions.append(experiments.c.mode == bindparam("mode"))
     if "name_part" in given:
-        finder = func.instr if dialect == "sqlite" else func.strpos
+        finder = func.strpos if dialect == "postgresql" else func.instr  # same arguments, same answer
         conditions.append(finder(experiments.c.name, bindparam("name_part", type_=String())) > 0)
     if "min_best" in given:
-        threshold: BindParameter[float] = bindparam("min_best", type_=Double())
+        threshold: BindParameter[float] = bindparam("min_best", type_=FloatType)  # ±inf on MySQL too
         conditions.append(
             or_(
                 and_(experiments.c.direction == "maximize", per_trial.c.best_max >= threshold),
@@ -177,4 +178,6 @@ def trial_table_statement(
 def _utc_text(column: Any, dialect: str) -> Any:
     if dialect == "sqlite":  # stored as naive UTC text already
         return type_coerce(column, String)
+    if dialect in MYSQL_DIALECTS:  # a naive UTC DATETIME(6)
+        return cast(type_coerce(column, DateTime()), String)
     return cast(func.timezone("UTC", column), String)

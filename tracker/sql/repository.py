@@ -1,4 +1,4 @@
-"""The SQL repository (SQLite and PostgreSQL) on SQLAlchemy Core over the declarative tables.
+"""The SQL repository (SQLite, PostgreSQL, MariaDB and MySQL) on SQLAlchemy Core over the declarative tables.
 
 Rows are built from records by the codec (`tracker.codec.to_row`) and read back into records by
 `tracker.sql.rows`, so the records' fields are the one list of what is stored. Tags, notes, step
@@ -40,8 +40,9 @@ from tracker.records import (
 from tracker.repository import Repository
 from tracker.sql import attachments
 from tracker.sql.blob_store import BlobStore
+from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
-from tracker.sql.models import experiments, trials, ttpt_results
+from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
 from tracker.sql.rows import (
     EXPERIMENT_COLUMNS,
@@ -53,7 +54,7 @@ from tracker.sql.rows import (
     tag_rows,
     to_sql,
 )
-from tracker.sql.unit_of_work import UnitOfWork, Writer
+from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
 from tracker.urls import StoreLocation, prepare_path
 
 _SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
@@ -101,6 +102,9 @@ class SqlRepository(Repository):
             yield
 
     def serialize(self, key: str) -> None:
+        if self.uow.dialect in MYSQL_DIALECTS:  # a named lock, released when the transaction ends
+            self.uow.write(lambda conn: session_lock(conn, "serialize", key))
+            return
         if self.uow.dialect != "postgresql":
             return  # SQLite's write transactions take the write lock when they begin
         statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
@@ -294,7 +298,7 @@ class SqlRepository(Repository):
         stmt = trial_table_statement(self.uow.dialect, experiment_ids, states, tags, with_code)
 
         def work(conn: Connection) -> None:
-            for rows in conn.execution_options(yield_per=chunk_size).execute(stmt).partitions():
+            for rows in partitions(conn, stmt, chunk_size):
                 names = stmt.selected_columns.keys()
                 columns = {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
                 columns["ttpt.passed"] = [None if p is None else bool(p) for p in columns["ttpt.passed"]]
