@@ -116,6 +116,26 @@ RAW_DDL = (
 )
 
 
+RAW_MYSQL_DDL = (
+    "CREATE TABLE experiments (id BIGINT AUTO_INCREMENT PRIMARY KEY, name LONGTEXT NOT NULL) ENGINE=InnoDB",
+    "CREATE TABLE trials (id BIGINT AUTO_INCREMENT PRIMARY KEY, experiment_id BIGINT NOT NULL, "
+    "trial_number BIGINT NOT NULL, params LONGTEXT NOT NULL, performance LONGTEXT NOT NULL, created_at DATETIME(6), "
+    "state VARCHAR(16), value DOUBLE, UNIQUE (experiment_id, trial_number), INDEX ix_value (experiment_id, value), "
+    "FOREIGN KEY (experiment_id) REFERENCES experiments(id) ON DELETE CASCADE) ENGINE=InnoDB",
+    "CREATE TABLE ttpt_results (id BIGINT AUTO_INCREMENT PRIMARY KEY, trial_id BIGINT NOT NULL, passed BOOL NOT NULL, "
+    "num_violations BIGINT NOT NULL, metrics LONGTEXT, created_at DATETIME(6), "
+    "FOREIGN KEY (trial_id) REFERENCES trials(id) ON DELETE CASCADE) ENGINE=InnoDB",
+)
+"""The raw baseline's tables on MariaDB/MySQL: the columns, keys and indexes tracker's insert touches."""
+RAW_MYSQL_INSERT = (
+    "INSERT INTO trials (experiment_id, trial_number, params, performance, created_at, state, value) "
+    "VALUES (%s, %s, %s, %s, %s, 'complete', %s)"
+)
+RAW_MYSQL_TTPT = (
+    "INSERT INTO ttpt_results (trial_id, passed, num_violations, metrics, created_at) VALUES (%s, 1, 0, %s, %s)"
+)
+
+
 def raw_sqlite(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in (*SQLITE_PRAGMAS, "PRAGMA foreign_keys=ON"):
@@ -720,6 +740,15 @@ class Bench:
         print(f"12. {server} per-trial and batch logging on loopback", flush=True)
         n = 500 if self.quick else 2_000
         ours = self.tracker_per_trial(self.mysql_db_url(), n)
+        raw = self.raw_mysql_per_trial(n)
+        self.record(
+            "12",
+            f"tracker log_trial vs raw PyMySQL + orjson, one commit each, both on {server}",
+            f"{1 / ours:,.0f} vs {1 / raw:,.0f} trials/s",
+            ours / raw,
+            "≤ 2×",
+            "le",
+        )
         optuna_cost = self.optuna_per_trial(self.mysql_db_url("optuna"), 100 if self.quick else 300)
         self.record(
             "12",
@@ -750,6 +779,46 @@ class Bench:
             "≥ 100×",
             "ge",
         )
+
+    def raw_mysql_per_trial(self, n: int) -> float:
+        """The per-trial work in raw PyMySQL on the same server (a table like tracker's, one
+        transaction per statement): what any client pays per commit there."""
+        import orjson
+        import pymysql
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.mysql_db_url())
+        items = payloads(n)
+        metrics = orjson.dumps({"signal_correlation": 1.0})
+
+        def run() -> float:
+            conn = pymysql.connect(
+                host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                database=url.database, charset="utf8mb4", autocommit=False,
+            )  # fmt: skip
+            with conn.cursor() as cursor:
+                for statement in RAW_MYSQL_DDL:
+                    cursor.execute(statement)
+                cursor.execute("INSERT INTO experiments (name) VALUES ('raw')")
+            conn.commit()
+            now = time.strftime("%Y-%m-%d %H:%M:%S")
+            started = time.perf_counter()
+            with conn.cursor() as cursor:
+                for i, (params, perf) in enumerate(items):
+                    cursor.execute(
+                        RAW_MYSQL_INSERT, (1, i, orjson.dumps(params), orjson.dumps(perf), now, perf["sharpe"])
+                    )
+                    trial_id = cursor.lastrowid
+                    conn.commit()
+                    if i % 10 == 0:
+                        cursor.execute(RAW_MYSQL_TTPT, (trial_id, metrics, now))
+                        conn.commit()
+            elapsed = time.perf_counter() - started
+            conn.close()
+            self.reset_mysql()
+            return elapsed
+
+        return statistics.median([run() for _ in range(self.repeat)]) / n
 
     def mysql_db_url(self, suffix: str = "") -> str:
         from sqlalchemy.engine import make_url
