@@ -361,3 +361,36 @@ def test_a_password_in_the_url_is_masked_in_every_error(mysql_url: str) -> None:
         ExperimentTracker(url)
     assert "pw-xxxxxxxx" not in str(info.value)
     assert ":***@" in str(info.value)
+
+
+def test_a_committed_write_sends_no_rollback_and_a_read_never_keeps_its_snapshot(mysql_url: str) -> None:
+    """The pool rolls back only an open transaction: Com_rollback (the server's count of ROLLBACK
+    statements in the session) does not move for committed writes; reads still see new rows."""
+    with ExperimentTracker(mysql_url) as tracker, ExperimentTracker(mysql_url) as other:
+        eid = tracker.create_experiment("e", "t", "m")
+        engine = tracker.repository.uow.engine  # type: ignore[attr-defined]
+
+        def rollbacks() -> int:
+            with engine.connect() as conn:  # the pool's one connection: its session's counters
+                count = int(conn.execute(text("SHOW SESSION STATUS LIKE 'Com_rollback'")).one()[1])
+                conn.rollback()
+            return count
+
+        tracker.log_trial(eid, 0, {"n": 0}, {"sharpe": 0.0})  # the first also reads the objective
+        before = rollbacks()
+        for n in range(1, 5):
+            tracker.log_trial(eid, n, {"n": n}, {"sharpe": float(n)})
+        after = rollbacks()
+        assert after - before == 1  # the counting connection's own rollback, none for the writes
+        assert len(tracker.get_trials(eid)) == 5  # a read transaction, ended on return
+        other.log_trial(eid, 5, {}, {"sharpe": 9.0})
+        assert len(tracker.get_trials(eid)) == 6  # REPEATABLE READ: a kept snapshot would show 5
+        assert tracker.best_trial(eid)["trial_number"] == 5  # type: ignore[index]
+        raw = engine.raw_connection()  # a DBAPI connection left in a read transaction goes back
+        cursor = raw.cursor()
+        cursor.execute("SELECT count(*) FROM trials")
+        assert cursor.fetchone()[0] == 6
+        cursor.close()
+        raw.close()
+        other.log_trial(eid, 6, {}, {"sharpe": 10.0})
+        assert len(tracker.get_trials(eid)) == 7  # its snapshot was rolled back on return

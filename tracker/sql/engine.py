@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.pool import PoolResetState
 
 from tracker.codec import decode_text, dumps
 from tracker.errors import StoreConnectionError, StoreError
@@ -36,6 +37,8 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     if location.backend == "mysql":
         # utf8mb4 on the wire whatever the URL says (connect_args win over its query).
         kwargs["connect_args"] = {"charset": "utf8mb4"}
+        # The pool's rollback on return is `_reset_mysql`'s, sent only when a transaction is open.
+        kwargs["pool_reset_on_return"] = None
     if location.backend == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if read_only and location.path is not None:
@@ -55,7 +58,9 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     elif engine.dialect.name in MYSQL_DIALECTS:
         event.listen(engine, "connect", _mysql_session_read_only if read_only else _mysql_session)
         event.listen(engine, "checkout", _drop_dead_connection)
-        event.listen(engine, "reset", _release_session_locks)
+        event.listen(engine, "reset", _reset_mysql)
+        event.listen(engine, "commit", _transaction_ended)
+        event.listen(engine, "rollback", _transaction_ended)
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
@@ -98,17 +103,40 @@ def session_lock(conn: Connection, purpose: str, key: str = "") -> None:
     conn.info[_LOCKS] = conn.info.get(_LOCKS, 0) + 1
 
 
-def _release_session_locks(dbapi_conn: Any, record: Any, _state: Any) -> None:
-    """Pool reset hook (a connection going back, its transaction over, before the pool's rollback):
-    release the named locks the connection took."""
-    if not record.info.pop(_LOCKS, 0):
+def _reset_mysql(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
+    """Pool reset of a MariaDB/MySQL connection going back: release the named locks it took, and
+    roll back unless its last transaction was ended (committed or rolled back) through SQLAlchemy
+    and the server says none is open (PyMySQL keeps the status flags of the last reply). So a write
+    costs two round trips, not three: `ROLLBACK` is a round trip on this protocol, where psycopg
+    skips an idle one. A DBAPI connection used directly is rolled back: a read snapshot is not
+    flagged by the server, so only SQLAlchemy's events say it ended."""
+    if state.terminate_only:
         return
     try:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("SELECT RELEASE_ALL_LOCKS()")
-        cursor.close()
-    except Exception as exc:  # noqa: BLE001 - a dead connection has lost its locks with its session
+        if record.info.pop(_LOCKS, 0):
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT RELEASE_ALL_LOCKS()")
+            cursor.close()
+        ended = record.info.pop(_ENDED, False)
+        status = getattr(dbapi_conn, "server_status", None)
+        idle = ended and status is not None and not status & SERVER_STATUS_IN_TRANS
+        if not (state.transaction_was_reset or idle):
+            dbapi_conn.rollback()
+    except Exception as exc:  # noqa: BLE001 - a dead connection has lost its locks and transaction with its session
         record.invalidate(exc)
+
+
+def _transaction_ended(conn: Connection) -> None:
+    if not conn.invalidated:  # a dead connection's info would reconnect it (and it is not reused)
+        conn.info[_ENDED] = True
+
+
+_ENDED = "tracker.transaction_ended"
+"""Connection info key: SQLAlchemy ended its last transaction (a later one through SQLAlchemy would
+be ended too, inline, when the connection closes; tracker never uses the driver connection of a
+MariaDB/MySQL engine directly)."""
+SERVER_STATUS_IN_TRANS = 1
+"""The MySQL protocol's status flag for an open transaction (pymysql.constants.SERVER_STATUS)."""
 
 
 def _query_only(dbapi_conn: Any, _record: Any) -> None:
