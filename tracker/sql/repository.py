@@ -179,8 +179,8 @@ class SqlRepository(Repository):
             tagged: list[dict[str, Any]] = []
             sql_rows = []
             for row in rows:
-                sql_row, tags = to_sql(dict(row), Trial, blob_ids)
-                sql_rows.append({**sql_row, "experiment_id": experiment_id})
+                sql_row, tags = to_sql(dict(row, experiment_id=experiment_id), Trial, blob_ids)
+                sql_rows.append(sql_row)
                 tagged.append(tags)
             ids = writer.insert(trials, sql_rows)
             if checks:
