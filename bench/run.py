@@ -14,6 +14,8 @@ databases there).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -67,6 +69,29 @@ def median_time(function: Callable[[], Any], repeat: int, setup: Callable[[], An
         function() if state is None else function(state)  # type: ignore[call-arg]
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def interleaved(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Each run's median of `repeat` results, taken in rounds (every run once per round, in turn),
+    so a slow spell of a shared machine falls on both sides of a ratio alike. A run returns the
+    seconds it timed, its setup left outside its timer."""
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            gc.collect()
+            results[name].append(run())
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def timed(function: Callable[[], Any]) -> Callable[[], float]:
+    """A run for `interleaved` that times one call of `function`."""
+
+    def run() -> float:
+        started = time.perf_counter()
+        function()
+        return time.perf_counter() - started
+
+    return run
 
 
 def trial_payload(i: int) -> tuple[dict[str, Any], dict[str, float]]:
@@ -218,7 +243,13 @@ class Bench:
 
     # 1 -- per-trial logging
     def tracker_per_trial(self, url: str, n: int, **options: Any) -> float:
-        """Seconds per trial: log_trial, with log_ttpt_result on every 10th (payloads built first)."""
+        """Seconds per trial of `tracker_run`: the median of self.repeat runs (one above 10,000)."""
+        run = self.tracker_run(url, n, **options)
+        return statistics.median([run() for _ in range(self.repeat if n <= 10_000 else 1)]) / n
+
+    def tracker_run(self, url: str, n: int, **options: Any) -> Callable[[], float]:
+        """A run of n log_trial calls, with log_ttpt_result on every 10th (payloads built first);
+        a server's database is emptied after each run."""
         from tracker import ExperimentTracker
 
         items = payloads(n)
@@ -231,18 +262,16 @@ class Bench:
                     trial_id = t.log_trial(eid, i, params, perf)
                     if i % 10 == 0:
                         t.log_ttpt_result(trial_id, True, 0, {"signal_correlation": 1.0})
-                return time.perf_counter() - started
-
-        times = []
-        for _ in range(self.repeat if n <= 10_000 else 1):
-            times.append(run())
+                elapsed = time.perf_counter() - started
             if url.startswith("postgresql"):
                 self.reset_pg()
             if url.startswith("mysql"):
                 self.reset_mysql()
-        return statistics.median(times) / n
+            return elapsed
 
-    def raw_per_trial(self, n: int, dumps: Callable[[Any], Any]) -> float:
+        return run
+
+    def raw_run(self, n: int, dumps: Callable[[Any], Any]) -> Callable[[], float]:
         """The same work in raw sqlite3: one transaction per statement, at the same durability."""
         items = payloads(n)
         metrics = {"signal_correlation": 1.0}
@@ -263,7 +292,7 @@ class Bench:
             conn.close()
             return elapsed
 
-        return statistics.median([run() for _ in range(self.repeat)]) / n
+        return run
 
     def optuna_per_trial(self, storage_url: str, n: int) -> float:
         """Seconds per trial for Optuna's storage: study.add_trial of prepared FrozenTrials; the
@@ -327,9 +356,12 @@ class Bench:
     def workload_1(self) -> None:
         print("1. per-trial logging (SQLite, WAL, synchronous=NORMAL for every tool)", flush=True)
         for n in (1_000,) if self.quick else (1_000, 10_000):
-            ours = self.tracker_per_trial(f"sqlite:///{self.path('t1')}.db", n)
-            for name, dumps in serialisers().items():
-                raw = self.raw_per_trial(n, dumps)
+            runs = {"tracker": self.tracker_run(f"sqlite:///{self.path('t1')}.db", n)}
+            runs.update({name: self.raw_run(n, dumps) for name, dumps in serialisers().items()})
+            medians = interleaved(runs, self.repeat)
+            ours = medians["tracker"] / n
+            for name in serialisers():
+                raw = medians[name] / n
                 self.record(
                     "1",
                     f"tracker log_trial, N={n:,} vs raw sqlite3 + {name}",
@@ -387,9 +419,13 @@ class Bench:
             conn.close()
             return elapsed
 
-        ours_t = statistics.median([ours() for _ in range(self.repeat)])
-        for name, dumps in serialisers().items():
-            raw_t = statistics.median([raw(dumps) for _ in range(self.repeat)])
+        medians = interleaved(
+            {"tracker": ours, **{name: functools.partial(raw, dumps) for name, dumps in serialisers().items()}},
+            self.repeat,
+        )
+        ours_t = medians["tracker"]
+        for name in serialisers():
+            raw_t = medians[name]
             self.record(
                 "2",
                 f"log_trials({n:,}) vs raw executemany ({name} in the timer)",
@@ -533,18 +569,22 @@ class Bench:
                         for i in range(per)
                     ],
                 )
-            ours = median_time(lambda: t.filter_experiments(max_violation_rate=0.1), self.repeat)
-            count = len(t.filter_experiments(max_violation_rate=0.1))
-        conn = sqlite3.connect(f"{path}.db")
         query = (
             "SELECT e.*, r.total, r.failed FROM experiments e JOIN (SELECT t.experiment_id, count(*) AS total, "
             "sum(CASE WHEN x.passed THEN 0 ELSE 1 END) AS failed "
             "FROM ttpt_results x JOIN trials t ON t.id = x.trial_id "
             "GROUP BY t.experiment_id) r ON r.experiment_id = e.id WHERE r.failed <= 0.1 * r.total ORDER BY e.id"
         )
-        baseline = median_time(lambda: conn.execute(query).fetchall(), self.repeat)
-        assert len(conn.execute(query).fetchall()) == count
-        conn.close()
+        with ExperimentTracker(f"sqlite:///{path}.db") as t, contextlib.closing(sqlite3.connect(f"{path}.db")) as conn:
+            medians = interleaved(
+                {
+                    "tracker": timed(lambda: t.filter_experiments(max_violation_rate=0.1)),
+                    "sql": timed(lambda: conn.execute(query).fetchall()),
+                },
+                self.repeat,
+            )
+            assert len(conn.execute(query).fetchall()) == len(t.filter_experiments(max_violation_rate=0.1))
+        ours, baseline = medians["tracker"], medians["sql"]
         self.record(
             "4",
             "filter_experiments(max_violation_rate=0.1) vs one GROUP BY",
@@ -739,8 +779,10 @@ class Bench:
         server = self.mysql_server()
         print(f"12. {server} per-trial and batch logging on loopback", flush=True)
         n = 500 if self.quick else 2_000
-        ours = self.tracker_per_trial(self.mysql_db_url(), n)
-        raw = self.raw_mysql_per_trial(n)
+        medians = interleaved(
+            {"tracker": self.tracker_run(self.mysql_db_url(), n), "raw": self.raw_mysql_run(n)}, self.repeat
+        )
+        ours, raw = medians["tracker"] / n, medians["raw"] / n
         self.record(
             "12",
             f"tracker log_trial vs raw PyMySQL + orjson, one commit each, both on {server}",
@@ -780,7 +822,7 @@ class Bench:
             "ge",
         )
 
-    def raw_mysql_per_trial(self, n: int) -> float:
+    def raw_mysql_run(self, n: int) -> Callable[[], float]:
         """The per-trial work in raw PyMySQL on the same server (a table like tracker's, one
         transaction per statement): what any client pays per commit there."""
         import orjson
@@ -818,7 +860,7 @@ class Bench:
             self.reset_mysql()
             return elapsed
 
-        return statistics.median([run() for _ in range(self.repeat)]) / n
+        return run
 
     def mysql_db_url(self, suffix: str = "") -> str:
         from sqlalchemy.engine import make_url
@@ -1013,8 +1055,8 @@ class Bench:
                     t.log_trial(eid, i, params, perf, strategy_code=codes[i % len(codes)] if with_code else None)
                 return (time.perf_counter() - started) / n
 
-        plain = statistics.median([run(False) for _ in range(self.repeat)])
-        coded = statistics.median([run(True) for _ in range(self.repeat)])
+        medians = interleaved({"plain": lambda: run(False), "coded": lambda: run(True)}, self.repeat)
+        plain, coded = medians["plain"], medians["coded"]
         self.record(
             "11",
             "log_trial with a strategy code vs without",
