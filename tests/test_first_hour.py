@@ -274,3 +274,38 @@ def test_the_docs_have_commands_to_paste() -> None:
     assert len(pages["README.md"]) >= 8
     assert len(pages["cli.md"]) >= 5
     assert pages["migrations.md"]
+
+
+def test_every_pip_install_in_the_library_names_the_distribution() -> None:
+    """`pip install tracker` installs someone else's code: every message and docstring that
+    prints a pip command names ttpt-tracker (directly or through errors.DISTRIBUTION)."""
+    commands = [
+        (path.relative_to(ROOT), match.group(0))
+        for path in sorted((ROOT / "tracker").rglob("*.py"))
+        for match in re.finditer(r"pip install[^\n\"`)]*", path.read_text())
+    ]
+    assert len(commands) >= 4
+    wrong = [
+        (str(path), command) for path, command in commands if not re.search(r"ttpt-tracker|\{DISTRIBUTION\}", command)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("url", "driver", "extra"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/nothing", "psycopg", "postgres"),
+        ("mysql+pymysql://root@127.0.0.1:3306/nothing", "pymysql", "mysql"),
+    ],
+)
+def test_a_missing_driver_names_the_extra_that_installs_it(url: str, driver: str, extra: str) -> None:
+    code = (
+        f"import sys; sys.modules[{driver!r}] = None\n"  # as if the extra were not installed
+        "from tracker import ExperimentTracker, StoreConnectionError\n"
+        "try:\n"
+        f"    ExperimentTracker({url!r})\n"
+        "except StoreConnectionError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"install it with: pip install 'ttpt-tracker[{extra}]'" in run.stdout

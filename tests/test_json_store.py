@@ -150,6 +150,20 @@ class TestJournal:
             ExperimentTracker(path)
         assert path.read_bytes() == before
 
+    def test_a_journal_from_a_newer_tracker_is_refused_with_the_upgrade_command(self, tmp_path: Path) -> None:
+        path = tmp_path / "new.jsonl"
+        ExperimentTracker(path).close()
+        lines = path.read_bytes().splitlines(keepends=True)
+        header = json.loads(lines[0])
+        header["version"] = 99
+        lines[0] = json.dumps(header).encode() + b"\n"
+        path.write_bytes(b"".join(lines))
+        before = path.read_bytes()
+        with pytest.raises(CorruptStoreError, match="journal version 99") as caught:
+            ExperimentTracker(path)
+        assert "upgrade tracker (`pip install -U ttpt-tracker`)" in str(caught.value)
+        assert path.read_bytes() == before
+
     def test_a_file_that_is_not_a_journal_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "other.json"
         path.write_text("this is not json\n")

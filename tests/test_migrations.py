@@ -23,6 +23,7 @@ from tracker import ExperimentTracker, MigrationError, SchemaError, SchemaOutdat
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
 from tracker.sql.models import Base
 from tracker.sql.unit_of_work import UnitOfWork
+from tracker.stores import open_reader
 from tracker.urls import resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -196,8 +197,12 @@ class TestOpening:
         conn.close()
         before = file_digest(path)
         for auto in (False, True):
-            with pytest.raises(SchemaTooNewError, match="9999"):
+            with pytest.raises(SchemaTooNewError, match="9999") as caught:
                 ExperimentTracker(db_path=path, auto_upgrade=auto)
+            assert "(`pip install -U ttpt-tracker`)" in str(caught.value)
+        with pytest.raises(SchemaTooNewError, match="9999") as caught:
+            open_reader(f"sqlite:///{path}")
+        assert "(`pip install -U ttpt-tracker`)" in str(caught.value)
         assert file_digest(path) == before
 
     def test_an_older_revision_is_refused_and_upgrades_on_request(self, sql_url: str) -> None:

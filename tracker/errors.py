@@ -6,6 +6,11 @@ Errors that replace an in-house `ValueError` also derive from `ValueError`, so t
 
 from __future__ import annotations
 
+DISTRIBUTION = "ttpt-tracker"
+"""The distribution's name on the package index; the import name and the command are `tracker`."""
+UPGRADE_TRACKER = f"upgrade tracker (`pip install -U {DISTRIBUTION}`)"
+"""What a message says to do about a store written by a newer tracker."""
+
 
 class TrackerError(Exception):
     """Base class of every error raised by `tracker`."""

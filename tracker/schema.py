@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 
 from tracker.errors import (
+    UPGRADE_TRACKER,
     MigrationError,
     SchemaError,
     SchemaOutdatedError,
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DISTRIBUTION = "ttpt-tracker"
-"""The name of tracker's distribution on the package index (the import name is `tracker`)."""
 VERSION_TABLE = "tracker_alembic_version"
 BASELINE = "0001"
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
@@ -118,7 +117,7 @@ def prepare(db: UnitOfWork, *, auto_upgrade: bool, create: bool = True) -> None:
         raise SchemaTooNewError(
             f"the database {db.location.safe_url} is at schema revision {revision}, which this "
             f"version of tracker does not know (it knows up to {HEAD}). It was written by a newer "
-            f"tracker: upgrade tracker (`pip install -U {DISTRIBUTION}`). Nothing was written."
+            f"tracker: {UPGRADE_TRACKER}. Nothing was written."
         )
     if not auto_upgrade:
         what = "an in-house tracker database" if revision == "in-house" else f"at schema revision {revision}"
@@ -145,7 +144,7 @@ def check(db: UnitOfWork) -> None:
     if revision not in REVISIONS and revision != "in-house":
         raise SchemaTooNewError(
             f"the database {where} is at schema revision {revision}, which this version of tracker does "
-            f"not know (it knows up to {HEAD}): upgrade tracker (pip install -U tracker)"
+            f"not know (it knows up to {HEAD}): {UPGRADE_TRACKER}"
         )
     what = "an in-house tracker database" if revision == "in-house" else f"at schema revision {revision}"
     raise SchemaOutdatedError(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker import blobs, codec
 from tracker.errors import (
+    UPGRADE_TRACKER,
     CorruptStoreError,
     DuplicateArtifactError,
     DuplicateStepError,
@@ -175,7 +176,7 @@ class JsonRepository(Repository):
         if op.get("version") not in (1, VERSION):
             raise CorruptStoreError(
                 f"{self.path} is journal version {op.get('version')}; this tracker reads versions 1 and {VERSION}: "
-                "upgrade tracker (pip install -U tracker)"
+                f"{UPGRADE_TRACKER}"
             )
         self._version = int(op["version"])
         self._state.take_ids(op)

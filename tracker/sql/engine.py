@@ -13,7 +13,7 @@ from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import PoolResetState
 
 from tracker.codec import decode_text, dumps
-from tracker.errors import StoreConnectionError, StoreError
+from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError
 from tracker.records import Synchronous
 from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
 from tracker.urls import StoreLocation, mask_password
@@ -47,7 +47,13 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
             url = URL.create("sqlite", database=f"file:{path}", query={"mode": mode, "uri": "true"})
     try:
         engine = create_engine(url, **kwargs)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except ImportError as exc:  # the driver is not installed
+        extra = {"postgresql": "postgres", "mysql": "mysql"}.get(location.backend)
+        hint = f"; install it with: pip install '{DISTRIBUTION}[{extra}]'" if extra else ""
+        raise StoreConnectionError(
+            f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}{hint}"
+        ) from None
+    except (SQLAlchemyError, ValueError) as exc:
         raise StoreConnectionError(
             f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}"
         ) from None

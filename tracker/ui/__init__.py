@@ -1,6 +1,6 @@
 """The read-only web dashboard: `tracker ui`, or `tracker.ui.create_app(url)` for any ASGI server.
 
-Needs the `[ui]` extra (pip install 'tracker[ui]'). Importing this package is cheap; Starlette,
+Needs the `[ui]` extra (pip install 'ttpt-tracker[ui]'). Importing this package is cheap; Starlette,
 Jinja2 and the rest load with `create_app`.
 """
 

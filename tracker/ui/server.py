@@ -8,7 +8,7 @@ import sys
 import threading
 import webbrowser
 
-from tracker.errors import StoreError, ValidationError
+from tracker.errors import DISTRIBUTION, StoreError, ValidationError
 from tracker.ui.security import TOKEN_ENV, check_binding, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
@@ -35,7 +35,7 @@ def serve(
 
         from tracker.ui.app import create_app
     except ImportError as exc:
-        raise ImportError(f"tracker ui needs the ui extra: pip install 'tracker[ui]' ({exc})") from None
+        raise ImportError(f"tracker ui needs the ui extra: pip install '{DISTRIBUTION}[ui]' ({exc})") from None
     app = create_app(url, token=token, loopback_only=is_loopback(host), allowed_hosts=allowed_hosts)
     sock = _bind(host, port)
     shown = f"[{host}]" if ":" in host else host
