@@ -70,7 +70,7 @@ class JournalBrowser(Browser[JournalState]):
         self._orders: dict[int, _Orders] = {}
 
     def _run(self, work: Callable[[JournalState], T]) -> T:
-        with self.repository._reading() as state:
+        with self.repository.journal.reading() as state:
             return work(state)
 
     # digests ---------------------------------------------------------------------------------
