@@ -212,9 +212,16 @@ class Artifact:
     created_at: datetime
 
 
+_STORED: dict[type, tuple[Field[Any], ...]] = {}
+
+
 def stored_fields(record_type: type) -> tuple[Field[Any], ...]:
-    """The fields of a record type that are stored as columns (the nested `ttpt` is not)."""
-    return tuple(f for f in fields(record_type) if "kind" in f.metadata)
+    """The fields of a record type that are stored as columns (the nested `ttpt` is not);
+    computed once per type (dataclass fields do not change)."""
+    found = _STORED.get(record_type)
+    if found is None:
+        found = _STORED[record_type] = tuple(f for f in fields(record_type) if "kind" in f.metadata)
+    return found
 
 
 def new_fields(record_type: type) -> tuple[str, ...]:

@@ -101,10 +101,12 @@ class RecordReader:
 
     def experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
         tags = self.tags(conn, "experiment", [row.id for row in rows])
-        return [
-            Experiment(**{c.name: row._mapping[c.name] for c in EXPERIMENT_COLUMNS}, tags=tags.get(row.id, {}))
-            for row in rows
-        ]
+        names = [c.name for c in EXPERIMENT_COLUMNS]
+        out = []
+        for row in rows:
+            mapping = row._mapping  # a new RowMapping at each access
+            out.append(Experiment(**{name: mapping[name] for name in names}, tags=tags.get(row.id, {})))
+        return out
 
     def trials(self, conn: Connection, rows: Sequence[Any]) -> list[Trial]:
         tags = self.tags(conn, "trial", [row.id for row in rows])
