@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -22,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import temporary_database
 from tracker import ExperimentTracker, ReadOnlyStoreError, SchemaError, StoreConnectionError, StoreError
 from tracker.sql.engine import MYSQL_SQL_MODE, session_lock
-from tracker.sql.errors import is_transient
+from tracker.sql.errors import is_transient, translate
 from tracker.sql.unit_of_work import UnitOfWork, retrying
 from tracker.urls import resolve
 
@@ -278,6 +279,59 @@ def test_a_deadlock_is_transient_and_retried(mysql_url: str) -> None:
 
     assert retrying(flaky) == "done"
     assert len(attempts) == 3
+    message = str(translate(failure, resolve(mysql_url, None, None)))
+    assert "1213" in message
+    assert "rolled back. Run it again" in message
+
+
+@pytest.mark.parametrize("caller", ["lets it propagate", "catches it and goes on"])
+def test_a_deadlock_inside_a_transaction_block_keeps_nothing_of_it_and_says_to_run_it_again(
+    mysql_url: str, caller: str
+) -> None:
+    """InnoDB rolls back the lighter of two deadlocked transactions, whole: here tracker's block.
+    Retrying one call of it would be wrong (its earlier calls are gone), so the error says to run
+    the whole block again; a block that catches the error and goes on cannot write or commit any
+    more; nothing of the block is in the store."""
+    with ExperimentTracker(mysql_url) as tracker:
+        a = tracker.create_experiment("a", "t", "m")
+        b = tracker.create_experiment("b", "t", "m")
+        ids = tracker.log_trials(a, [{"trial_number": i, "params": {}, "performance": {}} for i in range(50)])
+        barrier = threading.Barrier(2, timeout=30)
+        other = create_engine(mysql_url)
+
+        def heavier() -> None:  # 51 rows changed: InnoDB picks tracker's lighter transaction
+            with other.begin() as conn:
+                # by primary key: record locks only, no gap lock that would hold up tracker's insert
+                conn.execute(text("UPDATE trials SET note = 'theirs' WHERE id = :i"), [{"i": i} for i in ids])
+                conn.execute(text("UPDATE experiments SET note = 'theirs' WHERE id = :a"), {"a": a})
+                barrier.wait()
+                time.sleep(0.5)  # tracker's block now waits for experiment a
+                conn.execute(text("UPDATE experiments SET note = 'theirs' WHERE id = :b"), {"b": b})
+
+        def block() -> None:
+            with tracker.transaction():
+                tracker.set_note(("experiment", b), "mine")
+                tracker.log_trial(b, 0, {}, {"sharpe": 1.0})
+                barrier.wait()
+                if caller == "lets it propagate":
+                    tracker.set_note(("experiment", a), "mine")
+                    return
+                with pytest.raises(StoreError, match="1213"):
+                    tracker.set_note(("experiment", a), "mine")
+                with pytest.raises(StoreError, match="run the whole block again"):
+                    tracker.log_trial(b, 1, {}, {"sharpe": 2.0})
+
+        thread = threading.Thread(target=heavier)
+        thread.start()
+        with pytest.raises(StoreError) as info:
+            block()
+        thread.join()
+        other.dispose()
+        message = str(info.value)
+        assert "1213" in message
+        assert "run the whole block again" in message
+        assert tracker.get_trials(b) == []
+        assert tracker.get_experiment(a)["note"] == tracker.get_experiment(b)["note"] == "theirs"
 
 
 def test_a_lock_wait_timeout_is_transient(mysql_url: str) -> None:

@@ -154,7 +154,9 @@ class ExperimentTracker(Annotations):
     def transaction(self) -> Iterator[None]:
         """Group calls into one atomic unit: `with tracker.transaction(): ...` commits every write
         of the block when it ends normally and none when it raises. Calls on other threads or
-        processes see none of it until then. Blocks nest (the inner one joins the outer)."""
+        processes see none of it until then. Blocks nest (the inner one joins the outer). If the
+        database gives up on the block (a deadlock with another writer), StoreError says to run
+        the whole block again; nothing of it is kept, even if the block catches the error."""
         try:
             with self._repo.transaction():
                 yield

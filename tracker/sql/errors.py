@@ -82,6 +82,11 @@ def translate(exc: SQLAlchemyError, location: StoreLocation) -> StoreError:
             f"cannot reach the database {where}: {detail}. Check that the server is running "
             "and that the URL, user and password are right"
         )
+    if isinstance(exc, DBAPIError) and is_transient(exc):
+        return StoreError(
+            f"the database {where} could not complete the call for other writers ({detail}), even after "
+            "retrying; it was rolled back. Run it again"
+        )
     number = mysql_code(orig)
     if number in _MYSQL_FULL:
         return ReadOnlyStoreError(f"the disk or table holding {where} is full: {detail}")

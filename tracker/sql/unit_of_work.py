@@ -74,6 +74,24 @@ def partitions(conn: Connection, statement: Executable, size: int) -> Iterator[S
         yield from conn.execution_options(yield_per=size).execute(statement).partitions()
 
 
+class _Block:
+    """A caller's open `transaction()` block: its connection, whether it writes, and why the
+    database ended it early (a deadlock or serialisation failure rolls the whole of it back)."""
+
+    __slots__ = ("conn", "lost", "write")
+
+    def __init__(self, conn: Connection, write: bool) -> None:
+        self.conn = conn
+        self.write = write
+        self.lost: str | None = None
+
+
+LOST = (
+    "the database rolled back this transaction block ({why}); nothing of it was written. Leave "
+    "the block and run the whole block again: a transaction is retried only as a whole"
+)
+
+
 class UnitOfWork:
     """Owns a store's engine and runs each unit of work in one transaction."""
 
@@ -83,9 +101,7 @@ class UnitOfWork:
         self.location = location
         self.engine = make_engine(location, synchronous, read_only=read_only)
         self.dialect: str = self.engine.dialect.name
-        self._active: ContextVar[tuple[Connection, bool] | None] = ContextVar(
-            f"tracker_transaction_{id(self)}", default=None
-        )
+        self._active: ContextVar[_Block | None] = ContextVar(f"tracker_transaction_{id(self)}", default=None)
         self._compiled: dict[tuple[Any, tuple[str, ...]], _Compiled] = {}
         self._threads = threading.local()
         self._writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
@@ -99,12 +115,13 @@ class UnitOfWork:
         takes SQLite's write lock at once; a read block on PostgreSQL sees one snapshot."""
         outer = self._active.get()
         if outer is not None:
-            if write and not outer[1]:
+            if write and not outer.write:
                 raise StoreError("a write transaction cannot be opened inside a read transaction")
             yield
             return
         conn = self._guard(lambda: retrying(lambda: self._begin(write)))
-        token = self._active.set((conn, write))
+        block = _Block(conn, write)
+        token = self._active.set(block)
         try:
             try:
                 yield
@@ -112,6 +129,10 @@ class UnitOfWork:
                 with suppress(SQLAlchemyError):
                     conn.rollback()
                 raise
+            if block.lost is not None:  # the block caught the error and went on: commit nothing
+                with suppress(SQLAlchemyError):
+                    conn.rollback()
+                raise StoreError(LOST.format(why=block.lost))
             self._guard(conn.commit)
         finally:
             self._active.reset(token)
@@ -140,19 +161,21 @@ class UnitOfWork:
         leaves the caller's transaction usable."""
         return self._call(work, write=True, on_integrity=on_integrity)
 
-    def _joinable(self, write: bool) -> Connection | None:
-        """The connection of this thread's open transaction, if there is one."""
+    def _joinable(self, write: bool) -> _Block | None:
+        """This thread's open transaction block, if there is one."""
         active = self._active.get()
         if active is None:
             return None
-        if write and not active[1]:
+        if write and not active.write:
             raise StoreError("cannot write inside a read transaction; open it with transaction(write=True)")
-        return active[0]
+        if active.lost is not None:
+            raise StoreError(LOST.format(why=active.lost))
+        return active
 
     def _call(self, work: Callable[[Connection], T], *, write: bool, on_integrity: OnIntegrity) -> T:
         active = self._joinable(write)
         if active is not None:
-            return self._guard(lambda: self._joined(active, write, lambda: work(active)), on_integrity)
+            return self._guard(lambda: self._joined(active, write, lambda: work(active.conn)), on_integrity)
 
         def once() -> T:
             with self.engine.connect() as conn:
@@ -164,11 +187,30 @@ class UnitOfWork:
         return self._guard(lambda: retrying(once), on_integrity)
 
     @staticmethod
-    def _joined(active: Connection, write: bool, work: Callable[[], T]) -> T:
-        if not write:
-            return work()
-        with active.begin_nested():
-            return work()
+    def _joined(block: _Block, write: bool, work: Callable[[], T]) -> T:
+        """Run a call inside a caller's block; a write in a savepoint, so that a refused call
+        leaves the block usable. A deadlock or serialisation failure ends the whole transaction
+        on the server (MariaDB, MySQL) or dooms it (PostgreSQL): the block is then marked lost
+        and rolled back, and each later call in it, and its end, raise."""
+        savepoint = block.conn.begin_nested() if write else None
+        try:
+            result = work()
+        except DBAPIError as exc:
+            if is_transient(exc):  # no savepoint is left to roll back to: end the transaction
+                block.lost = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+                with suppress(SQLAlchemyError):
+                    block.conn.rollback()
+                raise StoreError(LOST.format(why=block.lost)) from None
+            if savepoint is not None:
+                savepoint.rollback()
+            raise
+        except BaseException:
+            if savepoint is not None and savepoint.is_active:
+                savepoint.rollback()
+            raise
+        if savepoint is not None:
+            savepoint.commit()
+        return result
 
     def _guard(self, call: Callable[[], T], on_integrity: OnIntegrity = None) -> T:
         try:
@@ -199,7 +241,7 @@ class UnitOfWork:
         if self.dialect == "sqlite":
             if active is not None:
                 return self._guard(
-                    lambda: self._joined(active, True, lambda: self._sqlite_fill(_driver(active).cursor(), fill)),
+                    lambda: self._joined(active, True, lambda: self._sqlite_fill(_driver(active.conn).cursor(), fill)),
                     on_integrity,
                 )
             return self._guard(lambda: retrying(lambda: self._sqlite_transaction(fill)), on_integrity)
