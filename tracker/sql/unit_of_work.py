@@ -102,7 +102,7 @@ class UnitOfWork:
         self.engine = make_engine(location, synchronous, read_only=read_only)
         self.dialect: str = self.engine.dialect.name
         self._active: ContextVar[_Block | None] = ContextVar(f"tracker_transaction_{id(self)}", default=None)
-        self._compiled: dict[tuple[Any, tuple[str, ...]], _Compiled] = {}
+        self._compiled: dict[tuple[Any, tuple[str, ...], bool], _Compiled] = {}
         self._threads = threading.local()
         self._writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 
@@ -247,6 +247,8 @@ class UnitOfWork:
             return self._guard(lambda: retrying(lambda: self._sqlite_transaction(fill)), on_integrity)
         if one_statement and active is None and self.dialect == "postgresql":
             return self._guard(lambda: retrying(lambda: self._autocommit(fill)), on_integrity)
+        if self.dialect in MYSQL_DIALECTS and self.engine.dialect.insert_returning:
+            return self.write(lambda conn: fill(_MySQLWriter(self, conn)), on_integrity=on_integrity)
         return self.write(lambda conn: fill(_CoreWriter(conn)), on_integrity=on_integrity)
 
     def _autocommit(self, fill: Callable[[Writer], T]) -> T:
@@ -288,13 +290,18 @@ class UnitOfWork:
         except sqlite3.Error as exc:
             raise from_driver(exc) from exc
 
-    def compiled(self, statement: Any, names: tuple[str, ...] = (), *, keep: bool = True) -> _Compiled:
-        """`statement` (a table: its INSERT of the `names` columns) compiled for this dialect, once
-        when `keep` (for tables and statements that live as long as the store)."""
-        key = (statement, names)
+    def compiled(
+        self, statement: Any, names: tuple[str, ...] = (), *, keep: bool = True, returning: bool = False
+    ) -> _Compiled:
+        """`statement` (a table: its INSERT of the `names` columns, `RETURNING id` when
+        `returning`) compiled for this dialect, once when `keep` (for tables and statements that
+        live as long as the store)."""
+        key = (statement, names, returning)
         compiled = self._compiled.get(key) if keep else None
         if compiled is None:
             target = insert(statement) if isinstance(statement, Table) else statement
+            if returning:
+                target = target.returning(statement.c.id)
             compiled = _Compiled(target, self.engine.dialect, names)
             if keep:
                 self._compiled[key] = compiled
@@ -378,7 +385,8 @@ class _Compiled:
     def __init__(self, statement: Any, dialect: Dialect, names: tuple[str, ...]) -> None:
         self.compiled = statement.compile(dialect=dialect, column_keys=list(names) if names else None)
         self.sql = str(self.compiled)
-        self.order = tuple(self.compiled.positiontup or ())
+        self.positional = self.compiled.positional
+        self.order = tuple((self.compiled.positiontup or ()) if self.positional else self.compiled.bind_names.values())
         table = getattr(statement, "table", None) if names else None
         self.plan = (
             tuple((name, _processor(table.c[name], dialect)) for name in self.order) if table is not None else None
@@ -387,18 +395,20 @@ class _Compiled:
             name: self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.order
         }
 
-    def parameters(self, row: dict[str, Any]) -> list[Any]:
+    def parameters(self, row: dict[str, Any]) -> Any:
+        """The row's parameters for the DBAPI: a list (qmark, format) or a dict (pyformat)."""
         if self.plan is not None:
             out = []
             for name, process in self.plan:
                 value = row.get(name)
                 out.append(value if value is None or process is None else process(value))
-            return out
-        values = self.compiled.construct_params(row)
-        return [
-            value if value is None or (process := self.processors.get(name)) is None else process(value)
-            for name, value in ((name, values[name]) for name in self.order)
-        ]
+        else:
+            values = self.compiled.construct_params(row)
+            out = [
+                value if value is None or (process := self.processors.get(name)) is None else process(value)
+                for name, value in ((name, values[name]) for name in self.order)
+            ]
+        return out if self.positional else dict(zip(self.order, out, strict=True))
 
 
 class _SQLiteWriter:
@@ -455,6 +465,25 @@ class _CoreWriter:
         return list(result) if result.returns_rows else []
 
 
+class _MySQLWriter(_CoreWriter):
+    """MariaDB's one-row INSERT ... RETURNING, compiled once and run with `exec_driver_sql`, which
+    keeps SQLAlchemy's error handling and disconnect detection but skips its per-call statement
+    cache lookup and type processing. Measured by bench workload 12 on MariaDB 10.11 (2 cores,
+    loopback), tracker's log_trial against raw PyMySQL doing the same INSERT and COMMIT: 3.60x
+    through Core's execute (880 vs 3,167 trials/s), 2.82x this way (1,443 vs 4,064 trials/s).
+    Batches keep Core's insertmanyvalues."""
+
+    def __init__(self, uow: UnitOfWork, conn: Connection) -> None:
+        super().__init__(conn)
+        self.uow = uow
+
+    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        if len(rows) != 1:
+            return super().insert(table, rows)
+        compiled = self.uow.compiled(table, _bound_columns(rows), returning=True)
+        return [int(self.conn.exec_driver_sql(compiled.sql, compiled.parameters(rows[0])).scalar_one())]
+
+
 def _bound_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
     """The columns of a batch's INSERT: those with a value in some row. Columns left out take
     their NULL default, and binding fewer parameters is a third of a batch insert's time when
@@ -474,7 +503,7 @@ def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     impl = column.type.dialect_impl(dialect)
     if isinstance(impl, JSON):
         return dumps
-    if isinstance(impl, UTCDateTime):
+    if isinstance(impl, UTCDateTime) and dialect.name == "sqlite":
         return UTCDateTime.sqlite_text
     process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
     return process
