@@ -470,7 +470,8 @@ class _MySQLWriter(_CoreWriter):
     keeps SQLAlchemy's error handling and disconnect detection but skips its per-call statement
     cache lookup and type processing. Measured by bench workload 12 on MariaDB 10.11 (2 cores,
     loopback), tracker's log_trial against raw PyMySQL doing the same INSERT and COMMIT: 3.60x
-    through Core's execute (880 vs 3,167 trials/s), 2.82x this way (1,443 vs 4,064 trials/s).
+    through Core's execute (880 vs 3,167 trials/s), 2.82x and 3.17x in two runs this way (1,443
+    vs 4,064 and 1,258 vs 3,985 trials/s; the machine's runs vary by a third).
     Batches keep Core's insertmanyvalues."""
 
     def __init__(self, uow: UnitOfWork, conn: Connection) -> None:
