@@ -29,7 +29,9 @@ from tracker import (
     StoreConnectionError,
     StoreError,
     TrackerError,
+    TransactionRolledBackError,
 )
+from tracker.retry import atomically
 
 ROOT = Path(__file__).parent.parent
 SECRET = "".join(["hun", "ter2", "sec", "ret"])  # never written whole in this file, so a traceback cannot show it
@@ -69,6 +71,34 @@ def test_sigkill_during_writes_leaves_a_store_that_opens_with_every_acknowledged
 
 
 class TestPostgresFaults:
+    def test_a_read_that_fails_inside_a_block_loses_the_block_and_nothing_is_committed(self, pg_url: str) -> None:
+        """PostgreSQL aborts a transaction at any error, and a COMMIT of an aborted transaction
+        rolls back without a word: a block whose read failed must not end as if it had worked."""
+        with ExperimentTracker(pg_url) as tracker:
+            eid = tracker.create_experiment("e", "t", "m")
+            locker = create_engine(pg_url)
+
+            def block() -> None:
+                with tracker.transaction():
+                    tracker.log_trial(eid, 0, {}, {"sharpe": 1.0})
+                    active = tracker.repository.uow._active.get()  # type: ignore[attr-defined]
+                    active.conn.exec_driver_sql("SET LOCAL statement_timeout = '200ms'")
+                    with locker.begin() as other:  # the read below waits for this lock, then times out
+                        other.exec_driver_sql("LOCK TABLE ttpt_results IN ACCESS EXCLUSIVE MODE")
+                        # a nested block joins the outer one; its own end does not raise
+                        with (
+                            tracker.transaction(),
+                            pytest.raises(TransactionRolledBackError, match="statement timeout"),
+                        ):
+                            tracker.filter_experiments(max_violation_rate=0.1)
+                    with pytest.raises(TransactionRolledBackError):
+                        tracker.get_trials(eid)
+
+            with pytest.raises(TransactionRolledBackError, match="run the whole block again"):
+                block()
+            locker.dispose()
+            assert tracker.get_trials(eid) == []
+
     def test_an_unreachable_server_is_a_connection_error_without_the_password(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -393,6 +423,31 @@ def test_a_file_that_is_not_a_database_is_a_clear_error_and_untouched(tmp_path: 
 
 def test_rlimit_is_restored_in_this_process() -> None:
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+
+
+def test_blocks_tracker_opens_run_again_whole_when_rolled_back(store_url: str) -> None:
+    """`atomically` runs a block again from the start after TransactionRolledBackError (raised
+    here by the block itself, as the database's rollback would be); inside a caller's block it
+    runs once, since only the caller can run its block again."""
+    with ExperimentTracker(store_url) as tracker:
+        eid = tracker.create_experiment("e", "t", "m")
+        attempts: list[int] = []
+
+        def work(number: int, failures: int) -> int:
+            with tracker.transaction():
+                tracker.log_trial(eid, number, {}, {"sharpe": 1.0})
+                attempts.append(number)
+                if len(attempts) <= failures:
+                    raise TransactionRolledBackError("rolled back by the database")
+            return len(attempts)
+
+        assert atomically(lambda: work(0, 2), [tracker.repository]) == 3
+        assert [t["trial_number"] for t in tracker.get_trials(eid)] == [0]
+        attempts.clear()
+        with pytest.raises(TransactionRolledBackError), tracker.transaction():
+            atomically(lambda: work(1, 1), [tracker.repository])
+        assert attempts == [1]
+        assert [t["trial_number"] for t in tracker.get_trials(eid)] == [0]
 
 
 def test_read_only_error_is_a_permission_error() -> None:

@@ -27,6 +27,7 @@ from tracker.errors import (
     StoreError,
     StoreNotFoundError,
     TrackerError,
+    TransactionRolledBackError,
     ValidationError,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "TrackerError",
+    "TransactionRolledBackError",
     "ValidationError",
     "__version__",
     "copy_store",

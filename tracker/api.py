@@ -33,6 +33,7 @@ from tracker.records import (
     new_fields,
     stored_fields,
 )
+from tracker.retry import atomically
 from tracker.stores import open_location
 from tracker.urls import resolve
 from tracker.validation import (
@@ -443,16 +444,22 @@ class ExperimentTracker(Annotations):
         name = check_name(name, "name")
         if direction is not None and direction not in DIRECTIONS:
             raise ValidationError("direction", f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-        with self.transaction():
-            self._repo.serialize(f"experiment name {name}")
-            ids = self.experiment_ids(name)
-            if len(ids) > 1:
-                raise AmbiguousNameError(name, ids)
-            if not ids:
-                return self.create_experiment(
-                    name, template, mode, config, objective=objective or "sharpe", direction=direction or "maximize"
-                )
-            found = self._repo.get_experiment(ids[0])
+
+        def find_or_create() -> Experiment | int:
+            with self.transaction():
+                self._repo.serialize(f"experiment name {name}")
+                ids = self.experiment_ids(name)
+                if len(ids) > 1:
+                    raise AmbiguousNameError(name, ids)
+                if not ids:
+                    return self.create_experiment(
+                        name, template, mode, config, objective=objective or "sharpe", direction=direction or "maximize"
+                    )
+                return self._repo.get_experiment(ids[0])
+
+        found = atomically(find_or_create, [self._repo])
+        if isinstance(found, int):
+            return found
         for label, wanted, actual in (
             ("objective", objective, found.objective),
             ("direction", direction, found.direction),

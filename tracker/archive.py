@@ -18,6 +18,7 @@ from tracker.copying import COUNTS, copy_experiments, repository_of, snapshot
 from tracker.errors import NotFoundError, StoreError, ValidationError
 from tracker.records import Experiment, ExperimentQuery
 from tracker.repository import Repository
+from tracker.retry import atomically
 from tracker.validation import now
 
 _AGE = re.compile(r"(\d+)\s*([dhw])")
@@ -76,6 +77,10 @@ def _move_one(src: Repository, dst: Repository, experiment: Experiment, added: C
             f"the copy of experiment {experiment.id} ({experiment.name!r}) in the destination differs from the "
             "source, so the source keeps it; nothing was deleted. Check the destination, then run the command again"
         )
-    with src.transaction():
-        src.delete_experiment(experiment.id)
+
+    def delete() -> None:
+        with src.transaction():
+            src.delete_experiment(experiment.id)
+
+    atomically(delete, [src])
     return {"source_id": experiment.id, "destination_id": target_id}

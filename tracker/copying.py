@@ -30,6 +30,7 @@ from tracker.records import (
     new_fields,
 )
 from tracker.repository import Repository
+from tracker.retry import atomically
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -91,8 +92,15 @@ def copy_experiments(
     targets: dict[int, int] = {}
     with tqdm(total=len(sources), unit="experiment", disable=not progress, desc="copy") as bar:
         for experiment in sources:
-            with src.transaction(write=False), dst.transaction():
-                targets[experiment.id] = _copy_experiment(src, dst, experiment, existing.get(key_of(experiment)), added)
+
+            def copy_one(experiment: Experiment = experiment) -> tuple[int, Counter[str]]:
+                counts: Counter[str] = Counter()  # counted again from zero if the copy is run again
+                with src.transaction(write=False), dst.transaction():
+                    target = _copy_experiment(src, dst, experiment, existing.get(key_of(experiment)), counts)
+                return target, counts
+
+            targets[experiment.id], counts = atomically(copy_one, [src, dst])
+            added.update(counts)
             bar.update(1)
     return targets
 

@@ -82,6 +82,12 @@ class StoreError(TrackerError):
     """The store failed: a database error or an unusable file. The message never holds a password."""
 
 
+class TransactionRolledBackError(StoreError):
+    """The database rolled back a whole transaction block (a deadlock or serialisation failure
+    with another writer, or an error that left the block unusable): nothing of it was written.
+    Run the whole block again; tracker retries the blocks it opens itself."""
+
+
 class StoreNotFoundError(StoreError, FileNotFoundError):
     """There is no store where one was to be opened without creating it (`create=False`): a
     missing file or folder, an empty file, or a database without tracker tables. `.path` names it."""

@@ -55,6 +55,10 @@ class Repository(ABC):
         (`write=False`) does not keep writers out; a write inside it raises StoreError."""
 
     @abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a `transaction()` block of this store."""
+
+    @abstractmethod
     def add_experiment(self, new: NewExperiment) -> int:
         """Store a new experiment and return its id (ids grow and are never reused)."""
 

@@ -7,6 +7,7 @@ import argparse
 from tracker.cli._app import arg, command
 from tracker.cli._output import emit, emit_one, field, moment, out, percent
 from tracker.cli._store import confirm, experiment_ids, open_tracker
+from tracker.retry import atomically
 
 EXPERIMENT = "experiment id, or exact name"
 EXPERIMENTS = "experiment ids or exact names"
@@ -65,9 +66,13 @@ def experiments_delete(args: argparse.Namespace) -> int:
         if not confirm(args, f"Delete experiment(s) {shown} with all their trials from {tracker.url}?"):
             out("cancelled; nothing was deleted")
             return 1
-        with tracker.transaction():
-            for experiment_id in ids:
-                tracker.delete_experiment(experiment_id)
+
+        def delete() -> None:
+            with tracker.transaction():
+                for experiment_id in ids:
+                    tracker.delete_experiment(experiment_id)
+
+        atomically(delete, [tracker.repository])
     out(f"deleted experiment(s) {shown}")
     return 0
 

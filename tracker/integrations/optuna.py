@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.errors import DuplicateTrialError, NondeterministicStrategyError, TrackerError, ValidationError
 from tracker.records import Direction
+from tracker.retry import atomically
 
 if TYPE_CHECKING:
     from tracker.api import ExperimentTracker
@@ -111,11 +112,15 @@ def log_finished(tracker: ExperimentTracker, experiment_id: int, trials: Sequenc
     logged = [(trial, item) for trial in trials if (item := trial_item(trial, names)) is not None]
     if not logged:
         return 0
-    with tracker.transaction():
-        ids = tracker.log_trials(experiment_id, [item for _, item in logged])
-        for trial_id, (trial, _) in zip(ids, logged, strict=True):
-            if trial.intermediate_values:
-                tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
+
+    def store() -> None:
+        with tracker.transaction():
+            ids = tracker.log_trials(experiment_id, [item for _, item in logged])
+            for trial_id, (trial, _) in zip(ids, logged, strict=True):
+                if trial.intermediate_values:
+                    tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
+
+    atomically(store, [tracker.repository])
     return len(logged)
 
 
@@ -239,11 +244,17 @@ class TrackingCallback:
             item["ttpt"] = self._check(self.ttpt, trial)
             if item["ttpt"] is None:
                 del item["ttpt"]
-        try:
-            with self.tracker.transaction():
-                [trial_id] = self.tracker.log_trials(self.experiment_id, [item])
+
+        tracker, experiment_id, names = self.tracker, self.experiment_id, self._names
+
+        def store() -> None:
+            with tracker.transaction():
+                [trial_id] = tracker.log_trials(experiment_id, [item])
                 if trial.intermediate_values:
-                    self.tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, self._names))
+                    tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
+
+        try:
+            atomically(store, [tracker.repository])
         except DuplicateTrialError:
             log.debug("trial %s is already logged in experiment %s", trial.number, self.experiment_id)
 

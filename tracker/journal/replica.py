@@ -130,6 +130,11 @@ class JournalReplica:
         self._version = int(op["version"])
         self.state.take_ids(op)
 
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a `transaction()` block of this journal."""
+        with self._thread_lock:
+            return self._pending is not None or self._reads > 0
+
     def emit(self, *ops: dict[str, Any]) -> None:
         """Write operations as one line (held back until commit inside a transaction) and apply them."""
         op = ops[0] if len(ops) == 1 else {"op": "batch", "ops": list(ops)}

@@ -77,6 +77,9 @@ class JsonRepository(Repository):
         with self.journal.transaction(write=write):
             yield
 
+    def in_transaction(self) -> bool:
+        return self.journal.in_transaction()
+
     def compact(self) -> None:
         """Rewrite the journal as a snapshot of its current content, atomically, under the lock,
         and delete the artifact files nothing refers to any more."""

@@ -101,6 +101,9 @@ class SqlRepository(Repository):
         with self.uow.transaction(write=write):
             yield
 
+    def in_transaction(self) -> bool:
+        return self.uow.in_transaction()
+
     def serialize(self, key: str) -> None:
         if self.uow.dialect in MYSQL_DIALECTS:  # a named lock, released when the transaction ends
             self.uow.write(lambda conn: session_lock(conn, "serialize", key))

@@ -7,7 +7,6 @@ translated by `tracker.sql.errors`. The SQLite insert fast path lives here and o
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import threading
 import time
@@ -15,14 +14,16 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from sqlalchemy import JSON, Connection, Dialect, Executable, Insert, Row, Table, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tracker.codec import dumps
-from tracker.errors import MigrationError, StoreError, TrackerError
+from tracker.errors import MigrationError, StoreError, TrackerError, TransactionRolledBackError
 from tracker.records import Synchronous
+from tracker.retry import ATTEMPTS as MAX_ATTEMPTS
+from tracker.retry import backoff
 from tracker.sql.engine import make_engine
 from tracker.sql.errors import from_driver, is_transient, translate
 from tracker.sql.models import MYSQL_DIALECTS, UTCDateTime
@@ -31,7 +32,6 @@ from tracker.urls import StoreLocation
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_ATTEMPTS = 10
 OnIntegrity = Callable[[IntegrityError], TrackerError] | None
 
 
@@ -51,14 +51,14 @@ class Writer(Protocol):
 
 def retrying(attempt: Callable[[], T]) -> T:
     """Call `attempt` again while it fails with a transient database error, at most MAX_ATTEMPTS
-    times, with jittered exponential back-off (20 ms doubling, at most 2 s)."""
+    times, with `tracker.retry.backoff`'s jittered exponential back-off."""
     for number in range(MAX_ATTEMPTS):
         try:
             return attempt()
         except DBAPIError as exc:
             if not is_transient(exc) or number + 1 == MAX_ATTEMPTS:
                 raise
-            delay = min(2.0, 0.02 * 2**number) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
+            delay = backoff(number)
             log.info("database busy (%s); retry %d in %.2fs", type(exc.orig).__name__, number + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -90,6 +90,12 @@ LOST = (
     "the database rolled back this transaction block ({why}); nothing of it was written. Leave "
     "the block and run the whole block again: a transaction is retried only as a whole"
 )
+
+
+def _why(exc: DBAPIError) -> str:
+    """The first line of the driver's message, for LOST."""
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class UnitOfWork:
@@ -132,11 +138,22 @@ class UnitOfWork:
             if block.lost is not None:  # the block caught the error and went on: commit nothing
                 with suppress(SQLAlchemyError):
                     conn.rollback()
-                raise StoreError(LOST.format(why=block.lost))
-            self._guard(conn.commit)
+                raise TransactionRolledBackError(LOST.format(why=block.lost))
+            try:
+                conn.commit()
+            except DBAPIError as exc:  # e.g. a serialisation failure found at COMMIT
+                if not is_transient(exc):
+                    raise translate(exc, self.location) from None
+                raise TransactionRolledBackError(LOST.format(why=_why(exc))) from None
+            except SQLAlchemyError as exc:
+                raise translate(exc, self.location) from None
         finally:
             self._active.reset(token)
             conn.close()
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a `transaction()` block of this unit of work."""
+        return self._active.get() is not None
 
     def _begin(self, write: bool) -> Connection:
         conn = self.engine.connect()
@@ -169,7 +186,7 @@ class UnitOfWork:
         if write and not active.write:
             raise StoreError("cannot write inside a read transaction; open it with transaction(write=True)")
         if active.lost is not None:
-            raise StoreError(LOST.format(why=active.lost))
+            raise TransactionRolledBackError(LOST.format(why=active.lost))
         return active
 
     def _call(self, work: Callable[[Connection], T], *, write: bool, on_integrity: OnIntegrity) -> T:
@@ -188,21 +205,25 @@ class UnitOfWork:
 
     @staticmethod
     def _joined(block: _Block, write: bool, work: Callable[[], T]) -> T:
-        """Run a call inside a caller's block; a write in a savepoint, so that a refused call
-        leaves the block usable. A deadlock or serialisation failure ends the whole transaction
-        on the server (MariaDB, MySQL) or dooms it (PostgreSQL): the block is then marked lost
-        and rolled back, and each later call in it, and its end, raise."""
+        """Run a call inside a caller's block; a write in a savepoint, so that a refused call (a
+        duplicate trial number) leaves the block usable. tracker does not carry a block on past
+        a database error it cannot undo alone: a deadlock or serialisation failure (MariaDB has
+        rolled back the whole transaction; elsewhere the block's outcome would depend on which
+        statements the server undid), any database error in a call without a savepoint (a read:
+        PostgreSQL has aborted the transaction, and its COMMIT would silently roll back), or a
+        savepoint that cannot be rolled back. The block is then marked lost and rolled back, and
+        TransactionRolledBackError is raised by this call, by every later call in the block and
+        at the end of the outermost block."""
         savepoint = block.conn.begin_nested() if write else None
         try:
             result = work()
         except DBAPIError as exc:
-            if is_transient(exc):  # no savepoint is left to roll back to: end the transaction
-                block.lost = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
-                with suppress(SQLAlchemyError):
-                    block.conn.rollback()
-                raise StoreError(LOST.format(why=block.lost)) from None
-            if savepoint is not None:
+            if savepoint is None or is_transient(exc):
+                UnitOfWork._lose(block, _why(exc))
+            try:
                 savepoint.rollback()
+            except SQLAlchemyError:  # the server had rolled back the savepoint with the transaction
+                UnitOfWork._lose(block, _why(exc))
             raise
         except BaseException:
             if savepoint is not None and savepoint.is_active:
@@ -211,6 +232,13 @@ class UnitOfWork:
         if savepoint is not None:
             savepoint.commit()
         return result
+
+    @staticmethod
+    def _lose(block: _Block, why: str) -> NoReturn:
+        block.lost = why
+        with suppress(SQLAlchemyError):
+            block.conn.rollback()
+        raise TransactionRolledBackError(LOST.format(why=why)) from None
 
     def _guard(self, call: Callable[[], T], on_integrity: OnIntegrity = None) -> T:
         try:
@@ -396,7 +424,7 @@ class _Compiled:
         }
 
     def parameters(self, row: dict[str, Any]) -> Any:
-        """The row's parameters for the DBAPI: a list (qmark, format) or a dict (pyformat)."""
+        """The row's parameters for the DBAPI: a tuple (qmark, format) or a dict (pyformat)."""
         if self.plan is not None:
             out = []
             for name, process in self.plan:
@@ -408,7 +436,7 @@ class _Compiled:
                 value if value is None or (process := self.processors.get(name)) is None else process(value)
                 for name, value in ((name, values[name]) for name in self.order)
             ]
-        return out if self.positional else dict(zip(self.order, out, strict=True))
+        return tuple(out) if self.positional else dict(zip(self.order, out, strict=True))
 
 
 class _SQLiteWriter:

@@ -1,0 +1,44 @@
+"""Trying again: the back-off every retry in tracker waits, and `atomically`, which runs a
+transaction block tracker opens itself again from the start when the database rolls it back."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from tracker.errors import TransactionRolledBackError
+
+if TYPE_CHECKING:
+    from tracker.repository import Repository
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ATTEMPTS = 10
+
+
+def backoff(number: int) -> float:
+    """Seconds to wait before retry `number` (0 first): 20 ms doubling, at most 2 s, jittered."""
+    return float(min(2.0, 0.02 * 2**number) * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
+
+
+def atomically(work: Callable[[], T], repos: Sequence[Repository]) -> T:
+    """Run `work`, which opens its own transaction blocks on `repos`, again from the start while
+    a database rolls a block back whole (TransactionRolledBackError: a deadlock with another
+    writer), at most ATTEMPTS times. Inside a caller's block it runs once: only the caller can
+    run its own block again."""
+    if any(repo.in_transaction() for repo in repos):
+        return work()
+    for number in range(ATTEMPTS):
+        try:
+            return work()
+        except TransactionRolledBackError as exc:
+            if number + 1 == ATTEMPTS:
+                raise
+            delay = backoff(number)
+            log.info("transaction rolled back (%s); retry %d in %.2fs", exc, number + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
