@@ -242,20 +242,22 @@ class Bench:
         print(f"  {workload}: {what}: {measured} ({detail})", flush=True)
 
     # 1 -- per-trial logging
-    def tracker_per_trial(self, url: str, n: int, **options: Any) -> float:
+    def tracker_per_trial(self, url: str | Callable[[], str], n: int, **options: Any) -> float:
         """Seconds per trial of `tracker_run`: the median of self.repeat runs (one above 10,000)."""
         run = self.tracker_run(url, n, **options)
         return statistics.median([run() for _ in range(self.repeat if n <= 10_000 else 1)]) / n
 
-    def tracker_run(self, url: str, n: int, **options: Any) -> Callable[[], float]:
-        """A run of n log_trial calls, with log_ttpt_result on every 10th (payloads built first);
-        a server's database is emptied after each run."""
+    def tracker_run(self, url: str | Callable[[], str], n: int, **options: Any) -> Callable[[], float]:
+        """A run of n log_trial calls, with log_ttpt_result on every 10th (payloads built first).
+        Each run starts from an empty store, as the raw baselines' do: a file store's `url` is a
+        function giving a new path per run; a server's database is emptied after each run."""
         from tracker import ExperimentTracker
 
         items = payloads(n)
 
         def run() -> float:
-            with ExperimentTracker(url, **options) as t:
+            where = url() if callable(url) else url
+            with ExperimentTracker(where, **options) as t:
                 eid = t.create_experiment("bench", "t", "m")
                 started = time.perf_counter()
                 for i, (params, perf) in enumerate(items):
@@ -263,9 +265,9 @@ class Bench:
                     if i % 10 == 0:
                         t.log_ttpt_result(trial_id, True, 0, {"signal_correlation": 1.0})
                 elapsed = time.perf_counter() - started
-            if url.startswith("postgresql"):
+            if where.startswith("postgresql"):
                 self.reset_pg()
-            if url.startswith("mysql"):
+            if where.startswith("mysql"):
                 self.reset_mysql()
             return elapsed
 
@@ -356,7 +358,7 @@ class Bench:
     def workload_1(self) -> None:
         print("1. per-trial logging (SQLite, WAL, synchronous=NORMAL for every tool)", flush=True)
         for n in (1_000,) if self.quick else (1_000, 10_000):
-            runs = {"tracker": self.tracker_run(f"sqlite:///{self.path('t1')}.db", n)}
+            runs = {"tracker": self.tracker_run(lambda: f"sqlite:///{self.path('t1')}.db", n)}
             runs.update({name: self.raw_run(n, dumps) for name, dumps in serialisers().items()})
             medians = interleaved(runs, self.repeat)
             ours = medians["tracker"] / n
@@ -371,7 +373,7 @@ class Bench:
                     "le",
                 )
         peer_n = 100 if self.quick else 300
-        ours = self.tracker_per_trial(f"sqlite:///{self.path('t1b')}.db", 1_000)
+        ours = self.tracker_per_trial(lambda: f"sqlite:///{self.path('t1b')}.db", 1_000)
         optuna_cost = self.optuna_per_trial(f"sqlite:///{self.path('optuna')}.db", peer_n)
         self.record(
             "1",
@@ -458,7 +460,6 @@ class Bench:
                 return fresh.trials_dataframe([eid])
 
         read_fresh()  # imports pandas once, outside the timing
-        ours = median_time(read_fresh, self.repeat)
         conn = sqlite3.connect(f"{path}.db")
 
         def hand_written() -> pd.DataFrame:
@@ -472,7 +473,8 @@ class Bench:
             perf = pd.json_normalize([json.loads(p) for p in frame.pop("performance")]).add_prefix("performance.")
             return pd.concat([frame, params, perf], axis=1)
 
-        baseline = median_time(hand_written, self.repeat)
+        medians = interleaved({"tracker": timed(read_fresh), "hand-written": timed(hand_written)}, self.repeat)
+        ours, baseline = medians["tracker"], medians["hand-written"]
         conn.close()
         self.record(
             "3",
@@ -639,7 +641,7 @@ class Bench:
             )
         in_house = self.in_house_json_per_trial(1_000)
         for durability in ("normal", "full"):
-            ours = self.tracker_per_trial(f"{self.path('t6')}.jsonl", 1_000, synchronous=durability)
+            ours = self.tracker_per_trial(lambda: f"{self.path('t6')}.jsonl", 1_000, synchronous=durability)
             self.record(
                 "6",
                 f"JSON per-trial (synchronous={durability}) vs the in-house whole-file rewrite (no fsync), N=1,000",
