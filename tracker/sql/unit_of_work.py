@@ -496,10 +496,9 @@ class _CoreWriter:
 class _MySQLWriter(_CoreWriter):
     """MariaDB's one-row INSERT ... RETURNING, compiled once and run with `exec_driver_sql`, which
     keeps SQLAlchemy's error handling and disconnect detection but skips its per-call statement
-    cache lookup and type processing. Measured by bench workload 12 on MariaDB 10.11 (2 cores,
-    loopback), tracker's log_trial against raw PyMySQL doing the same INSERT and COMMIT: 3.60x
-    through Core's execute (880 vs 3,167 trials/s), 2.82x and 3.17x in two runs this way (1,443
-    vs 4,064 and 1,258 vs 3,985 trials/s; the machine's runs vary by a third).
+    cache lookup and type processing. Measured by `bench/ab_mysql_insert.py` on MariaDB 10.11
+    (2 cores, loopback; rounds alternating the two paths in one process): a log_trial took a
+    median 734 and 804 µs this way against 1,050 and 1,045 µs through Core's execute, in two runs.
     Batches keep Core's insertmanyvalues."""
 
     def __init__(self, uow: UnitOfWork, conn: Connection) -> None:
