@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,25 +144,7 @@ class TestPostgresFaults:
     def test_a_call_cut_off_mid_transaction_raises_writes_nothing_and_the_tracker_goes_on(self, pg_url: str) -> None:
         url, name = named(pg_url)
         with ExperimentTracker(url) as tracker:
-            eid = tracker.create_experiment("e", "t", "m")
-            batch = [
-                {"trial_number": n, "params": {"blob": "x" * 2000}, "performance": {"sharpe": n}} for n in range(60_000)
-            ]
-            outcome: list[BaseException | list[int]] = []
-            worker = threading.Thread(target=lambda: outcome.append(_call(tracker.log_trials, eid, batch)))
-            worker.start()
-            deadline = time.time() + 30
-            while worker.is_alive() and time.time() < deadline:
-                if busy_backends(pg_url, name):
-                    terminate(pg_url, name)
-                    break
-                time.sleep(0.01)
-            worker.join()
-            [result] = outcome
-            assert isinstance(result, StoreConnectionError), result
-            assert tracker.get_trials(eid) == []
-            tracker.log_trial(eid, 1, {}, {"sharpe": 1})
-            assert len(tracker.get_trials(eid)) == 1
+            _cut_off_mid_call(tracker, lambda: bool(busy_backends(pg_url, name)), lambda: terminate(pg_url, name))
 
 
 class TestMariadbFaults:
@@ -223,25 +205,29 @@ class TestMariadbFaults:
 
     def test_a_call_cut_off_mid_transaction_raises_writes_nothing_and_the_tracker_goes_on(self, mysql_url: str) -> None:
         with ExperimentTracker(mysql_url) as tracker:
-            eid = tracker.create_experiment("e", "t", "m")
-            batch = [
-                {"trial_number": n, "params": {"blob": "x" * 2000}, "performance": {"sharpe": n}} for n in range(60_000)
-            ]
-            outcome: list[BaseException | list[int]] = []
-            worker = threading.Thread(target=lambda: outcome.append(_call(tracker.log_trials, eid, batch)))
-            worker.start()
-            deadline = time.time() + 30
-            while worker.is_alive() and time.time() < deadline:
-                if busy_connections(mysql_url):
-                    kill_connections(mysql_url)
-                    break
-                time.sleep(0.01)
-            worker.join()
-            [result] = outcome
-            assert isinstance(result, StoreConnectionError), result
-            assert tracker.get_trials(eid) == []
-            tracker.log_trial(eid, 1, {}, {"sharpe": 1})
-            assert len(tracker.get_trials(eid)) == 1
+            _cut_off_mid_call(tracker, lambda: bool(busy_connections(mysql_url)), lambda: kill_connections(mysql_url))
+
+
+def _cut_off_mid_call(tracker: ExperimentTracker, busy: Callable[[], bool], cut: Callable[[], object]) -> None:
+    """Cut the connection (`cut`) while a large batch is being written (`busy`), then check: the
+    call raised StoreConnectionError, wrote nothing, and the tracker goes on."""
+    eid = tracker.create_experiment("e", "t", "m")
+    batch = [{"trial_number": n, "params": {"blob": "x" * 2000}, "performance": {"sharpe": n}} for n in range(60_000)]
+    outcome: list[BaseException | list[int]] = []
+    worker = threading.Thread(target=lambda: outcome.append(_call(tracker.log_trials, eid, batch)))
+    worker.start()
+    deadline = time.time() + 30
+    while worker.is_alive() and time.time() < deadline:
+        if busy():
+            cut()
+            break
+        time.sleep(0.01)
+    worker.join()
+    [result] = outcome
+    assert isinstance(result, StoreConnectionError), result
+    assert tracker.get_trials(eid) == []
+    tracker.log_trial(eid, 1, {}, {"sharpe": 1})
+    assert len(tracker.get_trials(eid)) == 1
 
 
 def _other_connections(conn: Any, busy: bool) -> list[int]:

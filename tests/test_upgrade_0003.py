@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from tests.fixtures.make_0002_fixtures import experiments, trials
 from tests.test_value_roundtrip import same
 from tracker import ExperimentTracker, SchemaOutdatedError, schema
+from tracker.sql.models import MYSQL_DIALECTS
 from tracker.sql.unit_of_work import UnitOfWork
 from tracker.urls import resolve
 
@@ -66,39 +67,13 @@ def sqlite_copy(tmp_path: Path) -> str:
     return f"sqlite:///{target}"
 
 
-def load_into_postgresql(url: str) -> None:
-    """The fixture's rows, at schema 0002 on PostgreSQL (through its own migration)."""
+def load_into_server(url: str) -> None:
+    """The fixture's rows, at schema 0002 on PostgreSQL or MariaDB (through its own migration).
+    PostgreSQL gets its timestamps with an offset and JSONB casts; MariaDB's DOUBLE columns cannot
+    hold infinities, so they hold the largest finite doubles, as tracker writes them."""
     db = UnitOfWork(resolve(url, None, None))
     schema.upgrade(db, "0002")
-    db.dispose()
-    source = sqlite3.connect(DB)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table in ("experiments", "trials", "ttpt_results"):
-            cursor = source.execute(f"SELECT * FROM {table}")
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor]
-            for row in rows:
-                for key in ("passed",):
-                    if key in row:
-                        row[key] = bool(row[key])
-                for key in ("created_at", "started_at", "completed_at"):
-                    if row.get(key) is not None:
-                        row[key] = row[key] + "+00"
-            columns = ", ".join(names)
-            values = ", ".join(f"CAST(:{n} AS JSONB)" if n in JSON_COLUMNS else f":{n}" for n in names)
-            conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), rows)
-            top = source.execute(f"SELECT seq FROM sqlite_sequence WHERE name = '{table}'").fetchone()[0]
-            conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :s)"), {"t": table, "s": top})
-    engine.dispose()
-    source.close()
-
-
-def load_into_mysql(url: str) -> None:
-    """The fixture's rows, at schema 0002 on MariaDB (through its own migration). DOUBLE columns
-    cannot hold infinities there: they hold the largest finite doubles, as tracker writes them."""
-    db = UnitOfWork(resolve(url, None, None))
-    schema.upgrade(db, "0002")
+    mysql = db.dialect in MYSQL_DIALECTS
     db.dispose()
     source = sqlite3.connect(DB)
     engine = create_engine(url)
@@ -110,13 +85,23 @@ def load_into_mysql(url: str) -> None:
             for row in rows:
                 if "passed" in row:
                     row["passed"] = bool(row["passed"])
-                if isinstance(row.get("value"), float) and math.isinf(row["value"]):
+                if mysql and isinstance(row.get("value"), float) and math.isinf(row["value"]):
                     row["value"] = math.copysign(sys.float_info.max, row["value"])
-            columns = ", ".join(f"`{n}`" for n in names)
-            values = ", ".join(f":{n}" for n in names)
+                for key in () if mysql else ("created_at", "started_at", "completed_at"):
+                    if row.get(key) is not None:
+                        row[key] = row[key] + "+00"
+            if mysql:
+                columns = ", ".join(f"`{n}`" for n in names)
+                values = ", ".join(f":{n}" for n in names)
+            else:
+                columns = ", ".join(names)
+                values = ", ".join(f"CAST(:{n} AS JSONB)" if n in JSON_COLUMNS else f":{n}" for n in names)
             conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), rows)
             top = source.execute(f"SELECT seq FROM sqlite_sequence WHERE name = '{table}'").fetchone()[0]
-            conn.execute(text(f"ALTER TABLE {table} AUTO_INCREMENT = {int(top) + 1}"))
+            if mysql:
+                conn.execute(text(f"ALTER TABLE {table} AUTO_INCREMENT = {int(top) + 1}"))
+            else:
+                conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :s)"), {"t": table, "s": top})
     engine.dispose()
     source.close()
 
@@ -128,12 +113,8 @@ JSON_COLUMNS = {"config", "summary", "params", "performance", "metrics", "violat
 def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return sqlite_copy(tmp_path)
-    if request.param == "mysql":
-        url: str = request.getfixturevalue("mysql_url")
-        load_into_mysql(url)
-        return url
-    url = request.getfixturevalue("pg_url")
-    load_into_postgresql(url)
+    url: str = request.getfixturevalue("mysql_url" if request.param == "mysql" else "pg_url")
+    load_into_server(url)
     return url
 
 

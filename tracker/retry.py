@@ -25,6 +25,23 @@ def backoff(number: int) -> float:
     return float(min(2.0, 0.02 * 2**number) * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
 
 
+def retry(call: Callable[[], T], worth_retrying: Callable[[BaseException], bool], what: str) -> T:
+    """Call `call` again, after `backoff`, while it raises an exception that `worth_retrying`
+    accepts, at most ATTEMPTS times in all; the last failure, or any other, is raised. The one
+    retry loop of tracker; `what` names the failure in the log."""
+    for number in range(ATTEMPTS):
+        try:
+            return call()
+        except Exception as exc:
+            if not worth_retrying(exc) or number + 1 == ATTEMPTS:
+                raise
+            delay = backoff(number)
+            cause = getattr(exc, "orig", None) or exc  # a driver's error, not SQLAlchemy's text with its SQL
+            log.info("%s (%s); retry %d in %.2fs", what, type(cause).__name__, number + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def atomically(work: Callable[[], T], repos: Sequence[Repository]) -> T:
     """Run `work`, which opens its own transaction blocks on `repos`, again from the start while
     a database rolls a block back whole (TransactionRolledBackError: a deadlock with another
@@ -32,13 +49,4 @@ def atomically(work: Callable[[], T], repos: Sequence[Repository]) -> T:
     run its own block again."""
     if any(repo.in_transaction() for repo in repos):
         return work()
-    for number in range(ATTEMPTS):
-        try:
-            return work()
-        except TransactionRolledBackError as exc:
-            if number + 1 == ATTEMPTS:
-                raise
-            delay = backoff(number)
-            log.info("transaction rolled back (%s); retry %d in %.2fs", exc, number + 1, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retry(work, lambda exc: isinstance(exc, TransactionRolledBackError), "transaction rolled back")

@@ -112,16 +112,24 @@ def log_finished(tracker: ExperimentTracker, experiment_id: int, trials: Sequenc
     logged = [(trial, item) for trial in trials if (item := trial_item(trial, names)) is not None]
     if not logged:
         return 0
+    store(tracker, experiment_id, logged, names)
+    return len(logged)
 
-    def store() -> None:
+
+def store(
+    tracker: ExperimentTracker, experiment_id: int, logged: Sequence[tuple[Any, dict[str, Any]]], names: Sequence[str]
+) -> None:
+    """Log Optuna trials (each with its `log_trials` item) and their intermediate values as step
+    metrics, in one transaction, run again whole if the database rolls it back."""
+
+    def block() -> None:
         with tracker.transaction():
             ids = tracker.log_trials(experiment_id, [item for _, item in logged])
             for trial_id, (trial, _) in zip(ids, logged, strict=True):
                 if trial.intermediate_values:
                     tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
 
-    atomically(store, [tracker.repository])
-    return len(logged)
+    atomically(block, [tracker.repository])
 
 
 def _experiment_for(
@@ -244,17 +252,8 @@ class TrackingCallback:
             item["ttpt"] = self._check(self.ttpt, trial)
             if item["ttpt"] is None:
                 del item["ttpt"]
-
-        tracker, experiment_id, names = self.tracker, self.experiment_id, self._names
-
-        def store() -> None:
-            with tracker.transaction():
-                [trial_id] = tracker.log_trials(experiment_id, [item])
-                if trial.intermediate_values:
-                    tracker.log_step_metrics_batch(trial_id, intermediate_steps(trial, names))
-
         try:
-            atomically(store, [tracker.repository])
+            store(self.tracker, self.experiment_id, [(trial, item)], self._names)
         except DuplicateTrialError:
             log.debug("trial %s is already logged in experiment %s", trial.number, self.experiment_id)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -22,8 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from tracker.codec import dumps
 from tracker.errors import MigrationError, StoreError, TrackerError, TransactionRolledBackError
 from tracker.records import Synchronous
-from tracker.retry import ATTEMPTS as MAX_ATTEMPTS
-from tracker.retry import backoff
+from tracker.retry import retry
 from tracker.sql.engine import make_engine
 from tracker.sql.errors import from_driver, is_transient, translate
 from tracker.sql.models import MYSQL_DIALECTS, UTCDateTime
@@ -50,18 +48,8 @@ class Writer(Protocol):
 
 
 def retrying(attempt: Callable[[], T]) -> T:
-    """Call `attempt` again while it fails with a transient database error, at most MAX_ATTEMPTS
-    times, with `tracker.retry.backoff`'s jittered exponential back-off."""
-    for number in range(MAX_ATTEMPTS):
-        try:
-            return attempt()
-        except DBAPIError as exc:
-            if not is_transient(exc) or number + 1 == MAX_ATTEMPTS:
-                raise
-            delay = backoff(number)
-            log.info("database busy (%s); retry %d in %.2fs", type(exc.orig).__name__, number + 1, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Call `attempt` again while it fails with a transient database error (`tracker.retry.retry`)."""
+    return retry(attempt, lambda exc: isinstance(exc, DBAPIError) and is_transient(exc), "database busy")
 
 
 def partitions(conn: Connection, statement: Executable, size: int) -> Iterator[Sequence[Row[Any]]]:
