@@ -975,9 +975,9 @@ class Bench:
         """The bytes of a store at `revision` holding n trials (with `codes` round-robin, or none)."""
         import sqlalchemy as sa
 
-        from tracker import schema
+        from tracker.sql import schema
         from tracker.sql.unit_of_work import UnitOfWork
-        from tracker.urls import resolve
+        from tracker.store.location import resolve
 
         url = f"sqlite:///{self.path('storage')}.db" if backend == "sqlite" else self.pg_db_url
         if backend == "postgresql":
@@ -1001,7 +1001,7 @@ class Bench:
             with ExperimentTracker(url) as t:
                 t.log_trials(t.create_experiment("size", "t", "m", provenance=False), items)
         else:
-            from tracker.codec import dumps, encode
+            from tracker.store.codec import dumps, encode
 
             with engine.begin() as conn:
                 json = "CAST({} AS JSONB)" if backend == "postgresql" else "{}"

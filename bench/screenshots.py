@@ -41,8 +41,9 @@ def annotate(store: str) -> None:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from tracker import ExperimentTracker, plots
+    from tracker import ExperimentTracker
     from tracker.demo import TRADING_DAYS, leaky_signal, synthetic_prices
+    from tracker.reports import plots
 
     with ExperimentTracker(store) as t:
         t.set_tags(("experiment", HONEST), {"desk": "demo", "status": "candidate"})

@@ -210,8 +210,8 @@ def _archive_source(url: str, experiments: int, trials: int) -> dict[Any, Any]:
     by (name, template, mode, created_at)."""
     from datetime import UTC, datetime
 
-    from tracker.copying import key_of, snapshot
-    from tracker.records import NewArtifact, NewExperiment, NewStepMetric, NewTrial, NewTTPTResult, Owner
+    from tracker.store.records import NewArtifact, NewExperiment, NewStepMetric, NewTrial, NewTTPTResult, Owner
+    from tracker.transfer.copying import key_of, snapshot
 
     old = datetime(2025, 1, 1, tzinfo=UTC)
     with ExperimentTracker(url) as tracker:
@@ -260,7 +260,7 @@ def _archive_source(url: str, experiments: int, trials: int) -> dict[Any, Any]:
 
 
 def _all() -> Any:
-    from tracker.records import ExperimentQuery
+    from tracker.store.records import ExperimentQuery
 
     return ExperimentQuery(trial_stats=False)
 
@@ -268,7 +268,7 @@ def _all() -> Any:
 def _whereabouts(src: str, dst: str, originals: dict[Any, Any]) -> Counter[str]:
     """In which stores each original experiment is whole ("source", "destination" or both);
     raises AssertionError for one that is whole nowhere, or present but not whole."""
-    from tracker.copying import key_of, snapshot
+    from tracker.transfer.copying import key_of, snapshot
 
     places: Counter[str] = Counter()
     with ExperimentTracker(src) as source, ExperimentTracker(dst) as destination:

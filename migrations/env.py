@@ -10,9 +10,9 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from tracker.codec import decode_text, dumps
-from tracker.schema import VERSION_TABLE, note_applied
 from tracker.sql.models import Base
+from tracker.sql.schema import VERSION_TABLE, note_applied
+from tracker.store.codec import decode_text, dumps
 
 config = context.config
 

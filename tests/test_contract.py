@@ -25,7 +25,7 @@ from tracker import (
     TrackerError,
     ValidationError,
 )
-from tracker.records import ExperimentQuery
+from tracker.store.records import ExperimentQuery
 
 
 def new_experiment(t: ExperimentTracker, name: str = "momentum", **kwargs: object) -> int:
@@ -518,7 +518,7 @@ class TestDataFrames:
         assert not any(c.startswith("ttpt.") for c in frame.columns)
 
     def test_a_frame_built_in_small_chunks_equals_one_built_at_once(self, tracker: ExperimentTracker) -> None:
-        from tracker.analysis import _FrameBuilder
+        from tracker.reports.analysis import _FrameBuilder
 
         eid = new_experiment(tracker)
         for n in range(9):

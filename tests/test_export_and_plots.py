@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tracker import ExperimentTracker, ValidationError, plots
-from tracker.export import read_export
+from tracker import ExperimentTracker, ValidationError
+from tracker.reports import plots
+from tracker.reports.export import read_export
 
 
 @pytest.fixture

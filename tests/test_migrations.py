@@ -19,12 +19,13 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import make_store_url
 from tests.test_value_roundtrip import same
-from tracker import ExperimentTracker, MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError, schema
+from tracker import ExperimentTracker, MigrationError, SchemaError, SchemaOutdatedError, SchemaTooNewError
 from tracker._migrations.frozen.inhouse import IN_HOUSE_DDL
+from tracker.sql import schema
 from tracker.sql.models import Base
 from tracker.sql.unit_of_work import UnitOfWork
+from tracker.store.location import resolve
 from tracker.stores import open_reader
-from tracker.urls import resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IN_HOUSE_DB = FIXTURES / "inhouse_v0.db"

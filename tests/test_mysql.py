@@ -25,7 +25,7 @@ from tracker import ExperimentTracker, ReadOnlyStoreError, SchemaError, StoreCon
 from tracker.sql.engine import MYSQL_SQL_MODE, session_lock
 from tracker.sql.errors import is_transient, translate
 from tracker.sql.unit_of_work import UnitOfWork, retrying
-from tracker.urls import resolve
+from tracker.store.location import resolve
 
 EMOJI = "📈🦄"  # 4-byte UTF-8: utf8mb3 columns would refuse them
 

@@ -7,8 +7,9 @@ from dataclasses import fields
 
 import pytest
 
-from tracker.api import as_dict
-from tracker.records import (
+from tracker.facade.tracker import as_dict
+from tracker.sql.models import experiments, trials, ttpt_results
+from tracker.store.records import (
     TRIAL_TABLE_COLUMNS,
     Experiment,
     NewExperiment,
@@ -19,7 +20,6 @@ from tracker.records import (
     new_fields,
     stored_fields,
 )
-from tracker.sql.models import experiments, trials, ttpt_results
 
 PAIRS = [(Experiment, NewExperiment, experiments), (Trial, NewTrial, trials), (TTPTResult, NewTTPTResult, ttpt_results)]
 

@@ -31,7 +31,7 @@ from tracker import (
     TrackerError,
     TransactionRolledBackError,
 )
-from tracker.retry import atomically
+from tracker.store.retry import atomically
 
 ROOT = Path(__file__).parent.parent
 SECRET = "".join(["hun", "ter2", "sec", "ret"])  # never written whole in this file, so a traceback cannot show it

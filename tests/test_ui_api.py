@@ -448,8 +448,8 @@ class TestPages:
             assert " on" not in "".join(re.findall(r"<[a-z]+ [^>]*>", html)).replace(" one", "")
 
     def test_the_store_url_shows_its_password_masked(self, tmp_path: Path) -> None:
+        from tracker.store.location import mask_password
         from tracker.ui.app import Dashboard
-        from tracker.urls import mask_password
 
         assert mask_password("postgresql+psycopg://me:hunter2@db/x") == "postgresql+psycopg://me:***@db/x"
         html = render(

@@ -16,12 +16,12 @@ import pytest
 
 from tests.conftest import make_store_url
 from tracker import ExperimentTracker, NotFoundError, ReadOnlyStoreError, SchemaError, StoreError, ValidationError
-from tracker.browsing import (
+from tracker.read.browser import (
     EXPERIMENT_SORTS,
     ExperimentPageQuery,
     TrialPageQuery,
 )
-from tracker.repository import Repository
+from tracker.store.repository import Repository
 from tracker.stores import open_reader
 
 
@@ -418,7 +418,7 @@ def test_the_sample_holds_the_best_trials_and_random_others(seeded: tuple[str, d
 
 class TestReadOnly:
     def test_a_reader_refuses_every_write(self, seeded: tuple[str, dict[str, int], Repository]) -> None:
-        from tracker.records import NewExperiment
+        from tracker.store.records import NewExperiment
 
         _, ids, reader = seeded
         with pytest.raises(ReadOnlyStoreError):

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from tracker.digest import BUCKETS, CheckFeed, Digest, TrialFeed
-from tracker.verdict import verdict
+from tracker.read.digest import BUCKETS, CheckFeed, Digest, TrialFeed
+from tracker.ttpt.verdict import verdict
 
 
 def brute_steps(trials: list[TrialFeed], maximize: bool) -> list[tuple[int, float]]:
@@ -42,7 +42,7 @@ def test_running_best_steps_are_exact_whatever_order_trials_arrive_in(seed: int,
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_the_improvement_is_compare_experiments_whatever_order_trials_arrive_in(seed: int, direction: str) -> None:
-    from tracker.analysis import _improvement
+    from tracker.reports.analysis import _improvement
 
     rng = random.Random(seed)
     numbers = rng.sample(range(3_000), rng.choice([1, 2, 7, 2_500]))  # gaps, and pruned trials between

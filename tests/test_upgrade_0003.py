@@ -16,10 +16,11 @@ from sqlalchemy import create_engine, text
 
 from tests.fixtures.make_0002_fixtures import experiments, trials
 from tests.test_value_roundtrip import same
-from tracker import ExperimentTracker, SchemaOutdatedError, schema
+from tracker import ExperimentTracker, SchemaOutdatedError
+from tracker.sql import schema
 from tracker.sql.models import MYSQL_DIALECTS
 from tracker.sql.unit_of_work import UnitOfWork
-from tracker.urls import resolve
+from tracker.store.location import resolve
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DB = FIXTURES / "tracker_0002.db"

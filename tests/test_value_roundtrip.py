@@ -194,7 +194,7 @@ def test_values_written_through_the_repository_read_back_identically_and_after_r
 ) -> None:
     """The Repository is public: it encodes raw values itself (no facade in between), and the
     journal's in-memory state equals what a replay of its file gives."""
-    from tracker.records import NewExperiment, NewTrial, NewTTPTResult
+    from tracker.store.records import NewExperiment, NewTrial, NewTTPTResult
     from tracker.stores import open_repository
 
     now = datetime.now(UTC)
@@ -248,7 +248,7 @@ def test_values_written_through_the_repository_read_back_identically_and_after_r
 def test_the_fast_encoding_path_gives_what_the_careful_walk_gives(value: Any) -> None:
     """`encode` takes a fast path for plain JSON; wherever it does, the result must be the careful
     walk's, tags included (compared as JSON text, so -0.0 and NaN count)."""
-    from tracker import codec
+    from tracker.store import codec
 
     careful = codec._encode(value, "v", 0, set())
     assert codec.dumps(codec.encode(value, "v")) == codec.dumps(careful)

@@ -19,7 +19,7 @@ from tracker import ExperimentTracker, ValidationError
 from tracker.demo import synthetic_prices
 from tracker.integrations.optuna import TrackingCallback, check_best, import_study
 from tracker.ttpt import LookaheadMonitor
-from tracker.verdict import BEST_K, verdict
+from tracker.ttpt.verdict import BEST_K, verdict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

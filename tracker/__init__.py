@@ -32,12 +32,13 @@ from tracker.errors import (
 )
 
 if TYPE_CHECKING:
-    from tracker.api import ExperimentTracker
-    from tracker.copying import copy_store
-    from tracker.provenance import fingerprint
-    from tracker.records import Owner
+    from tracker.facade.provenance import fingerprint
+    from tracker.facade.tracker import ExperimentTracker
+    from tracker.store.records import Owner
+    from tracker.transfer.copying import copy_store
 
-__version__ = "0.1.0"
+from tracker._version import __version__
+
 __all__ = [
     "AmbiguousNameError",
     "CorruptStoreError",
@@ -67,19 +68,19 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "ExperimentTracker":
-        from tracker.api import ExperimentTracker
+        from tracker.facade.tracker import ExperimentTracker
 
         return ExperimentTracker
     if name == "copy_store":
-        from tracker.copying import copy_store
+        from tracker.transfer.copying import copy_store
 
         return copy_store
     if name == "Owner":
-        from tracker.records import Owner
+        from tracker.store.records import Owner
 
         return Owner
     if name == "fingerprint":
-        from tracker.provenance import fingerprint
+        from tracker.facade.provenance import fingerprint
 
         return fingerprint
     raise AttributeError(f"module 'tracker' has no attribute {name!r}")

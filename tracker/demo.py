@@ -110,8 +110,8 @@ def run_demo(url: str | None, *, trials: int = 150, seed: int = 7, output: str |
     from rich.console import Console
     from rich.table import Table
 
-    from tracker import plots
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
+    from tracker.reports import plots
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tracker").setLevel(logging.ERROR)

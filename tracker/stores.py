@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-from tracker.errors import StoreNotFoundError
-from tracker.records import Synchronous
-from tracker.repository import Repository
-from tracker.urls import StoreLocation, resolve
+from tracker.errors import StoreNotFoundError, ValidationError
+from tracker.store.location import StoreLocation, resolve
+from tracker.store.records import Synchronous
+from tracker.store.repository import Repository
+
+if TYPE_CHECKING:
+    from tracker.read.browser import Browser
 
 
 def open_repository(
@@ -59,3 +63,23 @@ def open_reader(url: str | os.PathLike[str] | None = None) -> Repository:
     """Open the store at `url` (default: $TRACKER_URL, else ./experiments.db) read-only, creating
     nothing, not even a folder; see `open_location`."""
     return open_location(resolve(url, None, None), create=False, read_only=True)
+
+
+def browser_of(repository: Repository) -> Browser[Any]:
+    """The dashboard's read verbs (pages, overviews, histories) over `repository`, with their
+    in-memory digests; the same object on every call. It never writes."""
+    from tracker.journal.repository import JsonRepository
+    from tracker.sql.repository import SqlRepository
+
+    if isinstance(repository, SqlRepository | JsonRepository):
+        return repository.browser()
+    raise ValidationError("repository", f"{type(repository).__name__} has no browser; open a SQL or JSON store")
+
+
+def compact(repository: Repository) -> None:
+    """Rewrite a JSON journal as a snapshot of its content; raises ValidationError on other stores."""
+    from tracker.journal.repository import JsonRepository
+
+    if not isinstance(repository, JsonRepository):
+        raise ValidationError("backend", "compact() applies to JSON stores only")
+    repository.compact()

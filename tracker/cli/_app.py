@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker import __version__
+from tracker._version import __version__
 from tracker.errors import TrackerError
-from tracker.urls import ENV_URL, mask_password
+from tracker.store.location import ENV_URL, mask_password
 
 Handler = Callable[[argparse.Namespace], int]
 FORMATS = ("table", "json", "csv")

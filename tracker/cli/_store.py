@@ -9,10 +9,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from tracker.errors import AmbiguousNameError, NotFoundError, ValidationError
-from tracker.urls import mask_password
+from tracker.store.location import mask_password
 
 if TYPE_CHECKING:
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
 
 log = logging.getLogger("tracker.cli")
 
@@ -20,7 +20,7 @@ log = logging.getLogger("tracker.cli")
 def open_tracker(args: argparse.Namespace, *, create: bool = False) -> ExperimentTracker:
     """The tracker of `--url` (else $TRACKER_URL, else ./experiments.db). Commands that only read
     pass `create=False` (the default): a missing store is an error and nothing is created."""
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
 
     tracker = ExperimentTracker(args.url, auto_upgrade=False, create=create)
     log.info("opened %s (%s store)", tracker.url, tracker.backend)

@@ -12,10 +12,10 @@ from tracker.cli._app import arg, command
 from tracker.cli._output import emit, field, out
 from tracker.cli._store import confirm, experiment_ids, open_tracker
 from tracker.errors import ValidationError
-from tracker.records import Owner
+from tracker.store.records import Owner
 
 if TYPE_CHECKING:
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
 
 KIND = arg("kind", choices=("experiment", "trial"), help="what the record is")
 REF = arg("ref", metavar="REF", help="an experiment's id or exact name, or a trial's id")

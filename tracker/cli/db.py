@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def _database(args: argparse.Namespace) -> UnitOfWork:
     """The SQL database of --url. A SQLite file must exist: `tracker db` never creates one."""
     from tracker.sql.unit_of_work import UnitOfWork
-    from tracker.urls import prepare_path, resolve
+    from tracker.store.location import prepare_path, resolve
 
     location = resolve(args.url, None, None)
     if location.backend == "json":
@@ -28,7 +28,7 @@ def _database(args: argparse.Namespace) -> UnitOfWork:
 
 @command("db current", "show the database's schema revision")
 def db_current(args: argparse.Namespace) -> int:
-    from tracker import schema
+    from tracker.sql import schema
 
     db = _database(args)
     try:
@@ -44,7 +44,7 @@ def db_current(args: argparse.Namespace) -> int:
 def db_history(args: argparse.Namespace) -> int:
     from alembic.script import ScriptDirectory
 
-    from tracker import schema
+    from tracker.sql import schema
 
     scripts = ScriptDirectory.from_config(schema.alembic_config())
     for script in reversed(list(scripts.walk_revisions())):
@@ -84,7 +84,7 @@ def db_downgrade(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace, direction: Literal["upgrade", "downgrade"]) -> int:
     """Show where the database is, ask, then move it to `args.revision` (or print the SQL)."""
-    from tracker import schema
+    from tracker.sql import schema
 
     if args.sql:
         return _offline_sql(args, direction, args.revision)
@@ -115,13 +115,13 @@ def _migrate(args: argparse.Namespace, direction: Literal["upgrade", "downgrade"
 
 def _position(revision: str | None) -> int:
     """The index of a revision in schema.REVISIONS; -1 for none, `base` or the in-house schema."""
-    from tracker import schema
+    from tracker.sql import schema
 
     return schema.REVISIONS.index(revision) if revision in schema.REVISIONS else -1
 
 
 def _report(report: Any) -> int:
-    from tracker import schema
+    from tracker.sql import schema
 
     for line in schema.describe(report):
         out(line)
@@ -131,8 +131,8 @@ def _report(report: Any) -> int:
 def _offline_sql(args: argparse.Namespace, direction: str, revision: str) -> int:
     from alembic import command as alembic
 
-    from tracker import schema
-    from tracker.urls import resolve
+    from tracker.sql import schema
+    from tracker.store.location import resolve
 
     location = resolve(args.url, None, None)
     if location.backend == "json":

@@ -7,7 +7,7 @@ import argparse
 from tracker.cli._app import arg, command
 from tracker.cli._output import emit, emit_one, field, moment, out, percent
 from tracker.cli._store import confirm, experiment_ids, open_tracker
-from tracker.retry import atomically
+from tracker.store.retry import atomically
 
 EXPERIMENT = "experiment id, or exact name"
 EXPERIMENTS = "experiment ids or exact names"
@@ -151,7 +151,7 @@ def export(args: argparse.Namespace) -> int:
     arg("-o", "--output", required=True, help="the image file to write"),
 )
 def plot(args: argparse.Namespace) -> int:
-    from tracker import plots
+    from tracker.reports import plots
 
     with open_tracker(args) as tracker:
         figure = plots.plot(tracker, experiment_ids(args, tracker, args.experiments), args.kind)

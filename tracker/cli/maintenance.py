@@ -11,7 +11,7 @@ from tracker.cli._output import out
 
 @command("json compact", "rewrite a JSON journal as a snapshot", arg("path", help="the journal file"))
 def json_compact(args: argparse.Namespace) -> int:
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
 
     with ExperimentTracker(backend="json", db_path=args.path, create=False) as tracker:
         before = os.path.getsize(args.path)
@@ -28,8 +28,8 @@ def json_compact(args: argparse.Namespace) -> int:
     arg("-q", "--quiet", action="store_true", help="no progress bar"),
 )
 def copy(args: argparse.Namespace) -> int:
-    from tracker.copying import copy_store
     from tracker.stores import open_repository
+    from tracker.transfer.copying import copy_store
 
     source = open_repository(args.source, create=False)
     try:

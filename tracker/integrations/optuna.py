@@ -17,11 +17,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.errors import DuplicateTrialError, NondeterministicStrategyError, TrackerError, ValidationError
-from tracker.records import Direction
-from tracker.retry import atomically
+from tracker.store.records import Direction
+from tracker.store.retry import atomically
 
 if TYPE_CHECKING:
-    from tracker.api import ExperimentTracker
+    from tracker.facade.tracker import ExperimentTracker
     from tracker.ttpt import LookaheadMonitor
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker import blobs
 from tracker.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from tracker.journal.file import write_atomically
+from tracker.store import blobs
 
 
 class BlobFolder:

@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracker import codec
-from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
-from tracker.digest import CheckFeed, Digests, TrialFeed
 from tracker.journal import queries
 from tracker.journal.state import JournalState
-from tracker.records import Experiment, Trial, TTPTResult
+from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
+from tracker.read.digest import CheckFeed, Digests, TrialFeed
+from tracker.store import codec
+from tracker.store.records import Experiment, Trial, TTPTResult
 
 if TYPE_CHECKING:
-    from tracker.journal.repository import JsonRepository
+    from tracker.journal.replica import JournalReplica
 
 T = TypeVar("T")
 
@@ -63,14 +63,14 @@ class _Orders:
 
 
 class JournalBrowser(Browser[JournalState]):
-    def __init__(self, repository: JsonRepository) -> None:
+    def __init__(self, replica: JournalReplica) -> None:
         super().__init__()
-        self.repository = repository
+        self.replica = replica
         self._state: JournalState | None = None
         self._orders: dict[int, _Orders] = {}
 
     def _run(self, work: Callable[[JournalState], T]) -> T:
-        with self.repository.journal.reading() as state:
+        with self.replica.reading() as state:
             return work(state)
 
     # digests ---------------------------------------------------------------------------------

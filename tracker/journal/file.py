@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from tracker.errors import ReadOnlyStoreError, StoreError
-from tracker.records import Synchronous
+from tracker.store.records import Synchronous
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tracker import codec
 from tracker.errors import CorruptStoreError, ValidationError
-from tracker.records import NewExperiment, NewTrial, NewTTPTResult
+from tracker.store import codec
+from tracker.store.records import NewExperiment, NewTrial, NewTTPTResult
 
 IN_HOUSE_OBJECTIVE = "sharpe"
 

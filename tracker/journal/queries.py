@@ -6,10 +6,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tracker import codec
 from tracker.errors import NotFoundError
 from tracker.journal.state import JournalState
-from tracker.records import (
+from tracker.store import codec
+from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tracker import codec
 from tracker.errors import UPGRADE_TRACKER, CorruptStoreError, ReadOnlyStoreError, StoreError, StoreNotFoundError
 from tracker.journal.file import JournalFile, Position
 from tracker.journal.state import KINDS, JournalState
-from tracker.records import Synchronous
+from tracker.store import codec
+from tracker.store.records import Synchronous
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker import blobs, codec
 from tracker.errors import (
     DuplicateArtifactError,
     DuplicateStepError,
@@ -22,7 +21,9 @@ from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
 from tracker.journal.replica import JournalReplica
 from tracker.journal.state import JournalState
-from tracker.records import (
+from tracker.store import blobs, codec
+from tracker.store.location import StoreLocation, prepare_path
+from tracker.store.records import (
     Artifact,
     Experiment,
     ExperimentQuery,
@@ -42,11 +43,10 @@ from tracker.records import (
     TrialTable,
     TTPTResult,
 )
-from tracker.repository import Repository
-from tracker.urls import StoreLocation, prepare_path
+from tracker.store.repository import Repository
 
 if TYPE_CHECKING:
-    from tracker.browsing import Browser
+    from tracker.read.browser import Browser
 
 
 class JsonRepository(Repository):
@@ -274,7 +274,7 @@ class JsonRepository(Repository):
         if self._browser is None:
             from tracker.journal.browse import JournalBrowser
 
-            self._browser = JournalBrowser(self)
+            self._browser = JournalBrowser(self.journal)
         return self._browser
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker import blobs, codec
+from tracker.store import blobs, codec
 
 KINDS = ("experiment", "trial", "ttpt")
 

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, select, tuple_, update
 
 from tracker.errors import DuplicateArtifactError, NotFoundError
-from tracker.records import Artifact, NewArtifact, NewStepMetric, Owner, StepMetric
 from tracker.sql.blob_store import CHUNK, BlobStore
 from tracker.sql.models import blobs, trial_metrics, trials
 from tracker.sql.rows import OWNERS
 from tracker.sql.unit_of_work import Writer
+from tracker.store.records import Artifact, NewArtifact, NewStepMetric, Owner, StepMetric
 
 
 def require(conn: Connection, owner: Owner) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, literal_column, select
 from sqlalchemy.dialects import mysql, postgresql
 
-from tracker import blobs as content
 from tracker.errors import StoreError
 from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
 from tracker.sql.unit_of_work import Writer
+from tracker.store import blobs as content
 
 CHUNK = 5_000
 _ID_OF = select(blobs.c.id).where(blobs.c.sha256 == bindparam("sha256"))

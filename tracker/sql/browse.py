@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, Double, Select, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tracker.browsing import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
-from tracker.digest import CheckFeed, TrialFeed
 from tracker.errors import NotFoundError
-from tracker.records import Experiment, Trial, TTPTResult
+from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
+from tracker.read.digest import CheckFeed, TrialFeed
 from tracker.sql.models import MYSQL_DIALECTS, experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
 from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TTPT_COLUMNS, RecordReader
 from tracker.sql.unit_of_work import UnitOfWork
+from tracker.store.records import Experiment, Trial, TTPTResult
 
 T = TypeVar("T")
 GAP_SECONDS = 120.0

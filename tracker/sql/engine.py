@@ -12,11 +12,11 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import PoolResetState
 
-from tracker.codec import decode_text, dumps
 from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError
-from tracker.records import Synchronous
 from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
-from tracker.urls import StoreLocation, mask_password
+from tracker.store.codec import decode_text, dumps
+from tracker.store.location import StoreLocation, mask_password
+from tracker.store.records import Synchronous
 
 BUSY_TIMEOUT_MS = 30_000
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"

@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from tracker.errors import CorruptStoreError, ReadOnlyStoreError, StoreConnectionError, StoreError
-from tracker.urls import StoreLocation, mask_password
+from tracker.store.location import StoreLocation, mask_password
 
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 _CONNECTION_SQLSTATES = frozenset({"28P01", "28000", "3D000", "57P01", "57P02", "57P03"})

@@ -25,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from tracker.records import (
+from tracker.sql.models import MYSQL_DIALECTS, FloatType, experiment_tags, experiments, trial_tags, trials, ttpt_results
+from tracker.sql.rows import EXPERIMENT_COLUMNS
+from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,
@@ -33,8 +35,6 @@ from tracker.records import (
     TrialState,
     kind_of,
 )
-from tracker.sql.models import MYSQL_DIALECTS, FloatType, experiment_tags, experiments, trial_tags, trials, ttpt_results
-from tracker.sql.rows import EXPERIMENT_COLUMNS
 
 LISTING_FILTERS = {
     "ids": "ids",

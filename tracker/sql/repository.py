@@ -14,9 +14,27 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from tracker import codec, schema
 from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
-from tracker.records import (
+from tracker.sql import attachments, schema
+from tracker.sql.blob_store import BlobStore
+from tracker.sql.engine import session_lock
+from tracker.sql.errors import is_unique_violation
+from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
+from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
+from tracker.sql.rows import (
+    EXPERIMENT_COLUMNS,
+    OWNERS,
+    TRIAL_COLUMNS,
+    TTPT_COLUMNS,
+    RecordReader,
+    code_contents,
+    tag_rows,
+    to_sql,
+)
+from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
+from tracker.store import codec
+from tracker.store.location import StoreLocation, prepare_path
+from tracker.store.records import (
     TRIAL_STATES,
     Artifact,
     Experiment,
@@ -37,30 +55,12 @@ from tracker.records import (
     TrialTable,
     TTPTResult,
 )
-from tracker.repository import Repository
-from tracker.sql import attachments
-from tracker.sql.blob_store import BlobStore
-from tracker.sql.engine import session_lock
-from tracker.sql.errors import is_unique_violation
-from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
-from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
-from tracker.sql.rows import (
-    EXPERIMENT_COLUMNS,
-    OWNERS,
-    TRIAL_COLUMNS,
-    TTPT_COLUMNS,
-    RecordReader,
-    code_contents,
-    tag_rows,
-    to_sql,
-)
-from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
-from tracker.urls import StoreLocation, prepare_path
+from tracker.store.repository import Repository
 
 _SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 if TYPE_CHECKING:
-    from tracker.browsing import Browser
+    from tracker.read.browser import Browser
 
 
 def _missing(kind: str, record_id: int) -> NotFoundError:

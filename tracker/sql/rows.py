@@ -9,8 +9,6 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Table, select
 
-from tracker import blobs as content
-from tracker.records import Experiment, OwnerKind, Trial, TTPTResult, kind_of, stored_fields
 from tracker.sql.blob_store import CHUNK, BlobStore
 from tracker.sql.models import (
     experiment_artifacts,
@@ -21,6 +19,8 @@ from tracker.sql.models import (
     trials,
     ttpt_results,
 )
+from tracker.store import blobs as content
+from tracker.store.records import Experiment, OwnerKind, Trial, TTPTResult, kind_of, stored_fields
 
 
 @dataclass(frozen=True)

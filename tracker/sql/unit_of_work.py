@@ -18,14 +18,14 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from sqlalchemy import JSON, Connection, Dialect, Executable, Insert, Row, Table, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from tracker.codec import dumps
 from tracker.errors import MigrationError, StoreError, TrackerError, TransactionRolledBackError
-from tracker.records import Synchronous
-from tracker.retry import retry
 from tracker.sql.engine import make_engine
 from tracker.sql.errors import from_driver, is_transient, translate
 from tracker.sql.models import MYSQL_DIALECTS, UTCDateTime
-from tracker.urls import StoreLocation
+from tracker.store.codec import dumps
+from tracker.store.location import StoreLocation
+from tracker.store.records import Synchronous
+from tracker.store.retry import retry
 
 log = logging.getLogger(__name__)
 

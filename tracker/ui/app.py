@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tracker.browsing import ExperimentPageQuery, TrialPageQuery, encode_cursor
+from tracker import stores
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
-from tracker.records import Owner, OwnerKind
-from tracker.repository import Repository
+from tracker.read.browser import ExperimentPageQuery, TrialPageQuery, encode_cursor
+from tracker.store.records import Owner, OwnerKind
+from tracker.store.repository import Repository
 from tracker.ui import artifacts, payloads
 from tracker.ui.render import code_css, render
 from tracker.ui.security import Guard, is_loopback
@@ -40,7 +41,7 @@ class Dashboard:
 
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
-        self.browser = repository.browser()
+        self.browser = stores.browser_of(repository)
         self.store = repository.location.safe_url
         self._importance: dict[int, tuple[int, float, dict[str, Any]]] = {}
         self._importance_lock = threading.Lock()

@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from tracker.records import Artifact, Owner
+from tracker.store.records import Artifact, Owner
 
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 """Media types shown in the pages; browsers render these without running anything."""

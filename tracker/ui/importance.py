@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tracker.browsing import Sample
-from tracker.records import Direction
+from tracker.read.browser import Sample
+from tracker.store.records import Direction
 from tracker.ui.payloads import flatten
 
 MAX_CATEGORIES = 50

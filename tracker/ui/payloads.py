@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracker.browsing import (
+from tracker.errors import ValidationError
+from tracker.read.browser import (
     Browser,
     ExperimentOverview,
     ExperimentPageQuery,
@@ -25,12 +26,11 @@ from tracker.browsing import (
     TrialPageQuery,
     TrialRow,
 )
-from tracker.errors import ValidationError
-from tracker.records import TRIAL_STATES, Experiment, Owner, Trial, TTPTResult, stored_fields
+from tracker.store.records import TRIAL_STATES, Experiment, Owner, Trial, TTPTResult, stored_fields
 from tracker.ui import artifacts, steps
 
 if TYPE_CHECKING:
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 MAX_COLUMNS = 12
 MAX_COMPARE = 10
@@ -112,7 +112,7 @@ def time_param(params: Mapping[str, str], name: str) -> datetime | None:
     raw = params.get(name)
     if raw is None or raw.strip() == "":
         return None
-    from tracker.codec import parse_time
+    from tracker.store.codec import parse_time
 
     try:
         return parse_time(raw.strip())

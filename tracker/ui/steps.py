@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from tracker.errors import ValidationError
-from tracker.records import StepMetric
+from tracker.store.records import StepMetric
 
 Point = tuple[int, float]
 

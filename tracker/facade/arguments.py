@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tracker.codec import check_string
 from tracker.errors import ValidationError
-from tracker.records import TRIAL_STATES, TrialState
+from tracker.store.codec import check_string
+from tracker.store.records import TRIAL_STATES, TrialState
 
 
 def check_int(value: object, field: str, *, minimum: int = 0) -> int:

@@ -15,14 +15,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.codec import decode, dumps, encode, loads
 from tracker.errors import ValidationError
-from tracker.records import ExperimentQuery
+from tracker.store.codec import decode, dumps, encode, loads
+from tracker.store.records import ExperimentQuery
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 FORMATS = (".csv", ".parquet", ".xlsx", ".json")
 _TIME_COLUMNS = ("created_at", "started_at", "completed_at")
@@ -37,7 +37,7 @@ def _format(path: Path) -> str:
 
 def export(repo: Repository, experiment_ids: list[int], path: str | os.PathLike[str]) -> str:
     """Write the trials of the experiments to `path`, in the format its extension names."""
-    from tracker.analysis import trials_frame
+    from tracker.reports.analysis import trials_frame
 
     target = Path(path)
     suffix = _format(target)

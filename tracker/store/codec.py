@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import orjson
 
 from tracker.errors import ValidationError
-from tracker.records import (
+from tracker.store.records import (
     DIRECTIONS,
     TRIAL_STATES,
     Kind,
@@ -505,7 +505,7 @@ def parse_time(text: str) -> datetime:
 def check_artifact(new: NewArtifact) -> tuple[NewArtifact, str]:
     """The artifact with its name checked and its SHA-256; raises ValidationError for a bad name
     or media type, bytes that are not bytes, or a file over `tracker.blobs.MAX_ARTIFACT_BYTES`."""
-    from tracker import blobs
+    from tracker.store import blobs
 
     check_tag_key(new.name, "name")
     if new.name.startswith("/") or ".." in new.name.split("/"):

@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tracker.copying import COUNTS, copy_experiments, repository_of, snapshot
 from tracker.errors import NotFoundError, StoreError, ValidationError
-from tracker.records import Experiment, ExperimentQuery
-from tracker.repository import Repository
-from tracker.retry import atomically
-from tracker.validation import now
+from tracker.store.records import Experiment, ExperimentQuery
+from tracker.store.repository import Repository
+from tracker.store.retry import atomically
+from tracker.transfer.copying import COUNTS, copy_experiments, repository_of, snapshot
 
 _AGE = re.compile(r"(\d+)\s*([dhw])")
 
@@ -51,7 +50,7 @@ def move(
     try:
         query = ExperimentQuery(
             ids=None if ids is None else tuple(ids),
-            created_before=None if older_than is None else now() - parse_age(older_than),
+            created_before=None if older_than is None else datetime.now(UTC) - parse_age(older_than),
             tags=None if not tags else tuple(sorted(tags.items())),
             trial_stats=False,
         )

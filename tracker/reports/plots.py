@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tracker.analysis import flatten, running_best
 from tracker.errors import ValidationError
+from tracker.reports.analysis import flatten, running_best
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from tracker.api import ExperimentTracker
+
+class Source(Protocol):
+    """What the plots read: the in-house answers of `ExperimentTracker`."""
+
+    def get_experiment(self, experiment_id: int) -> dict[str, Any]: ...
+
+    def get_trials(self, experiment_id: int, *, states: str | Sequence[str] | None = ...) -> list[dict[str, Any]]: ...
+
 
 KINDS = ("history", "ttpt", "params", "compare")
 _PASS, _FAIL, _BEST, _POINT = "#2a9d8f", "#e63946", "#264653", "#8ab17d"
@@ -32,13 +39,13 @@ def _objective_label(e: dict[str, Any]) -> str:
     return f"{e['objective']} ({e['direction']})"
 
 
-def _valued(tracker: ExperimentTracker, experiment_id: int) -> tuple[list[int], list[float]]:
+def _valued(tracker: Source, experiment_id: int) -> tuple[list[int], list[float]]:
     """Trial numbers and objective values of the experiment's complete trials with a value."""
     trials = [t for t in tracker.get_trials(experiment_id, states="complete") if t["value"] is not None]
     return [t["trial_number"] for t in trials], [float(t["value"]) for t in trials]
 
 
-def history(tracker: ExperimentTracker, experiment_id: int) -> Figure:
+def history(tracker: Source, experiment_id: int) -> Figure:
     """Objective per complete trial, with the running best as a step line."""
     e = tracker.get_experiment(experiment_id)
     numbers, values = _valued(tracker, experiment_id)
@@ -54,7 +61,7 @@ def history(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     return figure
 
 
-def ttpt(tracker: ExperimentTracker, experiment_id: int) -> Figure:
+def ttpt(tracker: Source, experiment_id: int) -> Figure:
     """Violations found by the latest TTPT check of each checked trial; red bars failed."""
     e = tracker.get_experiment(experiment_id)
     checked = [t for t in tracker.get_trials(experiment_id) if t["ttpt_result"] is not None]
@@ -77,7 +84,7 @@ def ttpt(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     return figure
 
 
-def params(tracker: ExperimentTracker, experiment_id: int) -> Figure:
+def params(tracker: Source, experiment_id: int) -> Figure:
     """One scatter per parameter: its value against the objective (complete trials)."""
     e = tracker.get_experiment(experiment_id)
     columns: dict[str, list[tuple[Any, float]]] = {}
@@ -110,7 +117,7 @@ def params(tracker: ExperimentTracker, experiment_id: int) -> Figure:
     return figure
 
 
-def compare(tracker: ExperimentTracker, experiment_ids: Sequence[int]) -> Figure:
+def compare(tracker: Source, experiment_ids: Sequence[int]) -> Figure:
     """The running-best curves of several experiments on one axis."""
     figure = _figure()
     ax = figure.add_subplot()
@@ -127,7 +134,7 @@ def compare(tracker: ExperimentTracker, experiment_ids: Sequence[int]) -> Figure
     return figure
 
 
-def plot(tracker: ExperimentTracker, experiment_ids: Sequence[int], kind: str) -> Figure:
+def plot(tracker: Source, experiment_ids: Sequence[int], kind: str) -> Figure:
     """The figure of `kind` for the experiments (history, ttpt and params take one id)."""
     if kind not in KINDS:
         raise ValidationError("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")

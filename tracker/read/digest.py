@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tracker.records import TRIAL_STATES, Direction
-from tracker.verdict import BEST_K, Verdict, verdict
+from tracker.store.records import TRIAL_STATES, Direction
+from tracker.ttpt.verdict import BEST_K, Verdict, verdict
 
 BUCKETS = 2048
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError
-from tracker.records import (
+from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_TABLE_COLUMNS,
     Direction,
@@ -29,7 +29,7 @@ from tracker.records import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 _IDENTITY = (
     "experiment_id",
@@ -106,7 +106,7 @@ def _stats_by_id(repo: Repository, ids: Sequence[int]) -> dict[int, ExperimentSt
 
 
 def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
-    from tracker.verdict import experiment_verdict
+    from tracker.ttpt.verdict import experiment_verdict
 
     stats = _stats_by_id(repo, ids)
     rows = []

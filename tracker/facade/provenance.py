@@ -21,7 +21,7 @@ LIBRARIES = ("optuna", "pandas", "numpy")
 
 def collect(data_fingerprint: str | None = None) -> dict[str, Any]:
     """The provenance of an experiment created now, by this process."""
-    from tracker import __version__
+    from tracker._version import __version__
 
     versions: dict[str, str | None] = {"tracker": __version__}
     for name in LIBRARIES:

@@ -15,9 +15,25 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tracker.annotations import Annotations
+from tracker import stores
 from tracker.errors import AmbiguousNameError, DuplicateTrialError, NotFoundError, StoreError, ValidationError
-from tracker.records import (
+from tracker.facade.annotations import Annotations
+from tracker.facade.arguments import (
+    check_bool,
+    check_datetime,
+    check_fraction,
+    check_id,
+    check_int,
+    check_list,
+    check_mapping,
+    check_name,
+    check_number,
+    check_state,
+    check_states,
+    now,
+)
+from tracker.store.location import resolve
+from tracker.store.records import (
     DIRECTIONS,
     TRIAL_STATES,
     Direction,
@@ -33,28 +49,13 @@ from tracker.records import (
     new_fields,
     stored_fields,
 )
-from tracker.retry import atomically
+from tracker.store.retry import atomically
 from tracker.stores import open_location
-from tracker.urls import resolve
-from tracker.validation import (
-    check_bool,
-    check_datetime,
-    check_fraction,
-    check_id,
-    check_int,
-    check_list,
-    check_mapping,
-    check_name,
-    check_number,
-    check_state,
-    check_states,
-    now,
-)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class ExperimentTracker(Annotations):
         optimised in `direction`; best values, improvement and comparisons follow them. With
         `provenance` (the default) the git commit, versions, host and user are recorded, with
         `data_fingerprint` (see `tracker.fingerprint`)."""
-        from tracker import provenance as origin
+        from tracker.facade import provenance as origin
 
         new = NewExperiment(
             name=name,
@@ -580,13 +581,13 @@ class ExperimentTracker(Annotations):
         """Best objective value overall minus the best in the first half of the trials (by
         trial number); sign flipped for a minimised objective, so positive is better. 0.0 with
         fewer than two valued trials."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         return analysis.improvement(self._repo, check_id(experiment_id, "experiment_id"))
 
     def improvement_curve(self, experiment_id: int) -> pd.DataFrame:
         """The running best objective value by trial number (complete trials)."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         return analysis.improvement_curve(self._repo, check_id(experiment_id, "experiment_id"))
 
@@ -596,7 +597,7 @@ class ExperimentTracker(Annotations):
         all") and its counts. Raises NotFoundError."""
         from dataclasses import asdict
 
-        from tracker.verdict import experiment_verdict
+        from tracker.ttpt.verdict import experiment_verdict
 
         judged = experiment_verdict(self._repo, check_id(experiment_id, "experiment_id"))
         return {**asdict(judged), "coverage": judged.coverage}
@@ -605,13 +606,13 @@ class ExperimentTracker(Annotations):
         """One dict per experiment, in the order given: the in-house `id`, `name`, `n_trials` and
         `best_<objective>` (`best_sharpe`: a float, 0.0 without a valued trial), then `best_value`
         (None without one) and the statistics listed in docs/analysis.md."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         return analysis.compare(self._repo, _ids(experiment_ids))
 
     def compare_dataframe(self, experiment_ids: Sequence[int]) -> pd.DataFrame:
         """`compare_experiments` as a DataFrame, one row per experiment."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         return analysis.compare_frame(self._repo, _ids(experiment_ids))
 
@@ -620,7 +621,7 @@ class ExperimentTracker(Annotations):
         per top-level key of params, then of performance. A nested dict stays one column holding
         the dict (`trials_dataframe` flattens). Where params and performance share a key (or a key
         is `trial_number`), both columns are prefixed `params.`/`performance.`."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         return analysis.export_frame(self._repo, check_id(experiment_id, "experiment_id"))
 
@@ -639,7 +640,7 @@ class ExperimentTracker(Annotations):
         `attributes.*`, `tags.*` and `ttpt.*` columns; see docs/analysis.md for columns and dtypes.
         `tags` keeps the trials having every given tag; `strategy_code` adds the code. With
         `steps`, the metrics per step instead, as a long frame (one row per trial, metric, step)."""
-        from tracker import analysis
+        from tracker.reports import analysis
 
         ids = (
             None
@@ -660,14 +661,14 @@ class ExperimentTracker(Annotations):
 
     def export(self, experiment_ids: Sequence[int] | int, path: str | os.PathLike[str]) -> str:
         """Write the experiments' trials to `path` (.csv, .parquet, .xlsx or .json); return it."""
-        from tracker.export import export
+        from tracker.reports.export import export
 
         ids = _ids([experiment_ids] if isinstance(experiment_ids, int) else experiment_ids)
         return export(self._repo, ids, path)
 
     def copy_to(self, destination: ExperimentTracker, *, progress: bool = False) -> dict[str, int]:
         """Copy every experiment, trial, TTPT result and summary into `destination`; idempotent."""
-        from tracker.copying import copy_store
+        from tracker.transfer.copying import copy_store
 
         return copy_store(self._repo, destination.repository, progress=progress)
 
@@ -682,25 +683,25 @@ class ExperimentTracker(Annotations):
         """Move experiments (created more than `older_than` ago, e.g. "90d"; with every tag of
         `tags`; or by `ids`) to another store, each verified record by record before it is
         deleted here. Running it again does nothing more. Returns what moved."""
-        from tracker.archive import move
+        from tracker.transfer.archive import move
 
         self._objectives.clear()
         return move(self._repo, to, ids=None if ids is None else _ids(ids), older_than=older_than, tags=_tags(tags))
 
     def restore(self, ids: Sequence[int], from_: str | os.PathLike[str] | ExperimentTracker) -> dict[str, Any]:
         """Move the experiments with these ids (in `from_`) back into this store."""
-        from tracker.archive import move
+        from tracker.transfer.archive import move
 
         return move(from_, self._repo, ids=_ids(ids))
 
     def compact(self) -> None:
         """Rewrite a JSON journal as a snapshot; raises ValidationError on SQL stores."""
-        self._repo.compact()
+        stores.compact(self._repo)
 
 
 def _tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
     """Tags to filter by: every one must match."""
-    from tracker.codec import check_tags
+    from tracker.store.codec import check_tags
 
     return None if tags is None else check_tags(tags, "tags")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tracker.errors import TransactionRolledBackError
 
 if TYPE_CHECKING:
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 log = logging.getLogger(__name__)
 

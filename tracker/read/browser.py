@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from tracker.codec import check_tag_key
-from tracker.digest import Check, Digest, Digests, Point
 from tracker.errors import NotFoundError, ValidationError
-from tracker.records import TRIAL_STATES, Experiment, Trial, TrialState, TTPTResult
-from tracker.verdict import Verdict
+from tracker.read.digest import Check, Digest, Digests, Point
+from tracker.store.codec import check_tag_key
+from tracker.store.records import TRIAL_STATES, Experiment, Trial, TrialState, TTPTResult
+from tracker.ttpt.verdict import Verdict
 
 T = TypeVar("T")
 H = TypeVar("H")

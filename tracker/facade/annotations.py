@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError, ValidationError
-from tracker.records import NewArtifact, NewStepMetric, Owner
-from tracker.validation import check_id, check_int, check_mapping, now
+from tracker.facade.arguments import check_id, check_int, check_mapping, now
+from tracker.store.records import NewArtifact, NewStepMetric, Owner
 
 if TYPE_CHECKING:
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 OwnerLike = Owner | tuple[str, int]
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from tracker.records import (
+from tracker.store.records import (
     Experiment,
     ExperimentQuery,
     NewArtifact,
@@ -29,8 +29,8 @@ from tracker.records import (
     TTPTResult,
     new_fields,
 )
-from tracker.repository import Repository
-from tracker.retry import atomically
+from tracker.store.repository import Repository
+from tracker.store.retry import atomically
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -245,7 +245,7 @@ def snapshot(repo: Repository, experiment_id: int) -> dict[str, Any]:
 
 def _without(record: Any, ids: tuple[str, ...]) -> dict[str, Any]:
     """A record's fields but the ids, with floats as their repr (so NaN equals NaN)."""
-    from tracker import codec
+    from tracker.store import codec
 
     return {
         name: codec.dumps(codec.encode(value, name)) if not isinstance(value, str) else value

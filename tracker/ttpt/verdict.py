@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from tracker.repository import Repository
+    from tracker.store.repository import Repository
 
 VerdictStatus = Literal["valid", "look-ahead", "unchecked"]
 BEST_K = 3
@@ -73,7 +73,7 @@ def experiment_verdict(repo: Repository, experiment_id: int) -> Verdict:
     """The verdict of an experiment from its store: the latest checks of its BEST_K best complete
     trials (by value, for its direction; ties by trial number) and its check counts. Raises
     NotFoundError."""
-    from tracker.records import ExperimentQuery, TrialQuery
+    from tracker.store.records import ExperimentQuery, TrialQuery
 
     stats = repo.list_experiments(ExperimentQuery(ids=(experiment_id,)))
     if not stats:

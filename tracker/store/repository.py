@@ -12,10 +12,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
 
-from tracker.errors import ValidationError
-from tracker.records import (
+from tracker.store.location import StoreLocation
+from tracker.store.records import (
     Artifact,
     Experiment,
     ExperimentQuery,
@@ -34,12 +33,6 @@ from tracker.records import (
     TrialTable,
     TTPTResult,
 )
-from tracker.urls import StoreLocation
-
-if TYPE_CHECKING:
-    from tracker.browsing import Browser as _Browser
-
-    Browser = _Browser[Any]
 
 
 class Repository(ABC):
@@ -171,21 +164,11 @@ class Repository(ABC):
         time (so memory stays bounded however many trials there are). `tags` keeps the trials
         that have every given tag; `with_code` adds a `strategy_code` column."""
 
-    @abstractmethod
-    def browser(self) -> Browser:
-        """The read verbs of the dashboard over this store (pages, overviews, histories), with
-        their in-memory digests; the same object on every call. It never writes."""
-
     def serialize(self, key: str) -> None:  # noqa: B027 - optional: a no-op where writers exclude each other
         """Inside a write `transaction()`: wait until no other transaction that called
         `serialize` with the same key is open, and keep others out until this one ends. It makes
         a read-then-write block (get-or-create) safe between processes. Backends whose write
         transactions already exclude each other (SQLite, the journal) need do nothing."""
-
-    def compact(self) -> None:
-        """Rewrite the store as a snapshot of its content (JSON journals); raises ValidationError on
-        stores that have nothing to compact."""
-        raise ValidationError("backend", "compact() applies to JSON stores only")
 
     @abstractmethod
     def close(self) -> None:
