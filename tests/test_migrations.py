@@ -469,16 +469,16 @@ class TestFrozenRevisions:
         schema.upgrade(db, "0002")
         db.dispose()
         script = (
-            "import tracker.codec, tracker.journal.inhouse\n"
+            "import tracker.store.codec, tracker.journal.inhouse\n"
             "def changed(*args, **kwargs):\n"
             "    raise AssertionError('an old revision called the live codec')\n"
-            "for module, names in ((tracker.codec, ('encode', 'decode', 'number', 'to_row', 'to_item', 'to_values')),\n"
+            "for module, names in ((tracker.store.codec, ('encode', 'decode', 'number', 'to_row', 'to_item', 'to_values')),\n"
             "                      (tracker.journal.inhouse, ('parse_timestamp', 'objective_value'))):\n"
             "    for name in names:\n"
             "        setattr(module, name, changed)\n"
-            "from tracker import schema\n"
+            "from tracker.sql import schema\n"
             "from tracker.sql.unit_of_work import UnitOfWork\n"
-            "from tracker.urls import resolve\n"
+            "from tracker.store.location import resolve\n"
             f"db = UnitOfWork(resolve('sqlite:///{later}', None, None))\n"
             "schema.upgrade(db, '0002')\n"
             "db.dispose()\n"

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from tracker.facade.tracker import as_dict
+from tracker.facade.answers import as_dict
 from tracker.sql.models import experiments, trials, ttpt_results
 from tracker.store.records import (
     TRIAL_TABLE_COLUMNS,

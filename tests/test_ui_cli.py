@@ -73,7 +73,7 @@ def test_a_missing_store_is_an_error_and_nothing_is_created(tmp_path: Path, name
 
 def test_importing_tracker_loads_no_web_stack() -> None:
     code = (
-        "import sys, tracker, tracker.ui, tracker.browsing\n"
+        "import sys, tracker, tracker.ui, tracker.read.browser\n"
         "print([m for m in ('starlette', 'jinja2', 'uvicorn', 'plotly', 'pygments', 'sqlalchemy') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import NotFoundError, ValidationError
 from tracker.facade.arguments import check_id, check_int, check_mapping, now
+from tracker.facade.core import Core
 from tracker.store.records import NewArtifact, NewStepMetric, Owner
 
 if TYPE_CHECKING:
-    from tracker.store.repository import Repository
+    pass
 
 OwnerLike = Owner | tuple[str, int]
 
@@ -32,12 +33,8 @@ def owner_of(value: object) -> Owner:
     return Owner(kind, check_id(owner_id, "owner id"))
 
 
-class Annotations:
+class Annotations(Core):
     """Tags, notes, step metrics and artifacts of experiments and trials."""
-
-    @property
-    def _repo(self) -> Repository:  # the tracker's open repository
-        raise NotImplementedError
 
     # tags and notes --------------------------------------------------------------------------
 

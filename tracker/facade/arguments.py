@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tracker.errors import ValidationError
 from tracker.store.codec import check_string
-from tracker.store.records import TRIAL_STATES, TrialState
+from tracker.store.records import TRIAL_STATES, NewTrial, NewTTPTResult, TrialState, new_fields
 
 
 def check_int(value: object, field: str, *, minimum: int = 0) -> int:
@@ -132,3 +132,121 @@ def check_fraction(value: object, field: str) -> float | None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def check_tag_filter(tags: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Tags to filter by: every one must match."""
+    from tracker.store.codec import check_tags
+
+    return None if tags is None else check_tags(tags, "tags")
+
+
+def tag_pairs(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    checked = check_tag_filter(tags)
+    return None if checked is None else tuple(sorted(checked.items()))
+
+
+def check_ids(values: object) -> list[int]:
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError("experiment_ids", "expected a list of experiment ids")
+    return [check_id(v, f"experiment_ids[{i}]") for i, v in enumerate(values)]
+
+
+TRIAL_KEYS = frozenset({*new_fields(NewTrial), "ttpt"} - {"value", "created_at"})
+"""The keys of a `log_trials` item: `log_trial`'s parameter names and `ttpt`."""
+TTPT_KEYS = frozenset(new_fields(NewTTPTResult)) - {"created_at"}
+
+
+def new_trial(
+    objective: str,
+    created: datetime,
+    where: str = "",
+    *,
+    trial_number: object,
+    params: object,
+    performance: object,
+    state: object = "complete",
+    strategy_code: object = None,
+    strategy_template: object = None,
+    generation_method: object = None,
+    started_at: object = None,
+    completed_at: object = None,
+    attributes: object = None,
+    note: object = None,
+    tags: object = None,
+    ttpt: object = None,
+) -> NewTrial:
+    """The NewTrial of `log_trial`'s arguments (`where` prefixes field names in errors, as
+    "trials[3]."). Plain values pass with type checks only; anything else goes through the checks
+    that convert it or name the field in a ValidationError."""
+    number = trial_number
+    if type(number) is not int or number < 0:
+        number = check_int(number, f"{where}trial_number")
+    checked_params = params if type(params) is dict else check_mapping(params, f"{where}params")
+    metrics = performance if type(performance) is dict else check_mapping(performance, f"{where}performance")
+    value = metrics.get(objective)
+    if value is not None and type(value) is not float:
+        try:
+            value = check_number(value, f"{where}performance.{objective}")
+        except ValidationError:
+            raise ValidationError(
+                f"{where}performance.{objective}",
+                f"the objective must be a number, got {type(value).__name__}",
+            ) from None
+    if state not in TRIAL_STATES:
+        state = check_state(state)
+    return NewTrial(
+        trial_number=number,
+        params=checked_params,
+        performance=metrics,
+        value=value,
+        state=state,
+        created_at=created,
+        started_at=None if started_at is None else check_datetime(started_at, f"{where}started_at"),
+        completed_at=None if completed_at is None else check_datetime(completed_at, f"{where}completed_at"),
+        ttpt=None if ttpt is None else new_ttpt(ttpt, f"{where}ttpt.", created),
+        attributes=check_mapping(attributes, f"{where}attributes", optional=True),
+        strategy_code=strategy_code,  # type: ignore[arg-type]  # the repository checks text as given
+        strategy_template=strategy_template,  # type: ignore[arg-type]
+        generation_method=generation_method,  # type: ignore[arg-type]
+        note=note,  # type: ignore[arg-type]
+        tags=tags,  # type: ignore[arg-type]
+    )
+
+
+def trial_item(objective: str, created: datetime, item: object, index: int) -> NewTrial:
+    """The NewTrial of a `log_trials` item: a mapping of `log_trial`'s parameter names, and `ttpt`."""
+    where = f"trials[{index}]."
+    if not isinstance(item, Mapping):
+        raise ValidationError(where.rstrip("."), "expected a mapping of log_trial arguments")
+    if not TRIAL_KEYS.issuperset(item):
+        raise ValidationError(
+            f"{where}{sorted(map(str, set(item) - TRIAL_KEYS))[0]}",
+            f"unknown key; allowed keys are {', '.join(sorted(TRIAL_KEYS))}",
+        )
+    for required in ("trial_number", "params", "performance"):
+        if required not in item:
+            raise ValidationError(f"{where}{required}", "is required")
+    return new_trial(objective, created, where, **item)
+
+
+def new_ttpt(item: object, where: str, created: datetime) -> NewTTPTResult:
+    """The NewTTPTResult of a mapping of `log_ttpt_result`'s arguments."""
+    if not isinstance(item, Mapping):
+        raise ValidationError(where.rstrip("."), "expected a mapping of log_ttpt_result arguments")
+    unknown = set(item) - TTPT_KEYS
+    if unknown:
+        raise ValidationError(
+            f"{where}{sorted(map(str, unknown))[0]}",
+            f"unknown key; allowed keys are {', '.join(sorted(TTPT_KEYS))}",
+        )
+    for required in ("passed", "num_violations"):
+        if required not in item:
+            raise ValidationError(f"{where}{required}", "is required")
+    return NewTTPTResult(
+        passed=check_bool(item["passed"], f"{where}passed"),
+        num_violations=check_int(item["num_violations"], f"{where}num_violations"),
+        metrics=check_mapping(item.get("metrics"), f"{where}metrics", optional=True),
+        violations=check_list(item.get("violations"), f"{where}violations"),
+        created_at=created,
+    )
