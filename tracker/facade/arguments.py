@@ -136,7 +136,7 @@ def now() -> datetime:
 
 def check_tag_filter(tags: Mapping[str, str] | None) -> dict[str, str] | None:
     """Tags to filter by: every one must match."""
-    from tracker.store.codec import check_tags
+    from tracker.store.checks import check_tags
 
     return None if tags is None else check_tags(tags, "tags")
 

@@ -26,12 +26,14 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from tracker.sql.models import MYSQL_DIALECTS, FloatType, experiment_tags, experiments, trial_tags, trials, ttpt_results
-from tracker.sql.rows import EXPERIMENT_COLUMNS
+from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS
 from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,
+    Experiment,
     ExperimentQuery,
+    TrialQuery,
     TrialState,
     kind_of,
 )
@@ -130,6 +132,37 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
     if "before" in given:
         conditions.append(experiments.c.created_at < bindparam("before"))
     return select(*columns).select_from(source).where(and_(true(), *conditions)).order_by(experiments.c.id)
+
+
+def trial_list_statement(experiment: Experiment, query: TrialQuery) -> Select[Any]:
+    """The experiment's trials as `Repository.list_trials` lists them."""
+    stmt = select(*TRIAL_COLUMNS).where(trials.c.experiment_id == experiment.id)
+    if query.states is not None:
+        stmt = stmt.where(trials.c.state.in_(query.states))
+    if query.ttpt_passed is not None:
+        passed = select(ttpt_results.c.passed).where(ttpt_results.c.id == latest_ttpt_id()).scalar_subquery()
+        stmt = stmt.where(passed.is_(query.ttpt_passed))
+    if query.order_by == "value":
+        ordered = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
+        stmt = stmt.order_by(trials.c.value.is_(None), ordered, trials.c.trial_number)
+    else:
+        stmt = stmt.order_by(trials.c.trial_number)
+    return stmt if query.limit is None else stmt.limit(query.limit)
+
+
+def best_trial_statement(experiment: Experiment) -> Select[Any]:
+    """The experiment's best complete trial (lowest trial number among equal values): walks the
+    (experiment_id, value) index from the best end to the first complete trial, then takes the
+    lowest trial number among the trials with that value."""
+    order = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
+    mine = (trials.c.experiment_id == experiment.id) & (trials.c.state == "complete")
+    best = select(trials.c.value).where(mine, trials.c.value.is_not(None)).order_by(order).limit(1)
+    return (
+        select(*TRIAL_COLUMNS)
+        .where(mine, trials.c.value == best.scalar_subquery())
+        .order_by(trials.c.trial_number + 0)  # "+ 0": SQLite would otherwise scan by trial number
+        .limit(1)
+    )
 
 
 def latest_ttpt_id() -> ScalarSelect[Any]:
