@@ -20,6 +20,7 @@ from tracker.sql import attachments, schema
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
+from tracker.sql.fast_insert import Writer
 from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
 from tracker.sql.queries import (
     best_trial_statement,
@@ -39,7 +40,7 @@ from tracker.sql.rows import (
     tag_rows,
     to_sql,
 )
-from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
+from tracker.sql.unit_of_work import UnitOfWork, partitions
 from tracker.store import checks
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
