@@ -38,6 +38,7 @@ def latest_check(checks: Iterable[C]) -> C | None:
     ordered = sorted(checks, key=lambda check: check.id)
     return ordered[-1] if ordered else None
 
+
 BEST_K = 3
 """How many of the best complete trials must be checked (and pass) for a `valid` verdict."""
 FAILED_SHARE = 0.5
