@@ -112,6 +112,15 @@ def test_the_size_check_counts_methods_and_nested_functions() -> None:
     assert _oversized_in(tree, "m.py", "") == {"function m.py:A.f", "function m.py:A.f.g"}
 
 
+def test_no_two_classes_of_the_package_share_a_name() -> None:
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(path.relative_to(ROOT).as_posix())
+    assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
+
+
 # public names ---------------------------------------------------------------------------------
 
 
