@@ -124,25 +124,16 @@ class RecordReader:
 
     def experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
         tags = self.tags(conn, "experiment", [row.id for row in rows])
-        names = [c.name for c in EXPERIMENT_COLUMNS]
-        json = _JSON_FIELDS[Experiment]
-        out = []
-        for row in rows:
-            mapping = row._mapping  # a new RowMapping at each access
-            values = {name: decode(mapping[name]) if name in json else mapping[name] for name in names}
-            out.append(Experiment(**values, tags=tags.get(row.id, {})))
-        return out
+        names = [c.name for c in EXPERIMENT_COLUMNS]  # listing rows carry aggregates too
+        return [Experiment(**_decoded(row, Experiment, names), tags=tags.get(row.id, {})) for row in rows]
 
     def trials(self, conn: Connection, rows: Sequence[Any]) -> list[Trial]:
         tags = self.tags(conn, "trial", [row.id for row in rows])
         codes = [f"{name}_id" for name in _CODE_FIELDS[Trial]]
         texts = self.blobs.texts(conn, (row._mapping[code] for row in rows for code in codes))
-        json = _JSON_FIELDS[Trial]
         out = []
         for row in rows:
-            values = dict(row._mapping)
-            for name in json:
-                values[name] = decode(values[name])
+            values = _decoded(row, Trial)
             for code in codes:
                 blob_id = values.pop(code)
                 values[code[:-3]] = None if blob_id is None else texts[blob_id]
@@ -151,14 +142,7 @@ class RecordReader:
 
     @staticmethod
     def ttpt_results(rows: Iterable[Any]) -> list[TTPTResult]:
-        json = _JSON_FIELDS[TTPTResult]
-        out = []
-        for row in rows:
-            values = dict(row._mapping)
-            for name in json:
-                values[name] = decode(values[name])
-            out.append(TTPTResult(**values))
-        return out
+        return [TTPTResult(**_decoded(row, TTPTResult)) for row in rows]
 
     def table(self, conn: Connection, names: Sequence[str], rows: Sequence[Any], with_code: bool) -> TrialTable:
         """A `TrialTable` chunk from rows of `trial_table_statement` (columns `names`), with the
@@ -180,6 +164,15 @@ _TABLE_JSON = tuple(
     + [f"ttpt.{name}" for name in TTPT_FRAME_FIELDS if name in _JSON_FIELDS[TTPTResult]]
 )
 """The JSON columns of a `TrialTable`."""
+
+
+def _decoded(row: Row[Any], record_type: type, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The row's columns (or those `names`) by name, the record's JSON values decoded by the codec."""
+    mapping = row._mapping  # one RowMapping (each access builds one)
+    values = dict(mapping) if names is None else {name: mapping[name] for name in names}
+    for name in _JSON_FIELDS[record_type]:
+        values[name] = decode(values[name])
+    return values
 
 
 def experiment_stats(row: Row[Any], experiment: Experiment, with_trials: bool) -> ExperimentStats:
