@@ -36,6 +36,8 @@ values = st.recursive(
     max_leaves=20,
 )
 documents = st.dictionaries(text | st.sampled_from(["$float", "$dict", "sharpe"]), values, max_size=6)
+
+
 def special(value: Any) -> dict[str, Any]:
     """A document holding `value` as a leaf, in a list and in a nested dict. The explicit examples
     give it the values plain JSON or a backend would change, on every run rather than by chance:

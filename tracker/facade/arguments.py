@@ -1,6 +1,6 @@
 """Checks of the public API's arguments: each returns the clean plain value (numpy numbers, 0/1
 flags and ISO strings turned into Python values) or raises ValidationError. Whether a value can
-be stored is the repository's check (`tracker.codec`), made before anything is written."""
+be stored is the repository's check (`tracker.store.checks`), made before anything is written."""
 
 from __future__ import annotations
 

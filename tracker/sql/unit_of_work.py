@@ -44,7 +44,7 @@ OnIntegrity = Callable[[IntegrityError], TrackerError] | None
 
 
 def retrying(attempt: Callable[[], T]) -> T:
-    """Call `attempt` again while it fails with a transient database error (`tracker.retry.retry`)."""
+    """Call `attempt` again while it fails with a transient database error (`tracker.store.retry.retry`)."""
     return retry(attempt, lambda exc: isinstance(exc, DBAPIError) and is_transient(exc), "database busy")
 
 
