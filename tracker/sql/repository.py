@@ -187,19 +187,7 @@ class SqlRepository(Repository):
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
-            tagged: list[dict[str, Any]] = []
-            sql_rows = []
-            for row in rows:
-                sql_row, tags = to_sql(dict(row, experiment_id=experiment_id), Trial, blob_ids)
-                sql_rows.append(sql_row)
-                tagged.append(tags)
-            ids = writer.insert(trials, sql_rows)
-            if ttpt_rows:
-                writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in ttpt_rows.items()])
-            tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
-            if tag_lists:
-                writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
-            return ids
+            return _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids)
 
         def conflict(exc: IntegrityError) -> TrackerError:
             if is_unique_violation(exc):
@@ -373,3 +361,26 @@ class SqlRepository(Repository):
 
     def close(self) -> None:
         self.uow.dispose()
+
+
+def _insert_trials(
+    writer: Writer,
+    experiment_id: int,
+    rows: list[dict[str, Any]],
+    ttpt_rows: dict[int, dict[str, Any]],
+    blob_ids: dict[str, int],
+) -> list[int]:
+    """Insert checked trial rows, their TTPT results (by position) and their tags; their ids."""
+    tagged: list[dict[str, str]] = []
+    sql_rows = []
+    for row in rows:
+        sql_row, tags = to_sql(dict(row, experiment_id=experiment_id), Trial, blob_ids)
+        sql_rows.append(sql_row)
+        tagged.append(tags)
+    ids = writer.insert(trials, sql_rows)
+    if ttpt_rows:
+        writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in ttpt_rows.items()])
+    tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
+    if tag_lists:
+        writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
+    return ids
