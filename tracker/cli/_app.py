@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tracker.cli.maintenance",
     "tracker.cli.annotations",
     "tracker.cli.ttpt",
+    "tracker.cli.inhouse",
     "tracker.cli.dashboard",
 )
 """The modules whose `@command` functions make up the command line, in the order of `--help`."""
@@ -35,7 +36,7 @@ GROUPS = {
     "tags": "set, delete and list tags of experiments and trials",
     "notes": "edit the notes of experiments and trials",
     "artifacts": "list, get and attach files of experiments and trials",
-    "ttpt": "look-ahead checks after the fact",
+    "ttpt": "look-ahead checks after the fact, and the in-house monitor's logs",
 }
 """Help of the command groups (`tracker db ...`); a group without an entry gets none."""
 
