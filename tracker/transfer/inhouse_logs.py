@@ -43,6 +43,8 @@ class Check:
     cut: str | None = None
     problem: str | None = None
     stamp: datetime | None = None
+    open_key: str | None = None
+    """The top-level key the file stops inside."""
 
     @property
     def number(self) -> Any:
@@ -82,7 +84,8 @@ def read_log(path: Path, root: Path) -> Check:
         found = salvage(text)
     except (OSError, Unreadable) as exc:
         return Check(source, {}, problem=f"nothing readable ({exc})", stamp=stamp)
-    return Check(source, found.value, found.cut, _problem(found.value, found.cut), stamp)
+    problem = _problem(found.value, found.cut, found.open_key)
+    return Check(source, found.value, found.cut, problem, stamp, found.open_key)
 
 
 def history_checks(history: object) -> list[Check]:
@@ -99,12 +102,12 @@ def history_checks(history: object) -> list[Check]:
         if not isinstance(fields, dict):
             checks.append(Check(source, {}, problem=f"expected a dict, got {type(entry).__name__}"))
         else:
-            checks.append(Check(source, fields, None, _problem(fields, None)))
+            checks.append(Check(source, fields, None, _problem(fields, None, None)))
     return checks
 
 
-def _problem(fields: dict[str, Any], cut: str | None) -> str | None:
-    missing = [key for key in REQUIRED if key not in fields or (cut is not None and _top(cut) == key)]
+def _problem(fields: dict[str, Any], cut: str | None, open_key: str | None) -> str | None:
+    missing = [key for key in REQUIRED if key not in fields or key == open_key]
     if missing:
         where = f"; the file stops at {cut or 'the start'}" if cut is not None else ""
         return f"{', '.join(missing)} missing or incomplete{where}"
@@ -113,10 +116,6 @@ def _problem(fields: dict[str, Any], cut: str | None) -> str | None:
         if not isinstance(fields[key], kind) or (kind is int and isinstance(fields[key], bool)):
             return f"{key} is a {type(fields[key]).__name__}, not a {kind.__name__}"
     return None
-
-
-def _top(path: str) -> str:
-    return path.split(".", 1)[0].split("[", 1)[0]
 
 
 def plain(value: Any) -> Any:
@@ -156,7 +155,7 @@ def new_result(check: Check, matched_by: str, now: datetime) -> NewTTPTResult:
     origin.update(source=check.source, matched_by=matched_by)
     if check.cut is not None:
         origin["cut_at"] = check.cut
-    if "metrics" not in fields or (check.cut is not None and _top(check.cut) == "metrics"):
+    if "metrics" not in fields or check.open_key == "metrics":
         stored["metrics_truncated"] = True
     stored["in_house_log"] = origin
     violations = fields["violations"]

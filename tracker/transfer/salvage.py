@@ -29,10 +29,12 @@ class Salvaged:
 
     value: dict[str, Any]
     cut: str | None
+    open_key: str | None = None
+    """The top-level member the text stops inside (its value, if any, is partial)."""
 
     def complete(self, key: str) -> bool:
         """Whether the top-level member `key` was read in full."""
-        return key in self.value and (self.cut is None or _head(self.cut) != key)
+        return key in self.value and key != self.open_key
 
 
 class Unreadable(ValueError):
@@ -44,14 +46,11 @@ def salvage(text: str) -> Salvaged:
     start = _skip(text, 0)
     if start >= len(text) or text[start] != "{":
         raise Unreadable("it does not start with a JSON object ('{')")
-    value, end, cut = _object(text, start, "")
+    opened: list[str] = []
+    value, end, cut = _object(text, start, "", opened)
     if cut is None and _skip(text, end) < len(text):
         raise Unreadable(f"unexpected text after the object, at character {_skip(text, end)}")
-    return Salvaged(value, cut)
-
-
-def _head(path: str) -> str:
-    return path.split(".", 1)[0].split("[", 1)[0]
+    return Salvaged(value, cut, opened[0] if opened else None)
 
 
 def _skip(text: str, pos: int) -> int:
@@ -105,7 +104,8 @@ def _open_string(text: str, pos: int) -> bool:
     return True
 
 
-def _object(text: str, pos: int, path: str) -> tuple[dict[str, Any], int, str | None]:
+def _object(text: str, pos: int, path: str, opened: list[str] | None = None) -> tuple[dict[str, Any], int, str | None]:
+    """The object at `pos`; `opened` receives the name of the member the text stops inside."""
     found: dict[str, Any] = {}
     pos = _skip(text, pos + 1)
     while True:
@@ -119,11 +119,15 @@ def _object(text: str, pos: int, path: str) -> tuple[dict[str, Any], int, str | 
             pos = _skip(text, pos + 1)
         key, pos, cut = _key(text, pos, path)
         if cut is not None:
+            if cut != path and opened is not None:
+                opened.append(key)
             return found, -1, cut
         value, end, cut = _member_value(text, pos, _join(path, key))
         if cut is not None:
             if value is not None:
                 found[key] = value
+            if opened is not None:
+                opened.append(key)
             return found, -1, cut
         found[key] = value
         pos = _skip(text, end)
