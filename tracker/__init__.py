@@ -28,6 +28,7 @@ from tracker.errors import (
     StoreNotFoundError,
     TrackerError,
     TransactionRolledBackError,
+    UnknownKeyWarning,
     ValidationError,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "StoreNotFoundError",
     "TrackerError",
     "TransactionRolledBackError",
+    "UnknownKeyWarning",
     "ValidationError",
     "__version__",
     "copy_store",

@@ -128,6 +128,11 @@ class MigrationError(SchemaError):
     """An upgrade or downgrade stopped; the database was left as it was before the command."""
 
 
+class UnknownKeyWarning(UserWarning):
+    """An in-house JSON file holds keys its format does not have; they are not imported. The
+    message names each key and where it is; `strict=True` refuses such a file instead."""
+
+
 class NondeterministicStrategyError(TrackerError, ValueError):
     """Two runs of a strategy on the same data gave different signals (unseeded randomness, or a
     strategy that changes its input), so its look-ahead cannot be judged; seed it from its params."""

@@ -59,6 +59,7 @@ class JsonRepository(Repository):
         synchronous: Synchronous = "full",
         create: bool = True,
         read_only: bool = False,
+        strict: bool = False,
     ) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
@@ -67,7 +68,7 @@ class JsonRepository(Repository):
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
         prepare_path(location, create=create and not read_only)
-        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only)
+        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only, strict=strict)
         self.blob_files = BlobFolder(self.path)
         self.read_only = read_only
         self._browser: Browser[Any] | None = None
