@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import (
     AmbiguousNameError,
+    ConfirmationRequiredError,
     CorruptStoreError,
     DuplicateArtifactError,
     DuplicateStepError,
@@ -42,6 +43,7 @@ from tracker._version import __version__
 
 __all__ = [
     "AmbiguousNameError",
+    "ConfirmationRequiredError",
     "CorruptStoreError",
     "DuplicateArtifactError",
     "DuplicateStepError",

@@ -222,10 +222,7 @@ class JsonRepository(Repository):
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
             if checked.name in state.artifacts.get((owner.kind, owner.id), {}) and not replace:
-                raise DuplicateArtifactError(
-                    f"{owner.kind} {owner.id} already has an artifact named {checked.name!r}; "
-                    "choose another name, or pass replace=True to overwrite it"
-                )
+                raise DuplicateArtifactError(f"{owner.kind} {owner.id}", checked.name)
             self.blob_files.put(sha, checked.data)
             artifact = Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
             self.journal.emit(
