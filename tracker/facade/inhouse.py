@@ -27,6 +27,7 @@ class InHouse(Core):
         from tracker.transfer.inhouse_logs import read_folder
 
         experiment_id = check_id(experiment_id, "experiment_id")
+        self._repo.get_experiment(experiment_id)  # NotFoundError before any file is read
         return import_checks(self._repo, experiment_id, read_folder(os.fspath(folder)))
 
     def import_ttpt_history(self, experiment_id: int, history: Sequence[Any]) -> dict[str, Any]:
