@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -61,3 +63,17 @@ def test_a_file_in_the_in_house_format_opens_without_a_warning(tmp_path: Path) -
         warnings.simplefilter("error")
         with ExperimentTracker(backend="json", db_path=path, strict=True) as tracker:
             assert len(tracker.list_experiments()) == len(json.loads(FIXTURE.read_text())["experiments"])
+
+
+def test_the_command_line_shows_the_warning_as_one_line(tmp_path: Path) -> None:
+    path = with_unknown_keys(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", "--url", str(path), "experiments", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.startswith("tracker: warning: ")
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert "experiments[0].trials[1]: 'ttpt_results' (did you mean 'ttpt_result'?)" in run.stderr
+    assert len(json.loads(run.stdout)) == len(json.loads(FIXTURE.read_text())["experiments"])
