@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -216,9 +217,16 @@ def test_the_history_brings_the_passed_checks_and_nothing_a_log_brought(
     failed = log_record(5, {"lookback": 14, "peek": 0.5})
     write_log(tmp_path, failed)
     tracker.import_ttpt_logs(eid, tmp_path)
-    history = [log_record(4, {"lookback": 13, "peek": 0.5}, passed=True), failed, "not a dict"]
+    in_memory = log_record(9, {"lookback": 18, "peek": 0.5})  # objects, as the monitor holds them
+    in_memory.update(violations=[violation(3)], metrics={"sharpe": np.float64(2.5), "worst": violation(3)})
+    history = [log_record(4, {"lookback": 13, "peek": 0.5}, passed=True), failed, in_memory, "not a dict"]
     report = tracker.import_ttpt_history(eid, history)
-    assert [row["status"] for row in report["records"]] == ["imported", "already imported", "unusable"]
+    assert [row["status"] for row in report["records"]] == ["imported", "already imported", "imported", "unusable"]
+    [plain] = tracker.get_ttpt_results(tracker.get_trials(eid)[8]["id"])
+    assert plain["violations"] == [violation(3).to_dict()]
+    assert plain["num_violations"] == 1
+    assert plain["metrics"]["sharpe"] == 2.5
+    assert plain["metrics"]["worst"] == violation(3).to_dict()
     passed = tracker.get_trials(eid)[3]
     assert passed["trial_number"] == 3
     assert passed["ttpt_result"]["passed"] is True

@@ -121,8 +121,10 @@ def _problem(fields: dict[str, Any], cut: str | None, open_key: str | None) -> s
 def plain(value: Any) -> Any:
     """`value` as JSON values: dataclasses and objects with `to_dict()` or attributes become dicts,
     enums their values, numpy scalars Python numbers, datetimes ISO text, anything else its str."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, int | float):
+        return float(value) if isinstance(value, float) else int(value)  # numpy float64 is a float
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
