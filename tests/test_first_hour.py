@@ -278,6 +278,72 @@ def test_the_docs_have_commands_to_paste() -> None:
     assert pages["migrations.md"]
 
 
+NOT_RUN = re.compile(r"<!-- not run: ([^>]+) -->\s*$")
+"""A ```python block right after such a comment (saying why: it names a server or an absolute path
+the reader replaces) is compiled, not run."""
+GIVEN = """
+import optuna
+from pathlib import Path
+from tracker import ExperimentTracker
+from tracker.demo import momentum_signal, performance, synthetic_prices
+
+# What the docs' blocks use without defining it: a strategy, its prices, a study and its objective,
+# files to attach, and a tracker with a trial.
+prices = synthetic_prices(seed=5, assets=2, years=1)
+strategy_fn = momentum_signal
+params = {"lookback": 20, "threshold": 0.01}
+png_bytes = b"\\x89PNG\\r\\n\\x1a\\n"
+Path("equity.csv").write_text("day,equity\\n1,1.0\\n")
+study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def objective(trial):
+    chosen = {"lookback": trial.suggest_int("lookback", 5, 60), "threshold": trial.suggest_float("threshold", 0, 0.05)}
+    return performance(strategy_fn({"close": prices}, chosen), prices)["sharpe"]
+
+
+tracker = ExperimentTracker("given.db")
+trial_id = tracker.log_trial(tracker.create_experiment("given", "t", "m"), 0, params, {"sharpe": 1.0})
+"""
+
+
+def python_blocks(page: Path) -> list[tuple[int, str, str | None]]:
+    """(line, code, why not run or None) of each ```python block of the page."""
+    blocks, lines = [], page.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if line.strip() == "```python":
+            end = lines.index("```", number + 1)
+            marker = NOT_RUN.search(lines[number - 1]) if number else None
+            blocks.append((number + 1, "\n".join(lines[number + 1 : end]), marker.group(1) if marker else None))
+    return blocks
+
+
+BLOCKS = [(page, *block) for page in DOCS for block in python_blocks(page)]
+
+
+def test_the_docs_have_python_blocks_and_say_why_any_is_not_run() -> None:
+    assert len(BLOCKS) >= 7
+    assert sum(1 for *_, why in BLOCKS if why is None) >= 5
+    for page, line, code, why in BLOCKS:
+        compile(code, f"{page.name}:{line}", "exec")  # a block not run must still be Python
+        assert why is None or len(why.split()) >= 3, (page.name, line, "say why the block is not run")
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "code"),
+    [(page, line, code) for page, line, code, why in BLOCKS if why is None],
+    ids=[f"{page.name}:{line}" for page, line, _, why in BLOCKS if why is None],
+)
+def test_every_python_block_in_the_docs_runs(page: Path, line: int, code: str, tmp_path: Path) -> None:
+    """Each block runs in a new folder, after GIVEN (what it uses without defining)."""
+    env = {**fresh_shell(), "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    run = subprocess.run(
+        [sys.executable, "-c", GIVEN + "\n" + code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, (page.name, line, run.stderr[-3000:])
+
+
 def test_every_pip_install_in_the_library_names_the_distribution() -> None:
     """`pip install tracker` installs someone else's code: every message and docstring that
     prints a pip command names ttpt-tracker (directly or through errors.DISTRIBUTION)."""

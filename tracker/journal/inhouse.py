@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import CorruptStoreError, UnknownKeyWarning, ValidationError
-from tracker.store import codec
+from tracker.journal.items import to_item
 from tracker.store.records import NewExperiment, NewTrial, NewTTPTResult
 
 IN_HOUSE_OBJECTIVE = "sharpe"
@@ -192,6 +192,6 @@ def _trials(trials: list[Any], experiment_id: int, where: str, ids: dict[str, in
 
 def _item(record: Any, where: str) -> dict[str, Any]:
     try:
-        return codec.to_item(record, f"{where}.")
+        return to_item(record, f"{where}.")
     except ValidationError as exc:
         raise CorruptStoreError(f"cannot store a value ({exc})") from None

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, and_, delete, select, tuple_, update
 
 from tracker.errors import DuplicateArtifactError, NotFoundError
 from tracker.sql.blob_store import CHUNK, BlobStore
+from tracker.sql.fast_insert import Writer
 from tracker.sql.models import blobs, trial_metrics, trials
 from tracker.sql.rows import OWNERS
-from tracker.sql.unit_of_work import Writer
 from tracker.store.records import Artifact, NewArtifact, NewStepMetric, Owner, StepMetric
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from tracker.store.records import Trial, TrialQuery
 from tracker.store.repository import Repository
 from tracker.store.retry import atomically
-from tracker.transfer.inhouse_logs import Check, new_result, params_key, stored_key
+from tracker.transfer.inhouse_logs import InHouseRecord, new_result, params_key, stored_key
 
 BY_PARAMS = "params"
 BY_NUMBER = "params, then number"
@@ -62,7 +62,7 @@ class TrialIndex:
         )
 
 
-def import_checks(repository: Repository, experiment_id: int, checks: Sequence[Check]) -> dict[str, Any]:
+def import_checks(repository: Repository, experiment_id: int, checks: Sequence[InHouseRecord]) -> dict[str, Any]:
     """Store each usable record as a TTPT result on its trial, in one transaction (run again
     whole if the database rolls it back); return the report: one row per record, and counts."""
     repository.get_experiment(experiment_id)  # NotFoundError before anything else
@@ -80,7 +80,9 @@ def import_checks(repository: Repository, experiment_id: int, checks: Sequence[C
     return {"experiment_id": experiment_id, **counts, "records": rows}
 
 
-def _place(repository: Repository, index: TrialIndex, done: set[Any], check: Check, now: datetime) -> dict[str, Any]:
+def _place(
+    repository: Repository, index: TrialIndex, done: set[Any], check: InHouseRecord, now: datetime
+) -> dict[str, Any]:
     """Store one record (unless it is unusable, unmatched or already there); its report row."""
     row: dict[str, Any] = {
         "source": check.source,

@@ -33,7 +33,7 @@ OWN = ("passed", "violations", "metrics")
 
 
 @dataclass(frozen=True)
-class Check:
+class InHouseRecord:
     """One in-house TTPT record as read: `fields` holds its complete top-level keys, `cut` the
     place where its file stops (None when whole), `problem` why it cannot be imported (None when
     it can), `stamp` the time in its file name."""
@@ -58,7 +58,7 @@ class Check:
         return (json.dumps(self.number), str(moment) if moment is not None else self.source)
 
 
-def read_folder(folder: str | Path) -> list[Check]:
+def read_folder(folder: str | Path) -> list[InHouseRecord]:
     """Every `violation_trial_*.json` under `folder` (searched recursively), by trial number; raises
     ValidationError when `folder` is not a folder."""
     root = Path(folder)
@@ -74,7 +74,7 @@ def _log_order(path: Path) -> tuple[int, str]:
     return (int(named[1]) if named else 2**63, path.as_posix())
 
 
-def read_log(path: Path, root: Path) -> Check:
+def read_log(path: Path, root: Path) -> InHouseRecord:
     """One log file, whole or cut short: every complete top-level key is kept."""
     source = path.relative_to(root).as_posix()
     named = _LOG_NAME.fullmatch(path.name)
@@ -83,12 +83,12 @@ def read_log(path: Path, root: Path) -> Check:
         text = path.read_text(encoding="utf-8", errors="replace")
         found = salvage(text)
     except (OSError, Unreadable) as exc:
-        return Check(source, {}, problem=f"nothing readable ({exc})", stamp=stamp)
+        return InHouseRecord(source, {}, problem=f"nothing readable ({exc})", stamp=stamp)
     problem = _problem(found.value, found.cut, found.open_key)
-    return Check(source, found.value, found.cut, problem, stamp, found.open_key)
+    return InHouseRecord(source, found.value, found.cut, problem, stamp, found.open_key)
 
 
-def history_checks(history: object) -> list[Check]:
+def history_checks(history: object) -> list[InHouseRecord]:
     """The records of a monitor's `validation_history` (a list of dicts; objects inside, such as
     TTPTViolation, are turned into plain values); raises ValidationError for anything but a list."""
     if isinstance(history, Mapping | str | bytes) or not isinstance(history, Sequence):
@@ -100,9 +100,9 @@ def history_checks(history: object) -> list[Check]:
         source = f"validation_history[{index}]"
         fields = plain(entry)
         if not isinstance(fields, dict):
-            checks.append(Check(source, {}, problem=f"expected a dict, got {type(entry).__name__}"))
+            checks.append(InHouseRecord(source, {}, problem=f"expected a dict, got {type(entry).__name__}"))
         else:
-            checks.append(Check(source, fields, None, _problem(fields, None, None)))
+            checks.append(InHouseRecord(source, fields, None, _problem(fields, None, None)))
     return checks
 
 
@@ -144,7 +144,7 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def new_result(check: Check, matched_by: str, now: datetime) -> NewTTPTResult:
+def new_result(check: InHouseRecord, matched_by: str, now: datetime) -> NewTTPTResult:
     """The TTPT result a usable record becomes: its `passed` and `violations`, its `metrics` with
     `metrics_truncated: true` when they were lost or cut, and every other key (with the source,
     the matching rule and where the file stops) under `metrics.in_house_log`."""
@@ -182,7 +182,7 @@ def _moment(value: Any) -> datetime | None:
 
 
 def stored_key(metrics: Any) -> tuple[str, str] | None:
-    """The key (as `Check.key`) of a TTPT result imported from an in-house record, else None."""
+    """The key (as `InHouseRecord.key`) of a TTPT result imported from an in-house record, else None."""
     origin = metrics.get("in_house_log") if isinstance(metrics, dict) else None
     if not isinstance(origin, dict):
         return None
