@@ -113,6 +113,21 @@ class SqlRepository(Repository):
         statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
         self.uow.write(lambda conn: conn.execute(statement, {"space": _SERIALIZE_SPACE, "key": key}))
 
+    def lock_experiment(self, experiment_id: int) -> None:
+        if self.uow.dialect == "sqlite":  # the write transaction holds the database's write lock
+            self.get_experiment(experiment_id)
+            return
+
+        def work(conn: Connection) -> None:
+            # Row locks that every insert or update under the experiment waits for: its foreign
+            # keys check these rows (PostgreSQL: FOR KEY SHARE; InnoDB: a shared lock).
+            mine = select(experiments.c.id).where(experiments.c.id == experiment_id).with_for_update()
+            if conn.execute(mine).first() is None:
+                raise _missing("experiment", experiment_id)
+            conn.execute(select(trials.c.id).where(trials.c.experiment_id == experiment_id).with_for_update()).all()
+
+        self.uow.write(work)
+
     # experiments ---------------------------------------------------------------------------
 
     def add_experiment(self, new: NewExperiment) -> int:
