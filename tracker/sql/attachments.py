@@ -83,7 +83,8 @@ def add_artifact(writer: Writer, store: BlobStore, owner: Owner, new: NewArtifac
     tables = OWNERS[owner.kind]
     key = tables.artifacts.c[tables.key]
     where = and_(key == owner.id, tables.artifacts.c.name == new.name)
-    if writer.execute(select(tables.artifacts.c.blob_id).where(where)):
+    found = writer.execute(select(tables.artifacts.c.blob_id).where(where))
+    if found:
         if not replace:
             raise DuplicateArtifactError(
                 f"{owner.kind} {owner.id} already has an artifact named {new.name!r}; "
@@ -93,6 +94,8 @@ def add_artifact(writer: Writer, store: BlobStore, owner: Owner, new: NewArtifac
     [blob_id] = store.ensure(writer, {sha: new.data}).values()
     row = {tables.key: owner.id, "name": new.name, "media_type": new.media_type, "blob_id": blob_id}
     writer.execute(tables.artifacts.insert(), [{**row, "created_at": new.created_at}])
+    if found and found[0][0] != blob_id:
+        store.collect_one(writer, found[0][0])  # the replaced content, unless something else holds it
 
 
 def list_artifacts(conn: Connection, owner: Owner, of_trials: bool) -> list[Artifact]:

@@ -17,6 +17,19 @@ from tracker.store import blobs as content
 
 CHUNK = 5_000
 _ID_OF = select(blobs.c.id).where(blobs.c.sha256 == bindparam("sha256"))
+_REFERENCES = (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id)
+
+
+def unused() -> Any:
+    """The condition "no trial or artifact references this blob"."""
+    condition: Any = None
+    for column in _REFERENCES:
+        free = ~exists().where(column == blobs.c.id).correlate(blobs)
+        condition = free if condition is None else condition & free
+    return condition
+
+
+_DROP_IF_UNUSED = delete(blobs).where(blobs.c.id == bindparam("blob_id"), unused())
 
 
 def insert_ignoring_duplicates(dialect: str) -> Insert:
@@ -110,11 +123,18 @@ class BlobStore:
         wanted = sorted(set(candidates))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            unused: Any = blobs.c.id.in_(chunk)
-            for column in (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id):
-                unused = unused & ~exists().where(column == blobs.c.id).correlate(blobs)
-            conn.execute(delete(blobs).where(unused))
+            conn.execute(delete(blobs).where(blobs.c.id.in_(chunk), unused()))
         for blob_id in wanted:
-            sha = self.names.pop(blob_id, None)
-            if sha is not None:
-                self.ids.pop(sha, None)
+            self._uncache(blob_id)
+
+    def collect_one(self, writer: Writer, blob_id: int | None) -> None:
+        """Delete the blob if nothing references it any more (after a replacement), in the
+        writer's transaction."""
+        if blob_id is not None:
+            writer.execute(_DROP_IF_UNUSED, [{"blob_id": blob_id}], keep=True)
+            self._uncache(blob_id)
+
+    def _uncache(self, blob_id: int) -> None:
+        sha = self.names.pop(blob_id, None)
+        if sha is not None:
+            self.ids.pop(sha, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -57,6 +57,7 @@ from tracker.store.records import (
 )
 from tracker.store.repository import Repository
 
+T = TypeVar("T")
 _SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 if TYPE_CHECKING:
@@ -227,6 +228,17 @@ class SqlRepository(Repository):
             self.blobs.forget()  # a cached blob was collected by another process's delete: add it again
             return self.uow.insert(fill, on_integrity=conflict)
 
+    def _with_fresh_blobs(self, write: Callable[[], T]) -> T:
+        """Run `write`; when it fails on a reference (another process collected a blob whose id
+        this one had cached), forget the cached ids and run it once more."""
+        try:
+            return write()
+        except NotFoundError:
+            if self.uow.in_transaction():
+                raise
+            self.blobs.forget()
+            return write()
+
     def _experiment_exists(self, experiment_id: int) -> bool:
         query = select(experiments.c.id).where(experiments.c.id == experiment_id)
         return self.uow.read(lambda conn: conn.execute(query).first() is not None)
@@ -240,12 +252,15 @@ class SqlRepository(Repository):
         contents = code_contents([values], Trial)
 
         def fill(writer: Writer) -> None:
-            if not writer.execute(select(trials.c.id).where(trials.c.id == trial_id)):
+            found = writer.execute(select(trials.c.strategy_code_id).where(trials.c.id == trial_id))
+            if not found:
                 raise _missing("trial", trial_id)
             row, _ = to_sql(dict(values), Trial, self.blobs.ensure(writer, contents) if contents else {})
             writer.execute(update(trials).where(trials.c.id == trial_id).values(row))
+            if found[0][0] != row.get("strategy_code_id"):
+                self.blobs.collect_one(writer, found[0][0])  # the replaced code, unless another trial has it
 
-        self.uow.insert(fill)
+        self._with_fresh_blobs(lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing("trial", trial_id)))
 
     def get_trial(self, trial_id: int) -> Trial:
         def work(conn: Connection) -> Trial:
@@ -366,7 +381,7 @@ class SqlRepository(Repository):
                 raise _missing(owner.kind, owner.id)
             attachments.add_artifact(writer, self.blobs, owner, checked, sha, replace)
 
-        self.uow.insert(fill)
+        self._with_fresh_blobs(lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing(owner.kind, owner.id)))
         return Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
 
     def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
