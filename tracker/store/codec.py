@@ -306,11 +306,24 @@ def _check_number(value: Any, field: str) -> float | None:
         return value + 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    try:
-        result = float(value) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
-    except OverflowError:
-        result = math.inf if value > 0 else -math.inf
+    result = _as_float(value, field) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
     return None if math.isnan(result) else result
+
+
+def beyond_float(value: float) -> str:
+    """The message for an integer too large for a float (str() of it may itself be refused)."""
+    return (
+        f"an integer of magnitude 2**{abs(int(value)).bit_length() - 1} is beyond the range of a float (about 1.8e308)"
+    )
+
+
+def _as_float(value: int | float, field: str) -> float:
+    """`value` as a float; raises ValidationError for an integer beyond float range (it would
+    become inf)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(field, beyond_float(value)) from None
 
 
 def _check_metric(value: Any, field: str) -> float:
@@ -318,10 +331,7 @@ def _check_metric(value: Any, field: str) -> float:
         if type(value).__module__ == "numpy" and hasattr(value, "item"):
             return _check_metric(value.item(), field)
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    try:
-        return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+    return _as_float(value, field) + 0.0  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
 
 
 MAX_TAG_KEY = 250
@@ -534,6 +544,8 @@ def step_metrics(trial_id: int, metrics: Sequence[NewStepMetric]) -> list[NewSte
     from tracker.errors import DuplicateStepError
 
     checked = [NewStepMetric(**to_row(m, f"metrics[{i}].")) for i, m in enumerate(metrics)]
+    for i, m in enumerate(checked):  # a metric's name follows the tag-name rule, so every backend stores it
+        check_tag_key(m.key, f"metrics[{i}].key")
     counts = Counter((m.key, m.step) for m in checked)
     repeated = sorted(pair for pair, count in counts.items() if count > 1)
     if repeated:
