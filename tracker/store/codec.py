@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -302,12 +303,27 @@ def _check_name(value: Any, field: str) -> str:
 def _check_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if type(value) is float and value == value:
+    if type(value) is float and value == value and -_LARGEST < value < _LARGEST:
         return value + 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
     result = _as_float(value, field) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
-    return None if math.isnan(result) else result
+    return None if math.isnan(result) else _not_largest(result, field)
+
+
+_LARGEST = sys.float_info.max
+
+
+def _not_largest(value: float, field: str) -> float:
+    """Refuse the largest finite doubles on every backend: MariaDB and MySQL store the infinities
+    as them (a DOUBLE cannot hold inf), so there they would read back as inf."""
+    if abs(value) == sys.float_info.max:
+        raise ValidationError(
+            field,
+            f"{value!r} (the largest float) is kept for infinity in MariaDB/MySQL columns, so it is refused on "
+            "every store; store inf, or a smaller number",
+        )
+    return value
 
 
 def beyond_float(value: float) -> str:
@@ -331,7 +347,7 @@ def _check_metric(value: Any, field: str) -> float:
         if type(value).__module__ == "numpy" and hasattr(value, "item"):
             return _check_metric(value.item(), field)
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    return _as_float(value, field) + 0.0  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
+    return _not_largest(_as_float(value, field) + 0.0, field)  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
 
 
 MAX_TAG_KEY = 250
