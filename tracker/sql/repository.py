@@ -31,6 +31,7 @@ from tracker.sql.rows import (
     tag_rows,
     to_sql,
 )
+from tracker.sql.sqlite_reader import folder_is_unwritable
 from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
 from tracker.store import codec
 from tracker.store.location import StoreLocation, prepare_path
@@ -81,6 +82,8 @@ class SqlRepository(Repository):
         read_only: bool = False,
     ) -> None:
         self.location = location
+        if location.path is not None and folder_is_unwritable(location.path):
+            read_only = True  # nothing can be written where no -wal or -journal file can be made
         prepare_path(location, create=create and not read_only)
         self.uow = UnitOfWork(location, synchronous=synchronous, read_only=read_only)
         self.blobs = BlobStore(self.uow.dialect)
