@@ -312,3 +312,23 @@ def test_a_snapshot_tells_apart_copies_that_differ_in_any_part(tmp_path: Path) -
             else:
                 change(tracker.repository, eid)
             assert differences(before, snapshot(tracker.repository, eid)) == [name]
+
+
+# a real writer during repeated moves -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [5, 40])
+@pytest.mark.parametrize(
+    ("source", "destination"), [("sqlite", "sqlite"), ("sqlite", "postgresql"), ("json", "sqlite"), ("mysql", "json")]
+)
+def test_every_trial_a_writer_process_saw_acknowledged_ends_in_exactly_one_store(
+    source: str, destination: str, rate: int, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.test_reliability import stress
+
+    src_url, dst_url = stores(source, destination, tmp_path, request)
+    report = stress("live", "--url", src_url, "--to", dst_url, "--rate", str(rate), "--rounds", "2", "--seconds", "3")
+    assert report["acknowledged"] >= 2 * 3  # the writer wrote before and during the moves
+    assert report["moved_while_writing"] >= 1
+    failures = ("lost", "in_both", "unacknowledged_stored", "unclear_errors")
+    assert {key: report[key] for key in failures} == dict.fromkeys(failures, 0)
