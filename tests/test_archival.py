@@ -252,6 +252,40 @@ def test_a_write_between_the_verification_and_the_delete_is_never_deleted(
         assert src.list_experiments() == []
 
 
+@pytest.mark.parametrize("source", BACKENDS)
+def test_a_writer_that_comes_while_the_source_is_checked_waits_and_is_refused_never_lost(
+    source: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import threading
+
+    from tracker import NotFoundError
+
+    src_url, dst_url = stores(source, "sqlite" if source != "sqlite" else "json", tmp_path, request)
+    outcome: list[str] = []
+    with ExperimentTracker(src_url) as src, ExperimentTracker(dst_url) as dst:
+        eid = fill(src)
+        first = src.get_trials(eid)[0]["id"]
+
+        def write() -> None:
+            with ExperimentTracker(src_url) as other:
+                try:
+                    other.log_ttpt_result(first, True, 0, {"late": 1})
+                    outcome.append("acknowledged")
+                except NotFoundError:
+                    outcome.append("refused")
+
+        writer = threading.Thread(target=write)
+
+        def while_locked(repo: Repository, experiment_id: int) -> None:
+            writer.start()
+            writer.join(timeout=1.0)  # it must wait for the check-and-delete: the writers are kept out
+
+        assert len(move(src, dst, ids=[eid], hooks=Hooks(while_locked=while_locked))["moved"]) == 1
+        writer.join()
+        assert outcome == ["refused"]  # a clear error, after the move; never acknowledged then deleted
+        assert src.list_experiments() == []
+
+
 def test_the_cli_says_which_experiments_changed_during_the_move(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

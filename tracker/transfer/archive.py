@@ -34,10 +34,12 @@ CHANGED = "it changed during the move, so the source keeps it; run the same comm
 class Hooks:
     """Points inside a move where tests act (never used otherwise): `after_copy` inside the
     destination's transaction before the copy is verified; `before_delete` between the
-    verification and the source's check-and-delete."""
+    verification and the source's check-and-delete; `while_locked` inside the check-and-delete,
+    after the comparison and before the delete."""
 
     after_copy: AfterCopy | None = None
     before_delete: Callable[[Repository, int], None] | None = None
+    while_locked: Callable[[Repository, int], None] | None = None
 
 
 def parse_age(text: str | timedelta) -> timedelta:
@@ -112,6 +114,8 @@ def _move_one(
                     return False
             except NotFoundError:
                 return False
+            if hooks.while_locked is not None:
+                hooks.while_locked(src, experiment.id)
             src.delete_experiment(experiment.id)
             return True
 
