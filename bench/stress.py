@@ -196,10 +196,6 @@ def crash(url: str, iterations: int, seed: int) -> dict[str, Any]:
         for key in (
             "acknowledged",
             "lost",
-            "not_whole",
-            "in_both",
-            "unclear_errors",
-            "unacknowledged_stored",
             "content_differs",
             "duplicates",
             "half_written_batches",
