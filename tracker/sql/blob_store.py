@@ -4,17 +4,18 @@ losing a row (to `collect`), which the insert then reports as a broken reference
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, literal_column, select
 from sqlalchemy.dialects import mysql, postgresql
 
-from tracker.errors import StoreError
+from tracker.errors import NotFoundError, StoreError
 from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
 from tracker.sql.unit_of_work import Writer
 from tracker.store import blobs as content
 
+T = TypeVar("T")
 CHUNK = 5_000
 _ID_OF = select(blobs.c.id).where(blobs.c.sha256 == bindparam("sha256"))
 _REFERENCES = (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id)
@@ -52,6 +53,18 @@ class BlobStore:
         self.ids: dict[str, int] = {}  # sha256 -> id
         self.names: dict[int, str] = {}  # id -> sha256
         self.packet_limit: int | None = None  # MariaDB/MySQL: the server's max_allowed_packet
+
+    def fresh(self, write: Callable[[], T], *, retry: bool) -> T:
+        """`write`; when it raises NotFoundError and `retry` (not inside a caller's transaction),
+        forget the cached ids (a blob may have been collected by another process) and run it once
+        more."""
+        try:
+            return write()
+        except NotFoundError:
+            if not retry:
+                raise
+            self.forget()
+            return write()
 
     def forget(self) -> None:
         """Drop the cached ids (after a reference to a collected blob was refused)."""

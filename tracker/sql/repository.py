@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +58,6 @@ from tracker.store.records import (
 )
 from tracker.store.repository import Repository
 
-T = TypeVar("T")
 _SERIALIZE_SPACE = 0x7472_6B73  # "trks": the first key of serialize's advisory locks
 
 if TYPE_CHECKING:
@@ -108,6 +107,9 @@ class SqlRepository(Repository):
     def in_transaction(self) -> bool:
         return self.uow.in_transaction()
 
+    def _outside(self) -> bool:
+        return not self.uow.in_transaction()
+
     def serialize(self, key: str) -> None:
         if self.uow.dialect in MYSQL_DIALECTS:  # a named lock, released when the transaction ends
             self.uow.write(lambda conn: session_lock(conn, "serialize", key))
@@ -120,17 +122,8 @@ class SqlRepository(Repository):
     def lock_experiment(self, experiment_id: int) -> None:
         if self.uow.dialect == "sqlite":  # the write transaction holds the database's write lock
             self.get_experiment(experiment_id)
-            return
-
-        def work(conn: Connection) -> None:
-            # Row locks that every insert or update under the experiment waits for: its foreign
-            # keys check these rows (PostgreSQL: FOR KEY SHARE; InnoDB: a shared lock).
-            mine = select(experiments.c.id).where(experiments.c.id == experiment_id).with_for_update()
-            if conn.execute(mine).first() is None:
-                raise _missing("experiment", experiment_id)
-            conn.execute(select(trials.c.id).where(trials.c.experiment_id == experiment_id).with_for_update()).all()
-
-        self.uow.write(work)
+        else:
+            self.uow.write(lambda conn: attachments.lock_experiment(conn, experiment_id))
 
     # experiments ---------------------------------------------------------------------------
 
@@ -231,17 +224,6 @@ class SqlRepository(Repository):
             self.blobs.forget()  # a cached blob was collected by another process's delete: add it again
             return self.uow.insert(fill, on_integrity=conflict)
 
-    def _with_fresh_blobs(self, write: Callable[[], T]) -> T:
-        """Run `write`; when it fails on a reference (another process collected a blob whose id
-        this one had cached), forget the cached ids and run it once more."""
-        try:
-            return write()
-        except NotFoundError:
-            if self.uow.in_transaction():
-                raise
-            self.blobs.forget()
-            return write()
-
     def _experiment_exists(self, experiment_id: int) -> bool:
         query = select(experiments.c.id).where(experiments.c.id == experiment_id)
         return self.uow.read(lambda conn: conn.execute(query).first() is not None)
@@ -263,7 +245,9 @@ class SqlRepository(Repository):
             if found[0][0] != row.get("strategy_code_id"):
                 self.blobs.collect_one(writer, found[0][0])  # the replaced code, unless another trial has it
 
-        self._with_fresh_blobs(lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing("trial", trial_id)))
+        self.blobs.fresh(
+            lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing("trial", trial_id)), retry=self._outside()
+        )
 
     def get_trial(self, trial_id: int) -> Trial:
         def work(conn: Connection) -> Trial:
@@ -384,7 +368,10 @@ class SqlRepository(Repository):
                 raise _missing(owner.kind, owner.id)
             attachments.add_artifact(writer, self.blobs, owner, checked, sha, replace)
 
-        self._with_fresh_blobs(lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing(owner.kind, owner.id)))
+        def missing(_: IntegrityError) -> TrackerError:
+            return _missing(owner.kind, owner.id)
+
+        self.blobs.fresh(lambda: self.uow.insert(fill, on_integrity=missing), retry=self._outside())
         return Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
 
     def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
