@@ -131,7 +131,7 @@ def artifacts_log(args: argparse.Namespace) -> int:
 
 @command(
     "archive",
-    "move experiments to another store, verified record by record; `archive restore` moves them back",
+    "move experiments to another store, verified by value; `archive restore` moves them back",
     arg("restore", nargs="*", metavar="restore ID", help="`restore` and the ids (in the archive) to move back"),
     arg("--older-than", metavar="AGE", help="experiments last written more than AGE ago: 90d, 12h, 2w"),
     arg("--tag", action="append", default=[], metavar="NAME=VALUE", help="experiments with this tag (repeatable)"),
