@@ -566,6 +566,48 @@ CASES = [
         lambda t, c: t.log_step_metrics(c["tid"], 0, {"sharpe": 2.0}),
     ),
     Case(
+        "log_step_metrics",
+        "a metric name of 10,000 characters",
+        V,
+        "metrics[0].key: tag name",
+        lambda t, c: t.log_step_metrics(c["tid"], 3, {"s" * 10_000: 1.0}),
+    ),
+    Case(
+        "log_step_metrics",
+        "a metric name with a newline",
+        V,
+        "metrics[0].key: tag name 'a\\nb' is not valid",
+        lambda t, c: t.log_step_metrics(c["tid"], 3, {"a\nb": 1.0}),
+    ),
+    Case(
+        "log_step_metrics",
+        "a value of 10**400 (beyond float range)",
+        V,
+        "metrics[0].value: an integer of magnitude 2**1328 is beyond the range of a float",
+        lambda t, c: t.log_step_metrics(c["tid"], 3, {"sharpe": 10**400}),
+    ),
+    Case(
+        "log_trial",
+        "an objective of -10**400 (beyond float range)",
+        V,
+        "performance.sharpe: an integer of magnitude 2**1328 is beyond the range of a float",
+        lambda t, c: trial(t, c, performance={"sharpe": -(10**400)}),
+    ),
+    Case(
+        "create_experiment",
+        "a data_fingerprint of 50 MB",
+        V,
+        "data_fingerprint: expected text of 1-256 characters such as tracker.fingerprint(prices), got 50000000",
+        lambda t, c: t.create_experiment("e", "T", "m", data_fingerprint="f" * 50_000_000),
+    ),
+    Case(
+        "create_experiment",
+        "a data_fingerprint that is a dict",
+        V,
+        "data_fingerprint: expected text of 1-256 characters such as tracker.fingerprint(prices), got dict",
+        lambda t, c: t.create_experiment("e", "T", "m", data_fingerprint={"a": 1}),
+    ),  # type: ignore[arg-type]
+    Case(
         "log_artifact",
         "a file that does not exist",
         N,

@@ -21,7 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import temporary_database
-from tracker import ExperimentTracker, ReadOnlyStoreError, SchemaError, StoreConnectionError, StoreError
+from tracker import (
+    ExperimentTracker,
+    ReadOnlyStoreError,
+    SchemaError,
+    StoreConnectionError,
+    StoreError,
+    ValidationError,
+)
 from tracker.sql.engine import MYSQL_SQL_MODE, session_lock
 from tracker.sql.errors import is_transient, translate
 from tracker.sql.unit_of_work import UnitOfWork, retrying
@@ -199,8 +206,11 @@ def test_infinities_in_double_columns_read_back_as_infinities(mysql_url: str) ->
         assert steps["a"] == math.inf
         assert steps["b"] == -math.inf
         assert math.isnan(steps["c"])
-        # The documented price: the largest finite double is where an infinity is kept.
-        assert tracker.get_trial(tracker.log_trial(up, 2, {}, {"sharpe": sys.float_info.max}))["value"] == math.inf
+        # The largest finite double is where an infinity is kept, so it is refused (on every backend).
+        with pytest.raises(ValidationError, match="the largest float"):
+            tracker.log_trial(up, 2, {}, {"sharpe": sys.float_info.max})
+        with pytest.raises(ValidationError, match="the largest float"):
+            tracker.log_step_metrics(tid, 1, {"a": -sys.float_info.max})
 
 
 def test_the_dashboards_read_only_engine_cannot_write(mysql_url: str) -> None:

@@ -81,10 +81,12 @@ def browser_of(repository: Repository) -> Browser[Any]:
     raise ValidationError("repository", f"{type(repository).__name__} has no browser; open a SQL or JSON store")
 
 
-def compact(repository: Repository) -> None:
-    """Rewrite a JSON journal as a snapshot of its content; raises ValidationError on other stores."""
+def compact(repository: Repository) -> dict[str, int]:
+    """Rewrite a JSON journal as a snapshot of its content and delete the artifact files nothing
+    refers to; return the journal's bytes before and after and the files and bytes removed.
+    Raises ValidationError on other stores."""
     from tracker.journal.repository import JsonRepository
 
     if not isinstance(repository, JsonRepository):
         raise ValidationError("backend", "compact() applies to JSON stores only")
-    repository.compact()
+    return repository.compact()

@@ -136,9 +136,9 @@ def artifacts_log(args: argparse.Namespace) -> int:
 
 @command(
     "archive",
-    "move experiments to another store, verified record by record; `archive restore` moves them back",
+    "move experiments to another store, verified by value; `archive restore` moves them back",
     arg("restore", nargs="*", metavar="restore ID", help="`restore` and the ids (in the archive) to move back"),
-    arg("--older-than", metavar="AGE", help="experiments created more than AGE ago: 90d, 12h, 2w"),
+    arg("--older-than", metavar="AGE", help="experiments last written more than AGE ago: 90d, 12h, 2w"),
     arg("--tag", action="append", default=[], metavar="NAME=VALUE", help="experiments with this tag (repeatable)"),
     arg("--id", action="append", default=[], metavar="EXPERIMENT", help="this experiment, by id or name (repeatable)"),
     arg("--to", metavar="URL", help="the archive store (created if new)"),
@@ -174,4 +174,7 @@ def _report(report: dict[str, Any], verb: str) -> int:
     for item in moved:
         out(f"{verb} experiment {item['source_id']} -> {item['destination_id']}")
     out(f"{verb} {len(moved)} experiment(s)")
-    return 0
+    kept: list[dict[str, Any]] = report.get("kept", [])
+    for item in kept:
+        out(f"experiment {item['source_id']} stayed: {item['reason']}")
+    return 1 if kept else 0

@@ -146,3 +146,32 @@ def _offline_sql(args: argparse.Namespace, direction: str, revision: str) -> int
     target = revision if ":" in revision else (f"base:{revision}" if direction == "upgrade" else f"head:{revision}")
     getattr(alembic, direction)(config, target, sql=True)
     return 0
+
+
+@command("db vacuum", "delete the stored contents nothing references any more, and report what was freed")
+def db_vacuum(args: argparse.Namespace) -> int:
+    from tracker.sql.maintenance import vacuum
+
+    db = _database(args)
+    try:
+        freed = vacuum(db)
+    finally:
+        db.dispose()
+    line = f"{db.location.safe_url}: removed {freed['blobs_removed']} unused blob(s), {freed['bytes_freed']} bytes"
+    if db.location.path is not None:
+        line += f"; file {freed['file_bytes_before']} -> {freed['file_bytes_after']} bytes"
+    out(line)
+    return 0
+
+
+@command("db checkpoint", "write a SQLite file's write-ahead log into it (so readers without write access can read)")
+def db_checkpoint(args: argparse.Namespace) -> int:
+    from tracker.sql.maintenance import checkpoint
+
+    db = _database(args)
+    try:
+        checkpoint(db)
+    finally:
+        db.dispose()
+    out(f"{db.location.safe_url}: write-ahead log checkpointed")
+    return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from tracker.cli._app import arg, command
 from tracker.cli._output import out
@@ -14,9 +13,11 @@ def json_compact(args: argparse.Namespace) -> int:
     from tracker.facade.tracker import ExperimentTracker
 
     with ExperimentTracker(backend="json", db_path=args.path, create=False) as tracker:
-        before = os.path.getsize(args.path)
-        tracker.compact()
-        out(f"compacted {args.path}: {before} -> {os.path.getsize(args.path)} bytes")
+        freed = tracker.compact()
+    out(
+        f"compacted {args.path}: {freed['bytes_before']} -> {freed['bytes_after']} bytes; removed "
+        f"{freed['files_removed']} unused artifact file(s), {freed['bytes_freed']} bytes"
+    )
     return 0
 
 

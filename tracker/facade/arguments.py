@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tracker.errors import ValidationError
-from tracker.store.codec import check_string
+from tracker.store.codec import beyond_float, check_string
 from tracker.store.records import TRIAL_STATES, NewTrial, NewTTPTResult, TrialState, new_fields
 
 
@@ -87,7 +87,27 @@ def check_number(value: object, field: str, *, optional: bool = False) -> float 
         if type(value).__module__ == "numpy" and hasattr(value, "item"):
             return check_number(value.item(), field, optional=optional)
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(field, beyond_float(value)) from None
+
+
+MAX_FINGERPRINT = 256
+"""Longest `data_fingerprint` (a SHA-256 in hex is 64 characters)."""
+
+
+def check_fingerprint(value: object) -> str | None:
+    """A data fingerprint: None, or text of 1 to MAX_FINGERPRINT characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_FINGERPRINT:
+        shown = f"{len(value)} characters" if isinstance(value, str) else type(value).__name__
+        raise ValidationError(
+            "data_fingerprint",
+            f"expected text of 1-{MAX_FINGERPRINT} characters such as tracker.fingerprint(prices), got {shown}",
+        )
+    return value
 
 
 def check_datetime(value: object, field: str, *, optional: bool = True) -> datetime | None:
@@ -189,6 +209,8 @@ def new_trial(
         try:
             value = check_number(value, f"{where}performance.{objective}")
         except ValidationError:
+            if isinstance(value, int) and not isinstance(value, bool):
+                raise  # a number, beyond float range
             raise ValidationError(
                 f"{where}performance.{objective}",
                 f"the objective must be a number, got {type(value).__name__}",

@@ -40,9 +40,11 @@ class Transfer(Core):
         tags: Mapping[str, str] | None = None,
         ids: Sequence[int] | None = None,
     ) -> dict[str, Any]:
-        """Move experiments (created more than `older_than` ago, e.g. "90d"; with every tag of
-        `tags`; or by `ids`) to another store, each verified record by record before it is
-        deleted here. Running it again does nothing more. Returns what moved."""
+        """Move experiments (last written more than `older_than` ago, e.g. "90d"; with every tag
+        of `tags`; or by `ids`) to another store, each verified by value before it is deleted
+        here. An experiment written during its move stays here (listed in "kept" with the
+        reason); running it again moves it. Raises ValidationError when `to` is this store.
+        Returns what moved and what was kept."""
         from tracker.transfer.archive import move
 
         self._objectives.clear()
@@ -60,6 +62,7 @@ class Transfer(Core):
 
         return move(from_, self._repo, ids=check_ids(ids))
 
-    def compact(self) -> None:
-        """Rewrite a JSON journal as a snapshot; raises ValidationError on SQL stores."""
-        stores.compact(self._repo)
+    def compact(self) -> dict[str, int]:
+        """Rewrite a JSON journal as a snapshot, deleting unused artifact files; return what was
+        freed (see `tracker.stores.compact`). Raises ValidationError on SQL stores."""
+        return stores.compact(self._repo)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.errors import AmbiguousNameError, DuplicateTrialError, ValidationError
 from tracker.facade.arguments import (
     check_bool,
+    check_fingerprint,
     check_id,
     check_mapping,
     check_name,
@@ -50,9 +51,10 @@ class Writing(Reading):
         """Create an experiment and return its id. `objective` names the performance key that is
         optimised in `direction`; best values, improvement and comparisons follow them. With
         `provenance` (the default) the git commit, versions, host and user are recorded, with
-        `data_fingerprint` (see `tracker.fingerprint`)."""
+        `data_fingerprint` (see `tracker.fingerprint`; text of at most 256 characters)."""
         from tracker.facade import provenance as origin
 
+        fingerprint = check_fingerprint(data_fingerprint)
         new = NewExperiment(
             name=name,
             template=template,
@@ -63,7 +65,7 @@ class Writing(Reading):
             created_at=now(),
             tags=tags,
             note=note,
-            provenance=origin.collect(data_fingerprint) if check_bool(provenance, "provenance") else None,
+            provenance=origin.collect(fingerprint) if check_bool(provenance, "provenance") else None,
         )
         experiment_id = self._repo.add_experiment(new)
         self._objectives[experiment_id] = (new.objective, new.direction)

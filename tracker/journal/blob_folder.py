@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.errors import NotFoundError, ReadOnlyStoreError, StoreError
+from tracker.errors import CorruptStoreError, NotFoundError, ReadOnlyStoreError, StoreError
 from tracker.journal.file import write_atomically
 from tracker.store import blobs
+from tracker.store.blobs import is_sha256
 
 
 class BlobFolder:
@@ -19,6 +20,8 @@ class BlobFolder:
         self.path = journal.with_name(journal.name + ".artifacts")
 
     def _file(self, sha: str) -> Path:
+        if not is_sha256(sha):  # a journal line is data, never a path
+            raise CorruptStoreError(f"{sha!r} is not a SHA-256 (64 lowercase hex digits); the journal is damaged")
         return self.path / f"{sha}.zst"
 
     def put(self, sha: str, data: bytes) -> None:
@@ -46,13 +49,21 @@ class BlobFolder:
             raise StoreError(f"cannot read {target}: {exc.strerror}") from None
         return blobs.unpack("zstd" if payload[:1] == b"Z" else "none", payload[1:])
 
-    def prune(self, keep: set[str]) -> int:
-        """Delete the files no artifact refers to (and leftovers of interrupted writes)."""
+    def remove(self, shas: set[str]) -> None:
+        """Delete the files of these contents (those nothing refers to any more)."""
+        for sha in shas:
+            self._file(sha).unlink(missing_ok=True)
+
+    def prune(self, keep: set[str]) -> dict[str, int]:
+        """Delete the files no artifact refers to (and leftovers of interrupted writes); return
+        how many files and bytes were removed."""
+        removed = {"files_removed": 0, "bytes_freed": 0}
         if not self.path.is_dir():
-            return 0
-        removed = 0
+            return removed
         for entry in self.path.iterdir():
             if entry.name.startswith(".") or entry.name.removesuffix(".zst") not in keep:
+                size = entry.stat().st_size
                 entry.unlink(missing_ok=True)
-                removed += 1
+                removed["files_removed"] += 1
+                removed["bytes_freed"] += size
         return removed

@@ -49,6 +49,7 @@ class JournalReplica:
         self._position: Position | None = None
         self._in_house = False
         self._pending: list[bytes] | None = None  # the lines of an open transaction
+        self._written: list[Callable[[JournalState], object]] = []  # run when the transaction is written
         self._line = 0  # lines replayed, for error messages
         self._version = VERSION
         self._reads = 0  # depth of this thread's open read transactions
@@ -167,13 +168,24 @@ class JournalReplica:
             try:
                 yield
             except BaseException:
-                self._pending = None
+                self._pending, self._written = None, []
                 self.state, self._position = JournalState(), None  # replayed afresh at the next call
                 raise
             lines, self._pending = self._pending, None
+            callbacks, self._written = self._written, []
             if lines:
                 batch = b'{"op":"batch","ops":[' + b",".join(line[:-1] for line in lines) + b"]}\n"
                 self._append(lines[0] if len(lines) == 1 else batch)
+            for callback in callbacks:
+                callback(self.state)
+
+    def when_written(self, callback: Callable[[JournalState], object]) -> None:
+        """Call `callback` with the state, the lock still held, once what was emitted is in the
+        file: now, or when this thread's transaction is written (never when it is rolled back)."""
+        if self._pending is not None:
+            self._written.append(callback)
+        else:
+            callback(self.state)
 
     def _append(self, line: bytes) -> None:
         if self._position is None:  # pragma: no cover - _writing's catch-up sets it

@@ -83,10 +83,20 @@ class JsonRepository(Repository):
     def in_transaction(self) -> bool:
         return self.journal.in_transaction()
 
-    def compact(self) -> None:
+    def compact(self) -> dict[str, int]:
         """Rewrite the journal as a snapshot of its current content, atomically, under the lock,
-        and delete the artifact files nothing refers to any more."""
-        self.journal.compact(then=lambda state: self.blob_files.prune(state.referenced_blobs()))
+        and delete the artifact files nothing refers to any more. Returns the journal's bytes
+        before and after, and the files and bytes of the artifact files removed."""
+        before = self.path.stat().st_size
+        freed: dict[str, int] = {}
+        self.journal.compact(then=lambda state: freed.update(self.blob_files.prune(state.referenced_blobs())))
+        return {"bytes_before": before, "bytes_after": self.path.stat().st_size, **freed}
+
+    def _collect(self, candidates: set[str]) -> None:
+        """Once the current write is in the file, delete the candidate artifact files that
+        nothing refers to any more (under the lock, so no writer is adding one meanwhile)."""
+        if candidates:
+            self.journal.when_written(lambda state: self.blob_files.remove(candidates - state.referenced_blobs()))
 
     def add_experiment(self, new: NewExperiment) -> int:
         item = to_item(new)
@@ -113,7 +123,12 @@ class JsonRepository(Repository):
     def delete_experiment(self, experiment_id: int) -> None:
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
+            owners = [("experiment", experiment_id)] + [
+                ("trial", t) for t in state.by_experiment[experiment_id].values()
+            ]
+            held = {item["sha256"] for owner in owners for item in state.artifacts.get(owner, {}).values()}
             self.journal.emit({"op": "delete", "experiment_id": experiment_id})
+            self._collect(held)
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
         items, checks = trial_items(trials)
@@ -223,7 +238,8 @@ class JsonRepository(Repository):
         checked, sha = check_artifact(new)
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
-            if checked.name in state.artifacts.get((owner.kind, owner.id), {}) and not replace:
+            replaced = state.artifacts.get((owner.kind, owner.id), {}).get(checked.name)
+            if replaced is not None and not replace:
                 raise DuplicateArtifactError(f"{owner.kind} {owner.id}", checked.name)
             self.blob_files.put(sha, checked.data)
             artifact = Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
@@ -239,6 +255,7 @@ class JsonRepository(Repository):
                     "created_at": artifact.created_at.isoformat(),
                 }
             )
+            self._collect(set() if replaced is None else {replaced["sha256"]})
             return artifact
 
     def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:

@@ -66,7 +66,7 @@ class JournalState:
             trial["strategy_code_sha256"] = self._code(op)
             trial["strategy_template"], trial["generation_method"] = op["strategy_template"], op["generation_method"]
         elif kind == "text":
-            self.texts[op["sha256"]] = op["text"]
+            self.texts[_sha(op["sha256"])] = op["text"]
         elif kind == "tags":
             tags = self.owner(op["kind"], op["id"])["tags"] = dict(self.owner(op["kind"], op["id"])["tags"])
             for key, value in op["tags"].items():
@@ -81,6 +81,7 @@ class JournalState:
             for step, key, value in op["metrics"]:
                 steps[(key, step)] = value
         elif kind == "artifact":
+            _sha(op["sha256"])
             item = {k: v for k, v in op.items() if k != "op"}
             self.artifacts.setdefault((op["kind"], op["id"]), {})[op["name"]] = item
         elif kind == "delete":
@@ -100,8 +101,8 @@ class JournalState:
             sha = blobs.name_of(text)
             self.texts[sha] = text
             return sha
-        stored: str | None = item.get("strategy_code_sha256")
-        return stored
+        stored = item.get("strategy_code_sha256")
+        return None if stored is None else _sha(stored)
 
     def _add_trial(self, experiment_id: int, item: dict[str, Any]) -> None:
         record = {key: value for key, value in item.items() if key not in ("ttpt", "strategy_code")}
@@ -158,6 +159,14 @@ class JournalState:
         for _owner, named in sorted(self.artifacts.items()):
             ops.extend({"op": "artifact", **named[name]} for name in sorted(named))
         return ops
+
+
+def _sha(value: Any) -> str:
+    """A content name from a journal line: 64 lowercase hex digits, never a path; raises
+    ValueError (the line is corrupt) otherwise."""
+    if not blobs.is_sha256(value):
+        raise ValueError(f"sha256 must be 64 lowercase hex digits, got {str(value)[:80]!r}")
+    return str(value)
 
 
 def _stored(trial: dict[str, Any]) -> Any:

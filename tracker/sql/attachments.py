@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, delete, select, tuple_, update
 from tracker.errors import DuplicateArtifactError, NotFoundError
 from tracker.sql.blob_store import CHUNK, BlobStore
 from tracker.sql.fast_insert import Writer
-from tracker.sql.models import blobs, trial_metrics, trials
+from tracker.sql.models import blobs, experiments, trial_metrics, trials
 from tracker.sql.rows import OWNERS
 from tracker.store.records import Artifact, NewArtifact, NewStepMetric, Owner, StepMetric
 
@@ -22,6 +22,16 @@ def require(conn: Connection, owner: Owner) -> None:
     table = OWNERS[owner.kind].records
     if conn.execute(select(table.c.id).where(table.c.id == owner.id)).first() is None:
         raise NotFoundError(f"{owner.kind} {owner.id} does not exist")
+
+
+def lock_experiment(conn: Connection, experiment_id: int) -> None:
+    """Lock the experiment's row and its trials' rows until the transaction ends: every insert or
+    update under the experiment waits for them, as its foreign keys check these rows (PostgreSQL:
+    FOR KEY SHARE; InnoDB: a shared lock). Raises NotFoundError."""
+    mine = select(experiments.c.id).where(experiments.c.id == experiment_id).with_for_update()
+    if conn.execute(mine).first() is None:
+        raise NotFoundError(f"experiment {experiment_id} does not exist")
+    conn.execute(select(trials.c.id).where(trials.c.experiment_id == experiment_id).with_for_update()).all()
 
 
 def set_tags(conn: Connection, owner: Owner, tags: Mapping[str, str | None]) -> None:
@@ -83,13 +93,16 @@ def add_artifact(writer: Writer, store: BlobStore, owner: Owner, new: NewArtifac
     tables = OWNERS[owner.kind]
     key = tables.artifacts.c[tables.key]
     where = and_(key == owner.id, tables.artifacts.c.name == new.name)
-    if writer.execute(select(tables.artifacts.c.blob_id).where(where)):
+    found = writer.execute(select(tables.artifacts.c.blob_id).where(where))
+    if found:
         if not replace:
             raise DuplicateArtifactError(f"{owner.kind} {owner.id}", new.name)
         writer.execute(delete(tables.artifacts).where(where))
     [blob_id] = store.ensure(writer, {sha: new.data}).values()
     row = {tables.key: owner.id, "name": new.name, "media_type": new.media_type, "blob_id": blob_id}
     writer.execute(tables.artifacts.insert(), [{**row, "created_at": new.created_at}])
+    if found and found[0][0] != blob_id:
+        store.collect_one(writer, found[0][0])  # the replaced content, unless something else holds it
 
 
 def list_artifacts(conn: Connection, owner: Owner, of_trials: bool) -> list[Artifact]:

@@ -4,19 +4,33 @@ losing a row (to `collect`), which the insert then reports as a broken reference
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, literal_column, select
 from sqlalchemy.dialects import mysql, postgresql
 
-from tracker.errors import StoreError
+from tracker.errors import NotFoundError, StoreError
 from tracker.sql.fast_insert import Writer
 from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
 from tracker.store import blobs as content
 
+T = TypeVar("T")
 CHUNK = 5_000
 _ID_OF = select(blobs.c.id).where(blobs.c.sha256 == bindparam("sha256"))
+_REFERENCES = (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id)
+
+
+def unused() -> Any:
+    """The condition "no trial or artifact references this blob"."""
+    condition: Any = None
+    for column in _REFERENCES:
+        free = ~exists().where(column == blobs.c.id).correlate(blobs)
+        condition = free if condition is None else condition & free
+    return condition
+
+
+_DROP_IF_UNUSED = delete(blobs).where(blobs.c.id == bindparam("blob_id"), unused())
 
 
 def insert_ignoring_duplicates(dialect: str) -> Insert:
@@ -39,6 +53,18 @@ class BlobStore:
         self.ids: dict[str, int] = {}  # sha256 -> id
         self.names: dict[int, str] = {}  # id -> sha256
         self.packet_limit: int | None = None  # MariaDB/MySQL: the server's max_allowed_packet
+
+    def fresh(self, write: Callable[[], T], *, retry: bool) -> T:
+        """`write`; when it raises NotFoundError and `retry` (not inside a caller's transaction),
+        forget the cached ids (a blob may have been collected by another process) and run it once
+        more."""
+        try:
+            return write()
+        except NotFoundError:
+            if not retry:
+                raise
+            self.forget()
+            return write()
 
     def forget(self) -> None:
         """Drop the cached ids (after a reference to a collected blob was refused)."""
@@ -110,11 +136,18 @@ class BlobStore:
         wanted = sorted(set(candidates))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            unused: Any = blobs.c.id.in_(chunk)
-            for column in (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id):
-                unused = unused & ~exists().where(column == blobs.c.id).correlate(blobs)
-            conn.execute(delete(blobs).where(unused))
+            conn.execute(delete(blobs).where(blobs.c.id.in_(chunk), unused()))
         for blob_id in wanted:
-            sha = self.names.pop(blob_id, None)
-            if sha is not None:
-                self.ids.pop(sha, None)
+            self._uncache(blob_id)
+
+    def collect_one(self, writer: Writer, blob_id: int | None) -> None:
+        """Delete the blob if nothing references it any more (after a replacement), in the
+        writer's transaction."""
+        if blob_id is not None:
+            writer.execute(_DROP_IF_UNUSED, [{"blob_id": blob_id}], keep=True)
+            self._uncache(blob_id)
+
+    def _uncache(self, blob_id: int) -> None:
+        sha = self.names.pop(blob_id, None)
+        if sha is not None:
+            self.ids.pop(sha, None)

@@ -10,10 +10,11 @@ from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import NullPool, PoolResetState
 
 from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError
 from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
+from tracker.sql.sqlite_reader import connector, folder_is_unwritable
 from tracker.store.codec import dumps, loads
 from tracker.store.location import StoreLocation, mask_password
 from tracker.store.records import Synchronous
@@ -31,7 +32,8 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     (`dumps`, `loads`): values are encoded and decoded at the repository, not here. A `read_only`
     engine cannot write: SQLite connections are `query_only` on a file opened without creating it
     (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
-    mode=ro where the file cannot be written), PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
+    mode=ro where the file cannot be written; see `sqlite_reader` where its folder cannot be), PostgreSQL
+    and MariaDB/MySQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     url: Any = location.url
@@ -42,7 +44,10 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
         kwargs["pool_reset_on_return"] = None
     if location.backend == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-        if read_only and location.path is not None:
+        if read_only and location.path is not None and folder_is_unwritable(location.path):
+            kwargs["creator"] = connector(location.path, BUSY_TIMEOUT_MS / 1000)
+            kwargs["poolclass"] = NullPool  # each connection looks again for a write-ahead log
+        elif read_only and location.path is not None:
             path = quote(str(location.path.resolve()))
             mode = "rw" if os.access(location.path, os.W_OK) else "ro"
             url = URL.create("sqlite", database=f"file:{path}", query={"mode": mode, "uri": "true"})

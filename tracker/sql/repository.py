@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
+from tracker.errors import DuplicateTrialError, NotFoundError, TrackerError
 from tracker.sql import attachments, schema
+from tracker.sql.annotating import AnnotationVerbs
+from tracker.sql.annotating import missing as _missing
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
@@ -40,22 +42,19 @@ from tracker.sql.rows import (
     tag_rows,
     to_sql,
 )
+from tracker.sql.sqlite_reader import folder_is_unwritable
 from tracker.sql.unit_of_work import UnitOfWork, partitions
 from tracker.store import checks
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
-    Artifact,
     Experiment,
     ExperimentQuery,
     ExperimentStats,
     JSONValue,
-    NewArtifact,
     NewExperiment,
-    NewStepMetric,
     NewTrial,
     NewTTPTResult,
     Owner,
-    StepMetric,
     Synchronous,
     Trial,
     TrialQuery,
@@ -71,11 +70,7 @@ if TYPE_CHECKING:
     from tracker.read.browser import Browser
 
 
-def _missing(kind: str, record_id: int) -> NotFoundError:
-    return NotFoundError(f"{kind} {record_id} does not exist")
-
-
-class SqlRepository(Repository):
+class SqlRepository(AnnotationVerbs, Repository):
     """Repository on a SQLAlchemy URL; every method is one transaction of the unit of work."""
 
     def __init__(
@@ -88,6 +83,8 @@ class SqlRepository(Repository):
         read_only: bool = False,
     ) -> None:
         self.location = location
+        if location.path is not None and folder_is_unwritable(location.path):
+            read_only = True  # nothing can be written where no -wal or -journal file can be made
         prepare_path(location, create=create and not read_only)
         self.uow = UnitOfWork(location, synchronous=synchronous, read_only=read_only)
         self.blobs = BlobStore(self.uow.dialect)
@@ -112,6 +109,9 @@ class SqlRepository(Repository):
     def in_transaction(self) -> bool:
         return self.uow.in_transaction()
 
+    def _outside(self) -> bool:
+        return not self.uow.in_transaction()
+
     def serialize(self, key: str) -> None:
         if self.uow.dialect in MYSQL_DIALECTS:  # a named lock, released when the transaction ends
             self.uow.write(lambda conn: session_lock(conn, "serialize", key))
@@ -120,6 +120,12 @@ class SqlRepository(Repository):
             return  # SQLite's write transactions take the write lock when they begin
         statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
         self.uow.write(lambda conn: conn.execute(statement, {"space": _SERIALIZE_SPACE, "key": key}))
+
+    def lock_experiment(self, experiment_id: int) -> None:
+        if self.uow.dialect == "sqlite":  # the write transaction holds the database's write lock
+            self.get_experiment(experiment_id)
+        else:
+            self.uow.write(lambda conn: attachments.lock_experiment(conn, experiment_id))
 
     # experiments ---------------------------------------------------------------------------
 
@@ -221,12 +227,17 @@ class SqlRepository(Repository):
         contents = code_contents([values], Trial)
 
         def fill(writer: Writer) -> None:
-            if not writer.execute(select(trials.c.id).where(trials.c.id == trial_id)):
+            found = writer.execute(select(trials.c.strategy_code_id).where(trials.c.id == trial_id))
+            if not found:
                 raise _missing("trial", trial_id)
             row, _ = to_sql(dict(values), Trial, self.blobs.ensure(writer, contents) if contents else {})
             writer.execute(update(trials).where(trials.c.id == trial_id).values(row))
+            if found[0][0] != row.get("strategy_code_id"):
+                self.blobs.collect_one(writer, found[0][0])  # the replaced code, unless another trial has it
 
-        self.uow.insert(fill)
+        self.blobs.fresh(
+            lambda: self.uow.insert(fill, on_integrity=lambda exc: _missing("trial", trial_id)), retry=self._outside()
+        )
 
     def get_trial(self, trial_id: int) -> Trial:
         def work(conn: Connection) -> Trial:
@@ -280,52 +291,6 @@ class SqlRepository(Repository):
                 consume(self.records.table(conn, names, rows, with_code))
 
         self.uow.read(work)
-
-    # tags, notes, step metrics, artifacts ----------------------------------------------------
-
-    def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
-        checked = checks.check_tag_changes(tags)
-        self.uow.write(lambda conn: attachments.set_tags(conn, owner, checked))
-
-    def set_note(self, owner: Owner, note: str | None) -> None:
-        record_type = Experiment if owner.kind == "experiment" else Trial
-        checked = checks.to_values(record_type, {"note": note})["note"]
-        self.uow.write(lambda conn: attachments.set_note(conn, owner, checked))
-
-    def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
-        checked = checks.step_metrics(trial_id, metrics)
-
-        def work(conn: Connection) -> None:
-            taken = attachments.add_step_metrics(conn, trial_id, checked)
-            if taken:
-                raise DuplicateStepError(trial_id, taken)
-
-        if checked:
-            self.uow.write(work)
-        else:
-            self.get_trial(trial_id)
-
-    def list_step_metrics(self, *, trial_id: int | None = None, experiment_id: int | None = None) -> list[StepMetric]:
-        return self.uow.read(lambda conn: attachments.list_step_metrics(conn, trial_id, experiment_id))
-
-    def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
-        checked, sha = checks.check_artifact(new)
-
-        table = OWNERS[owner.kind].records
-
-        def fill(writer: Writer) -> None:
-            if not writer.execute(select(table.c.id).where(table.c.id == owner.id)):
-                raise _missing(owner.kind, owner.id)
-            attachments.add_artifact(writer, self.blobs, owner, checked, sha, replace)
-
-        self.uow.insert(fill)
-        return Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
-
-    def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:
-        return self.uow.read(lambda conn: attachments.list_artifacts(conn, owner, of_trials))
-
-    def read_artifact(self, owner: Owner, name: str) -> bytes:
-        return self.uow.read(lambda conn: attachments.read_artifact(conn, self.blobs, owner, name))
 
     # TTPT ------------------------------------------------------------------------------------
 

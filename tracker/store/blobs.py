@@ -8,6 +8,7 @@ so a decoded text can be cached safely for the life of the process.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from typing import Literal
 
@@ -16,6 +17,14 @@ ZSTD_LEVEL = 6
 """Compression level: strategy code shrinks 3-5x; a 100 MiB artifact compresses in about a second."""
 MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 """Largest artifact accepted, before compression: 100 MiB (larger files belong in a file store)."""
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(text: object) -> bool:
+    """Whether `text` is a content name: 64 lowercase hex digits (never a path)."""
+    return isinstance(text, str) and _SHA256.fullmatch(text) is not None
 
 
 def digest(data: bytes) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 
 from tracker.errors import DuplicateStepError, ValidationError
 from tracker.store import blobs
-from tracker.store.codec import check_string, encode
+from tracker.store.codec import beyond_float, check_string, encode
 from tracker.store.records import (
     DIRECTIONS,
     TRIAL_STATES,
@@ -70,15 +71,36 @@ def _check_name(value: Any, field: str) -> str:
 def _check_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if type(value) is float and value == value:
+    if type(value) is float and value == value and -_LARGEST < value < _LARGEST:
         return value + 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
+    result = _as_float(value, field) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
+    return None if math.isnan(result) else _not_largest(result, field)
+
+
+_LARGEST = sys.float_info.max
+
+
+def _not_largest(value: float, field: str) -> float:
+    """Refuse the largest finite doubles on every backend: MariaDB and MySQL store the infinities
+    as them (a DOUBLE cannot hold inf), so there they would read back as inf."""
+    if abs(value) == sys.float_info.max:
+        raise ValidationError(
+            field,
+            f"{value!r} (the largest float) is kept for infinity in MariaDB/MySQL columns, so it is refused on "
+            "every store; store inf, or a smaller number",
+        )
+    return value
+
+
+def _as_float(value: int | float, field: str) -> float:
+    """`value` as a float; raises ValidationError for an integer beyond float range (it would
+    become inf)."""
     try:
-        result = float(value) + 0.0  # + 0.0: -0.0 becomes 0.0, which SQLite's REAL columns keep anyway
+        return float(value)
     except OverflowError:
-        result = math.inf if value > 0 else -math.inf
-    return None if math.isnan(result) else result
+        raise ValidationError(field, beyond_float(value)) from None
 
 
 def _check_metric(value: Any, field: str) -> float:
@@ -86,10 +108,7 @@ def _check_metric(value: Any, field: str) -> float:
         if type(value).__module__ == "numpy" and hasattr(value, "item"):
             return _check_metric(value.item(), field)
         raise ValidationError(field, f"expected a number, got {type(value).__name__}")
-    try:
-        return float(value) + 0.0  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+    return _not_largest(_as_float(value, field) + 0.0, field)  # -0.0 becomes 0.0, as SQLite's REAL columns keep it
 
 
 MAX_TAG_KEY = 250
@@ -257,6 +276,8 @@ def step_metrics(trial_id: int, metrics: Sequence[NewStepMetric]) -> list[NewSte
     """The metrics checked (`metrics[i].` names a bad one); raises DuplicateStepError when the
     batch has a (key, step) twice."""
     checked = [NewStepMetric(**to_row(m, f"metrics[{i}].")) for i, m in enumerate(metrics)]
+    for i, m in enumerate(checked):  # a metric's name follows the tag-name rule, so every backend stores it
+        check_tag_key(m.key, f"metrics[{i}].key")
     counts = Counter((m.key, m.step) for m in checked)
     repeated = sorted(pair for pair, count in counts.items() if count > 1)
     if repeated:

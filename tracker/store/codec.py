@@ -239,6 +239,13 @@ def number(value: Any) -> float | None:
     return None
 
 
+def beyond_float(value: float) -> str:
+    """The message for an integer too large for a float (str() of it may itself be refused)."""
+    return (
+        f"an integer of magnitude 2**{abs(int(value)).bit_length() - 1} is beyond the range of a float (about 1.8e308)"
+    )
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 timestamp as an aware UTC datetime (naive text means UTC)."""
     moment = datetime.fromisoformat(text)

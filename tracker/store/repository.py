@@ -170,6 +170,13 @@ class Repository(ABC):
         a read-then-write block (get-or-create) safe between processes. Backends whose write
         transactions already exclude each other (SQLite, the journal) need do nothing."""
 
+    def lock_experiment(self, experiment_id: int) -> None:
+        """Inside a write `transaction()`: keep every other writer away from the experiment (its
+        record, its trials and what they hold) until this transaction ends, so that what the
+        transaction reads of it stays true until it commits. Backends whose write transactions
+        already exclude each other (SQLite, the journal) need do nothing. Raises NotFoundError."""
+        self.get_experiment(experiment_id)
+
     @abstractmethod
     def close(self) -> None:
         """Release connections, locks and files. The repository is unusable afterwards."""
