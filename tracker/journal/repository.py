@@ -20,6 +20,7 @@ from tracker.errors import (
 from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
 from tracker.journal.replica import JournalReplica
+from tracker.journal.returns import JsonReturns, operation
 from tracker.journal.state import JournalState
 from tracker.store import blobs, codec
 from tracker.store.location import StoreLocation, prepare_path
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from tracker.read.browser import Browser
 
 
-class JsonRepository(Repository):
+class JsonRepository(JsonReturns, Repository):
     """Repository on a JSON Lines journal; safe for many threads and processes."""
 
     def __init__(
@@ -114,6 +115,7 @@ class JsonRepository(Repository):
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
         items, checks = codec.trial_rows(trials, item=True)
+        series = codec.trial_returns(trials)
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
             taken = state.by_experiment[experiment_id]
@@ -129,7 +131,8 @@ class JsonRepository(Repository):
                 if i in checks:
                     item["ttpt"] = {"id": ttpt_id, "trial_id": item["id"], **checks[i]}
                     ttpt_id += 1
-            self.journal.emit(*texts, {"op": "trials", "experiment_id": experiment_id, "trials": items})
+            stored = [operation(self.blob_files, items[i]["id"], s) for i, s in series.items()]
+            self.journal.emit(*texts, {"op": "trials", "experiment_id": experiment_id, "trials": items}, *stored)
             return [item["id"] for item in items]
 
     @staticmethod

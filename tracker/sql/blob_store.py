@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, li
 from sqlalchemy.dialects import mysql, postgresql
 
 from tracker.errors import StoreError
-from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
+from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trial_returns, trials
 from tracker.sql.unit_of_work import Writer
 from tracker.store import blobs as content
 
@@ -111,7 +111,13 @@ class BlobStore:
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
             unused: Any = blobs.c.id.in_(chunk)
-            for column in (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id):
+            referring = (
+                trials.c.strategy_code_id,
+                experiment_artifacts.c.blob_id,
+                trial_artifacts.c.blob_id,
+                trial_returns.c.index_id,
+            )
+            for column in referring:
                 unused = unused & ~exists().where(column == blobs.c.id).correlate(blobs)
             conn.execute(delete(blobs).where(unused))
         for blob_id in wanted:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
-from tracker.sql import attachments, schema
+from tracker.sql import attachments, returns, schema
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
@@ -67,7 +67,7 @@ def _missing(kind: str, record_id: int) -> NotFoundError:
     return NotFoundError(f"{kind} {record_id} does not exist")
 
 
-class SqlRepository(Repository):
+class SqlRepository(returns.SqlReturns, Repository):
     """Repository on a SQLAlchemy URL; every method is one transaction of the unit of work."""
 
     def __init__(
@@ -175,6 +175,7 @@ class SqlRepository(Repository):
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, checks = codec.trial_rows(new_trials)
+        series = codec.trial_returns(new_trials)
         contents = code_contents(rows, Trial)
 
         def fill(writer: Writer) -> list[int]:
@@ -188,6 +189,7 @@ class SqlRepository(Repository):
             ids = writer.insert(trials, sql_rows)
             if checks:
                 writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
+            returns.insert(writer, self.blobs, [(ids[i], s) for i, s in series.items()])
             tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
             if tag_lists:
                 writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
@@ -203,7 +205,7 @@ class SqlRepository(Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        simple = not checks and not contents and not any(row.get("tags") for row in rows)
+        simple = not checks and not series and not contents and not any(row.get("tags") for row in rows)
         try:
             return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
         except NotFoundError:
