@@ -56,7 +56,7 @@ def check(series: Any, field: str = "returns") -> ReturnSeries:
     if not isinstance(series, ReturnSeries) or not isinstance(series.values, bytes):
         raise ValidationError(field, f"expected a ReturnSeries, got {type(series).__name__}")
     if not series.values or len(series.values) % 8:
-        raise ValidationError(field, "must hold at least one float64 value (8 bytes each)")
+        raise ValidationError(field, "is empty or not whole float64 values (8 bytes each); give at least one return")
     if len(series) > MAX_POINTS:
         raise ValidationError(field, f"holds {len(series):,} values; at most {MAX_POINTS:,} are stored")
     values = np.frombuffer(series.values, dtype="<f8")
