@@ -64,6 +64,12 @@ def fill(tracker: ExperimentTracker) -> list[int]:
     return ids
 
 
+def _returns(tracker: ExperimentTracker, trial_id: int) -> Any:
+    """A trial's stored returns as bytes (values bit for bit, and the index blob), or None."""
+    found = tracker.repository.get_returns(trial_id)
+    return None if found is None else (found.values, found.index)
+
+
 def snapshot(tracker: ExperimentTracker) -> list[Any]:
     """Everything in the store except ids, for comparing stores record by record."""
     out = []
@@ -81,6 +87,7 @@ def snapshot(tracker: ExperimentTracker) -> list[Any]:
                             for r in tracker.get_ttpt_results(t["id"])
                         ],
                         "steps": tracker.get_step_metrics(t["id"]),
+                        "returns": _returns(tracker, t["id"]),
                         "artifacts": _artifacts(tracker, ("trial", t["id"])),
                     }
                     for t in trials

@@ -276,7 +276,7 @@ class TestUpgrades:
         schema.upgrade(db, "head")
         report = schema.downgrade(db, "0001")
         assert report.rows == {**IN_HOUSE_ROWS, "trials (strategy code put back)": 2}
-        assert report.applied == ["0003 (down)", "0002 (down)"]
+        assert report.applied == ["0004 (down)", "0003 (down)", "0002 (down)"]
         schema.upgrade(db, "head")
         db.dispose()
         with ExperimentTracker(sql_url) as tracker:
