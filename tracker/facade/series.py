@@ -35,7 +35,7 @@ def _dated(index: Any, field: str) -> bytes:
             raise ValidationError(f"{field}.index", f"expected timestamps; {_HINT}") from None
     if index.hasnans:
         raise ValidationError(f"{field}.index", "holds a missing timestamp (NaT); every value needs its timestamp")
-    unit = index.dtype.unit if hasattr(index.dtype, "unit") else "ns"
+    unit = str(index.unit)
     header = {
         "unit": unit,
         "tz": None if index.tz is None else str(index.tz),
@@ -91,5 +91,16 @@ def to_pandas(series: ReturnSeries, name: str | None = None) -> Any:
     if header.get("tz") is not None:
         index = index.tz_localize("UTC").tz_convert(header["tz"])
     if header.get("freq") is not None:
-        index = pd.DatetimeIndex(index, freq=header["freq"])
+        index = _with_freq(index, header["freq"])
     return pd.Series(values, index=index, name=name)
+
+
+def _with_freq(index: Any, freq: str) -> Any:
+    """The index with its frequency back (pandas cannot infer one from a single timestamp)."""
+    import pandas as pd
+
+    try:
+        return pd.DatetimeIndex(index, freq=freq)
+    except ValueError:
+        rebuilt = pd.date_range(index[0], periods=len(index), freq=freq, name=index.name, unit=index.unit)
+        return rebuilt if rebuilt.equals(index) else index

@@ -1,5 +1,5 @@
 """Copying experiments between stores, with everything they hold: trials, TTPT results, summary,
-tags, notes, provenance, attributes, step metrics and artifacts.
+tags, notes, provenance, attributes, step metrics, artifacts and returns series.
 
 Idempotent: an experiment already in the destination (same name, template, mode and creation
 time) is matched, and only what it lacks is added, so running a copy twice adds nothing. Each
@@ -31,10 +31,11 @@ from tracker.store.records import (
 )
 from tracker.store.repository import Repository
 from tracker.store.retry import atomically
+from tracker.store.returns import ReturnSeries
 
 log = logging.getLogger(__name__)
 BATCH = 5000
-COUNTS = ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts")
+COUNTS = ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts", "returns")
 
 
 def as_new(record: Any, new_type: type[Any], **extra: Any) -> Any:
@@ -120,6 +121,7 @@ def _copy_experiment(
     numbers = _copy_trials(src, dst, experiment.id, target_id, added)
     _copy_steps(src, dst, experiment.id, target_id, numbers, added)
     _copy_artifacts(src, dst, experiment.id, target_id, numbers, added)
+    _copy_returns(src, dst, experiment.id, target_id, numbers, added)
     return target_id
 
 
@@ -216,6 +218,21 @@ def _copy_artifacts(
             added["artifacts"] += 1
 
 
+def _copy_returns(
+    src: Repository, dst: Repository, source_id: int, target_id: int, numbers: dict[int, int], added: Counter[str]
+) -> None:
+    """Give the destination's trials the returns series they lack."""
+    have = set(dst.returns_trial_ids([target_id], complete_only=False))
+    wanted = [i for i in src.returns_trial_ids([source_id], complete_only=False) if numbers[i] not in have]
+
+    def store(chunk: list[tuple[int, ReturnSeries]]) -> None:
+        for trial_id, series in chunk:
+            dst.set_returns(numbers[trial_id], series)
+        added["returns"] += len(chunk)
+
+    src.read_returns(wanted, store)
+
+
 def snapshot(repo: Repository, experiment_id: int) -> dict[str, Any]:
     """Everything an experiment holds, without ids: for comparing two stores' copies."""
     with repo.transaction(write=False):
@@ -234,12 +251,18 @@ def snapshot(repo: Repository, experiment_id: int) -> dict[str, Any]:
             for of_trials in (False, True)
             for a in repo.list_artifacts(Owner("experiment", experiment_id), of_trials=of_trials)
         )
+        returns: dict[int, tuple[bytes, bytes | None]] = {}
+        repo.read_returns(
+            repo.returns_trial_ids([experiment_id], complete_only=False),
+            lambda chunk: returns.update({number[i]: (s.values, s.index) for i, s in chunk}),
+        )
     return {
         "experiment": _without(experiment, ("id",)),
         "trials": {t.trial_number: _without(t, ("id", "experiment_id")) for t in trials},
         "ttpt": results,
         "steps": steps,
         "artifacts": artifacts,
+        "returns": returns,
     }
 
 
