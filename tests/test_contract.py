@@ -965,7 +965,9 @@ class TestReturns:
         eid = new_experiment(tracker)
         tracker.log_trial(eid, 1, {}, {})
         with pytest.raises(DuplicateTrialError):
-            tracker.log_trials(eid, [{"trial_number": n, "params": {}, "performance": {}, "returns": [0.1]} for n in (0, 1)])
+            tracker.log_trials(
+                eid, [{"trial_number": n, "params": {}, "performance": {}, "returns": [0.1]} for n in (0, 1)]
+            )
         assert tracker.repository.returns_trial_ids([eid], complete_only=False) == []
 
     def test_deleting_the_experiment_deletes_its_returns(self, tracker: ExperimentTracker) -> None:
@@ -999,8 +1001,11 @@ class TestReturns:
         assert {k: v for k, v in found.items() if k != "best_trial_id"} == {
             k: v for k, v in expected.items() if k != "best_trial_id"
         }
-        assert found == tracker.overfitting(tags={"campaign": "q3"}, splits=4) == tracker.overfitting("momentum", splits=4)
-        assert found["n_trials"] == 6 and found["status"] in ("significant", "not-significant")
+        assert (
+            found == tracker.overfitting(tags={"campaign": "q3"}, splits=4) == tracker.overfitting("momentum", splits=4)
+        )
+        assert found["n_trials"] == 6
+        assert found["status"] in ("significant", "not-significant")
 
     def test_copy_carries_the_returns(self, tracker: ExperimentTracker, tmp_path: Path) -> None:
         eid = new_experiment(tracker)
@@ -1011,9 +1016,10 @@ class TestReturns:
             tracker.copy_to(other)  # idempotent
             copied = [t["id"] for t in other.get_trials(other.list_experiments()[0]["id"])]
             assert other.get_returns(copied[0]).to_numpy().tobytes() == self.series().to_numpy().tobytes()
-            assert other.get_returns(copied[1]).to_numpy().tobytes() == tracker.get_returns(
-                tracker.get_trials(eid)[1]["id"]
-            ).to_numpy().tobytes()
+            assert (
+                other.get_returns(copied[1]).to_numpy().tobytes()
+                == tracker.get_returns(tracker.get_trials(eid)[1]["id"]).to_numpy().tobytes()
+            )
 
 
 OVERFITTING_KEYS = (

@@ -43,13 +43,16 @@ def assert_0003_intact(tracker: ExperimentTracker) -> None:
         stored = tracker.get_trials(eid)
         assert [t["trial_number"] for t in stored] == [t["trial_number"] for t in trials(index)]
         for t, want in zip(stored, trials(index), strict=True):
-            assert same(t["params"], want["params"]) and same(t["performance"], want["performance"])
+            assert same(t["params"], want["params"])
+            assert same(t["performance"], want["performance"])
             assert t["strategy_code"] == want.get("strategy_code")
             more = extras(index, want["trial_number"])
             assert same(t["attributes"], more["attributes"])
             assert (t["note"], t["tags"]) == (more["note"], more["tags"])
             steps = tracker.get_step_metrics(t["id"])["fold_sharpe"]
-            assert steps[0] == (0, 0.5) and steps[1][0] == 1 and math.isnan(steps[1][1])
+            assert steps[0] == (0, 0.5)
+            assert steps[1][0] == 1
+            assert math.isnan(steps[1][1])
             assert tracker.get_artifact(("trial", t["id"]), "weights.bin") == ARTIFACT
             assert [r["passed"] for r in tracker.get_ttpt_results(t["id"])] == [p for p, _, _ in want.get("ttpt", [])]
 

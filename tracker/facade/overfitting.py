@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ValidationError
 from tracker.facade.arguments import check_int, check_number, check_tag_filter, tag_pairs
 from tracker.facade.reading import Reading
 from tracker.store.records import ExperimentQuery
+
+if TYPE_CHECKING:
+    from tracker.reports.overfitting import Overfitting
 
 
 class OverfittingAnalysis(Reading):
@@ -30,7 +33,7 @@ class OverfittingAnalysis(Reading):
         dsr, min_track_record_length, pbo, degradation_slope, prob_oos_loss and status
         ("significant", "not-significant", "unknown"). Definitions: docs/analysis.md#overfitting.
         Raises NotFoundError for an unknown experiment, ValidationError for bad settings."""
-        return self.overfitting_report(
+        found: dict[str, Any] = self.overfitting_report(
             experiments,
             tags=tags,
             periods_per_year=periods_per_year,
@@ -38,6 +41,7 @@ class OverfittingAnalysis(Reading):
             splits=splits,
             alpha=alpha,
         ).as_dict()
+        return found
 
     def overfitting_report(
         self,
@@ -48,7 +52,7 @@ class OverfittingAnalysis(Reading):
         n_effective: float | None = None,
         splits: int = 16,
         alpha: float = 0.05,
-    ) -> Any:
+    ) -> Overfitting:
         """`overfitting`'s numbers as a frozen `tracker.reports.overfitting.Overfitting` record,
         with CSCV's logits (for the dashboard's histogram)."""
         from tracker.reports.family import assess, read_family
@@ -80,8 +84,10 @@ class OverfittingAnalysis(Reading):
             if not isinstance(given, Sequence):
                 raise ValidationError("experiments", "expected an id, a name, or a list of them")
             for item in given:
-                ids.append(self.experiment_id(item))  # type: ignore[arg-type]
+                ids.append(self.experiment_id(item))
         if tags:
             pairs = tag_pairs(check_tag_filter(tags))
-            ids += [s.experiment.id for s in self._repo.list_experiments(ExperimentQuery(tags=pairs, trial_stats=False))]
+            ids += [
+                s.experiment.id for s in self._repo.list_experiments(ExperimentQuery(tags=pairs, trial_stats=False))
+            ]
         return sorted(set(ids))

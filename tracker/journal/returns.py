@@ -60,7 +60,10 @@ class JsonReturns:
             return found
 
     def read_returns(
-        self, trial_ids: Sequence[int], consume: Callable[[list[tuple[int, ReturnSeries]]], None], chunk_size: int = 2_000
+        self,
+        trial_ids: Sequence[int],
+        consume: Callable[[list[tuple[int, ReturnSeries]]], None],
+        chunk_size: int = 2_000,
     ) -> None:
         with self.journal.reading() as state:
             items = [(i, state.returns[i]) for i in trial_ids if i in state.returns]

@@ -86,7 +86,7 @@ class JournalState:
             item = {k: v for k, v in op.items() if k != "op"}
             self.artifacts.setdefault((op["kind"], op["id"]), {})[op["name"]] = item
         elif kind == "returns":
-            self.trials[op["trial_id"]]  # noqa: B018 - a KeyError for a missing trial, as other operations
+            self.trials[op["trial_id"]]
             self.returns[op["trial_id"]] = op
         elif kind == "delete":
             self._delete(op["experiment_id"])

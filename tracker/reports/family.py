@@ -57,7 +57,9 @@ class Family:
             values = np.frombuffer(series.values, dtype="<f8")
             if self._row == 0:
                 self._start(series, len(values))
-            if series.index is self._reference or (len(values) == self.matrix.shape[1] and series.index == self._reference):
+            if series.index is self._reference or (
+                len(values) == self.matrix.shape[1] and series.index == self._reference
+            ):
                 self.matrix[self._row] = values
                 own.append(self._row)
             else:

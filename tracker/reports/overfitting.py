@@ -160,7 +160,9 @@ def cscv(sums: Array, squares: Array, block_length: int, chunk: int = 32) -> CSC
     (1 the worst, ties averaged, over N+1) and λ = ln(ω/(1−ω)). The out-of-sample half of a split
     is the in-sample half of its complement, so each half's Sharpes are computed once."""
     n, splits = sums.shape
-    halves = np.array([[1.0 if b in c else 0.0 for b in range(splits)] for c in combinations(range(splits), splits // 2)])
+    halves = np.array(
+        [[1.0 if b in c else 0.0 for b in range(splits)] for c in combinations(range(splits), splits // 2)]
+    )
     count = halves.shape[0]
     size = block_length * splits // 2
     logits, chosen_is, chosen_oos = [], [], []

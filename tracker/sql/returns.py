@@ -129,6 +129,9 @@ class SqlReturns:
         return self.uow.read(lambda conn: trial_ids(conn, experiment_ids, complete_only))
 
     def read_returns(
-        self, trial_ids: Sequence[int], consume: Callable[[list[tuple[int, ReturnSeries]]], None], chunk_size: int = 2_000
+        self,
+        trial_ids: Sequence[int],
+        consume: Callable[[list[tuple[int, ReturnSeries]]], None],
+        chunk_size: int = 2_000,
     ) -> None:
         self.uow.read(lambda conn: read(conn, trial_ids, consume, chunk_size))

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from tracker.store.location import StoreLocation
-from tracker.store.returns import ReturnSeries
 from tracker.store.records import (
     Artifact,
     Experiment,
@@ -34,6 +33,7 @@ from tracker.store.records import (
     TrialTable,
     TTPTResult,
 )
+from tracker.store.returns import ReturnSeries
 
 
 class Repository(ABC):
@@ -161,7 +161,10 @@ class Repository(ABC):
 
     @abstractmethod
     def read_returns(
-        self, trial_ids: Sequence[int], consume: Callable[[list[tuple[int, ReturnSeries]]], None], chunk_size: int = 2_000
+        self,
+        trial_ids: Sequence[int],
+        consume: Callable[[list[tuple[int, ReturnSeries]]], None],
+        chunk_size: int = 2_000,
     ) -> None:
         """Pass the returns of the trials (those that have some, in the order of `trial_ids`) to
         `consume`, `chunk_size` at a time, so memory holds one chunk. Equal indexes are the same

@@ -112,4 +112,3 @@ def unpack(codec: str, data: bytes) -> bytes:
     import zstandard
 
     return unshuffle(zstandard.ZstdDecompressor().decompress(data))
-
