@@ -55,7 +55,7 @@ class OverfittingAnalysis(Reading):
     ) -> Overfitting:
         """`overfitting`'s numbers as a frozen `tracker.reports.overfitting.Overfitting` record,
         with CSCV's logits (for the dashboard's histogram)."""
-        from tracker.reports.family import assess, read_family
+        from tracker.reports.family import overfitting_of
 
         ids = self._family_ids(experiments, tags)
         ppy = check_number(periods_per_year, "periods_per_year")
@@ -71,8 +71,7 @@ class OverfittingAnalysis(Reading):
         level = check_number(alpha, "alpha")
         if level is None or not 0 < level < 1:
             raise ValidationError("alpha", f"must be between 0 and 1, got {alpha!r}")
-        family = read_family(self._repo, ids)
-        return assess(family, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level)
+        return overfitting_of(self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level)
 
     def _family_ids(self, experiments: object, tags: Mapping[str, str] | None) -> list[int]:
         """The ids of the experiments named or tagged; raises NotFoundError, ValidationError."""

@@ -178,3 +178,19 @@ def _cscv(family: Family, columns: np.ndarray, splits: int) -> stats.CSCV | None
     sums = np.concatenate([p[0] for p in parts])
     squares = np.concatenate([p[1] for p in parts])
     return stats.cscv(sums, squares, length)
+
+
+def overfitting_of(
+    repo: Repository,
+    experiment_ids: Sequence[int],
+    *,
+    periods_per_year: float = 252,
+    n_effective: float | None = None,
+    splits: int = 16,
+    alpha: float = 0.05,
+) -> Overfitting:
+    """The overfitting numbers of the experiments' complete trials with returns, as one family
+    (arguments as `ExperimentTracker.overfitting` takes them, already checked). The read-side call
+    for the dashboard: a frozen record, with CSCV's logits."""
+    family = read_family(repo, experiment_ids)
+    return assess(family, periods_per_year=periods_per_year, n_effective=n_effective, splits=splits, alpha=alpha)
