@@ -198,8 +198,11 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     )
     assert "INVALID: look-ahead" in run.stdout
     assert "valid" in run.stdout
+    assert "DSR" in run.stdout  # the overfitting status beside the verdict
     with ExperimentTracker(db_path=tmp_path / "demo.db") as tracker:
         honest, leaky = tracker.compare_experiments([1, 2])
+        assert tracker.overfitting(1)["n_trials"] == 20  # the honest study logged every trial's returns
+        assert f"DSR {honest['overfitting_dsr']:.2f}" in run.stdout
     assert honest["violation_rate"] == 0.0
     assert leaky["violation_rate"] == 1.0
     assert leaky["best_value"] > honest["best_value"]

@@ -71,7 +71,9 @@ class OverfittingAnalysis(Reading):
         level = check_number(alpha, "alpha")
         if level is None or not 0 < level < 1:
             raise ValidationError("alpha", f"must be between 0 and 1, got {alpha!r}")
-        return overfitting_of(self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level)
+        return overfitting_of(
+            self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level
+        )
 
     def _family_ids(self, experiments: object, tags: Mapping[str, str] | None) -> list[int]:
         """The ids of the experiments named or tagged; raises NotFoundError, ValidationError."""
