@@ -4,6 +4,7 @@ repository stores. pandas and numpy are imported where they are used."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tracker.errors import ValidationError
@@ -24,9 +25,20 @@ def _floats(values: Any, field: str) -> Any:
     return np.ascontiguousarray(array)
 
 
+_LAST = threading.local()
+"""Per thread, the last DatetimeIndex turned into a blob, with its blob: a study's trials share
+one index (pandas indexes are immutable, and the reference kept here stops its id being reused)."""
+
+
 def _dated(index: Any, field: str) -> bytes:
     """The index blob of a DatetimeIndex (or of what pandas reads as one)."""
     import pandas as pd
+
+    last = getattr(_LAST, "pair", None)
+    if last is not None and last[0] is index:
+        blob: bytes = last[1]
+        return blob
+    given = index
 
     if not isinstance(index, pd.DatetimeIndex):
         try:
@@ -42,7 +54,10 @@ def _dated(index: Any, field: str) -> bytes:
         "freq": index.freqstr,
         "name": index.name if isinstance(index.name, str) else None,
     }
-    return index_blob(index.asi8.astype("<i8").tobytes(), header)
+    blob = index_blob(index.asi8.astype("<i8").tobytes(), header)
+    if isinstance(given, pd.DatetimeIndex):
+        _LAST.pair = (given, blob)
+    return blob
 
 
 def to_returns(value: Any, field: str = "returns", index: Any = None) -> ReturnSeries:

@@ -154,7 +154,11 @@ class CSCV:
     logits: tuple[float, ...]
 
 
-def cscv(sums: Array, squares: Array, block_length: int, chunk: int = 32) -> CSCV:
+CELLS = 1_000_000
+"""Splits x trials per step of `cscv`: its temporaries stay near 8 MB each."""
+
+
+def cscv(sums: Array, squares: Array, block_length: int) -> CSCV:
     """Combinatorially symmetric cross-validation from per-block sums (trials x S): for each of
     the C(S, S/2) in-sample halves, the in-sample best trial by Sharpe, its out-of-sample rank ω
     (1 the worst, ties averaged, over N+1) and λ = ln(ω/(1−ω)). The out-of-sample half of a split
@@ -166,6 +170,7 @@ def cscv(sums: Array, squares: Array, block_length: int, chunk: int = 32) -> CSC
     count = halves.shape[0]
     size = block_length * splits // 2
     logits, chosen_is, chosen_oos = [], [], []
+    chunk = max(1, CELLS // (2 * n))
     for start in range(0, count // 2, chunk):  # C(2m, m) is even: halves pair with complements
         mine = np.arange(start, min(start + chunk, count // 2))
         pair = np.concatenate([mine, count - 1 - mine])  # a half, then its complement

@@ -39,6 +39,14 @@ class BlobStore:
         self.ids: dict[str, int] = {}  # sha256 -> id
         self.names: dict[int, str] = {}  # id -> sha256
         self.packet_limit: int | None = None  # MariaDB/MySQL: the server's max_allowed_packet
+        self._last_index: tuple[bytes, str] | None = None
+
+    def name_of_index(self, blob: bytes) -> str:
+        """The SHA-256 of a returns index blob; the last one is remembered (a study logs one
+        index object thousands of times)."""
+        if self._last_index is None or self._last_index[0] is not blob:
+            self._last_index = (blob, content.digest(blob))
+        return self._last_index[1]
 
     def forget(self) -> None:
         """Drop the cached ids (after a reference to a collected blob was refused)."""

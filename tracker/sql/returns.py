@@ -27,7 +27,7 @@ def rows(writer: Writer, store: BlobStore, by_trial: Sequence[tuple[int, ReturnS
     wanted: dict[str, bytes] = {}
     for i, (_, series) in enumerate(by_trial):
         if series.index is not None:
-            shas[i] = content.digest(series.index)
+            shas[i] = store.name_of_index(series.index)
             wanted[shas[i]] = series.index
     ids = store.ensure(writer, wanted) if wanted else {}
     return [

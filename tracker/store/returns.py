@@ -10,6 +10,7 @@ content, as strategy code is. numpy is imported where it is used.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,11 @@ def split_index(blob: bytes) -> tuple[dict[str, Any], bytes]:
     return header, ticks
 
 
+_CHECKED = threading.local()
+"""The last index blob each thread checked: a study logs one index thousands of times, and the
+same bytes object (`tracker.facade.series` reuses it) need not be scanned again."""
+
+
 def check(series: Any, field: str = "returns") -> ReturnSeries:
     """`series` if it can be stored; raises ValidationError (a length that is not whole float64s,
     an empty series, an infinity, an index of another length or not strictly increasing)."""
@@ -63,7 +69,7 @@ def check(series: Any, field: str = "returns") -> ReturnSeries:
     if np.isinf(values).any():
         where = int(np.flatnonzero(np.isinf(values))[0])
         raise ValidationError(field, f"value {where} is infinite; returns must be finite numbers (NaN for a gap)")
-    if series.index is not None:
+    if series.index is not None and getattr(_CHECKED, "index", None) is not series.index:
         try:
             header, ticks = split_index(series.index)
         except (ValueError, UnicodeDecodeError):
@@ -81,6 +87,7 @@ def check(series: Any, field: str = "returns") -> ReturnSeries:
                 f"{field}.index",
                 f"timestamp {where} is not after the one before it; sort the series and drop duplicates",
             )
+        _CHECKED.index = series.index
     return series
 
 
@@ -98,11 +105,18 @@ def unshuffle(data: bytes) -> bytes:
     return np.frombuffer(data, dtype=np.uint8).reshape(8, -1).T.tobytes()
 
 
-def pack(values: bytes) -> bytes:
-    """The stored form of float64 value bytes: shuffled, then zstd."""
-    import zstandard
+_COMPRESSORS = threading.local()
 
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(shuffle(values))
+
+def pack(values: bytes) -> bytes:
+    """The stored form of float64 value bytes: shuffled, then zstd (one compressor per thread)."""
+    compressor = getattr(_COMPRESSORS, "zstd", None)
+    if compressor is None:
+        import zstandard
+
+        compressor = _COMPRESSORS.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    packed: bytes = compressor.compress(shuffle(values))
+    return packed
 
 
 def unpack(codec: str, data: bytes) -> bytes:
