@@ -126,8 +126,6 @@ def compare(args: argparse.Namespace) -> int:
         field("violation_rate", "violation rate", percent),
         field("verdict"),
         field("overfitting_status", "overfitting"),
-        field("overfitting_dsr", "DSR"),
-        field("overfitting_pbo", "PBO"),
         field("improvement"),
         field("first_best_trial", "first best trial"),
     ]
