@@ -1021,6 +1021,25 @@ class TestReturns:
                 == tracker.get_returns(tracker.get_trials(eid)[1]["id"]).to_numpy().tobytes()
             )
 
+    def test_archive_and_restore_carry_the_returns(self, tracker: ExperimentTracker, tmp_path: Path) -> None:
+        eid = new_experiment(tracker)
+        given = self.series()
+        tracker.log_trial(eid, 0, {}, {}, returns=given)
+        moved = tracker.archive(tmp_path / "archive.jsonl", ids=[eid])
+        assert moved["returns"] == 1
+        assert tracker.repository.returns_trial_ids([eid]) == []
+        with ExperimentTracker(tmp_path / "archive.jsonl") as archive:
+            archived = moved["moved"][0]["destination_id"]
+            assert (
+                archive.get_returns(archive.get_trials(archived)[0]["id"]).to_numpy().tobytes()
+                == given.to_numpy().tobytes()
+            )
+        back = tracker.restore([moved["moved"][0]["destination_id"]], tmp_path / "archive.jsonl")
+        restored = back["moved"][0]["destination_id"]
+        got = tracker.get_returns(tracker.get_trials(restored)[0]["id"])
+        assert got.to_numpy().tobytes() == given.to_numpy().tobytes()
+        assert got.index.equals(given.index)
+
 
 OVERFITTING_KEYS = (
     "n_trials",
