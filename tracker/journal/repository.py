@@ -23,6 +23,7 @@ from tracker.journal.replica import JournalReplica
 from tracker.journal.returns import JsonReturns, operation
 from tracker.journal.state import JournalState
 from tracker.store import blobs, codec
+from tracker.store import returns as packing
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
     Artifact,
@@ -115,7 +116,7 @@ class JsonRepository(JsonReturns, Repository):
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
         items, checks = codec.trial_rows(trials, item=True)
-        series = codec.trial_returns(trials)
+        series = packing.of_batch(trials)
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
             taken = state.by_experiment[experiment_id]

@@ -33,6 +33,7 @@ from tracker.sql.rows import (
 )
 from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
 from tracker.store import codec
+from tracker.store import returns as packing
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
     TRIAL_STATES,
@@ -175,7 +176,7 @@ class SqlRepository(returns.SqlReturns, Repository):
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, checks = codec.trial_rows(new_trials)
-        series = codec.trial_returns(new_trials)
+        series = packing.of_batch(new_trials)
         contents = code_contents(rows, Trial)
 
         def fill(writer: Writer) -> list[int]:

@@ -40,8 +40,6 @@ from tracker.store.records import (
     kind_of,
     stored_fields,
 )
-from tracker.store.returns import ReturnSeries
-from tracker.store.returns import check as check_returns
 
 R = TypeVar("R")
 
@@ -459,18 +457,6 @@ def trial_rows(
         except ValidationError as exc:
             raise (exc.within(f"trials[{index}].") if len(trials) > 1 else exc) from None
     return rows, checks
-
-
-def trial_returns(trials: Sequence[NewTrial]) -> dict[int, ReturnSeries]:
-    """The checked returns series of a batch of trials, by position."""
-    found = {}
-    for index, trial in enumerate(trials):
-        if trial.returns is not None:
-            try:
-                found[index] = check_returns(trial.returns)
-            except ValidationError as exc:
-                raise (exc.within(f"trials[{index}].") if len(trials) > 1 else exc) from None
-    return found
 
 
 def to_values(record_type: type, values: Mapping[str, Any], where: str = "", *, item: bool = False) -> dict[str, Any]:

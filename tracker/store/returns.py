@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,19 @@ def check(series: Any, field: str = "returns") -> ReturnSeries:
             )
         _CHECKED.index = series.index
     return series
+
+
+def of_batch(trials: Sequence[Any]) -> dict[int, ReturnSeries]:
+    """The checked returns series of a batch of `NewTrial`s, by position; a ValidationError names
+    the trial as `trials[i].` in a batch of several."""
+    found = {}
+    for index, trial in enumerate(trials):
+        if trial.returns is not None:
+            try:
+                found[index] = check(trial.returns)
+            except ValidationError as exc:
+                raise (exc.within(f"trials[{index}].") if len(trials) > 1 else exc) from None
+    return found
 
 
 def shuffle(values: bytes) -> bytes:
