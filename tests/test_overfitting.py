@@ -222,3 +222,26 @@ def test_a_strategy_with_a_real_edge_is_significant_and_noise_is_not(tmp_path: P
     assert found["status"] == "significant"
     assert found["best_trial_id"] == edged.get_trials(eid)[7]["id"]
     edged.close()
+
+
+def test_the_command_line_prints_the_family_of_experiments_or_tags(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    tracker, eid, _ = family(tmp_path, 6, 120, 11)
+    tracker.set_tags(("experiment", eid), {"campaign": "q3"})
+    expected = tracker.overfitting(eid, periods_per_year=52, splits=4)
+    url = tracker.url
+    tracker.close()
+
+    def cli(*args: str) -> str:
+        command = [sys.executable, "-m", "tracker.cli", "--url", url, "overfitting", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    by_name = json.loads(cli("family", "--periods-per-year", "52", "--splits", "4", "--format", "json"))
+    by_tag = json.loads(cli("--tag", "campaign=q3", "--periods-per-year", "52", "--splits", "4", "--format", "json"))
+    assert by_name == by_tag == json.loads(json.dumps(expected))
+    table = cli(str(eid), "--splits", "4")
+    assert "expected_max_sharpe" in table
+    assert "docs/analysis.md#overfitting" in table
