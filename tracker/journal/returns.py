@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracker.errors import NotFoundError
+from tracker.errors import CorruptStoreError
 from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
 from tracker.journal.replica import JournalReplica
@@ -80,5 +80,8 @@ class JsonReturns:
                 index = indexes[item["index"]] = self.blob_files.get(item["index"])
         values = packing.unshuffle(self.blob_files.get(item["values"]))
         if len(values) != 8 * item["length"]:
-            raise NotFoundError(f"the returns file {item['values']} does not hold {item['length']} values")
+            raise CorruptStoreError(
+                f"the returns file {item['values']}.zst in {self.blob_files.path} does not hold {item['length']} "
+                "values; restore the folder from a backup"
+            )
         return ReturnSeries(values, index)
