@@ -10,7 +10,7 @@ chunk of series and the best series so far.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,9 +108,11 @@ class Family:
                 self.best = row
                 self.best_series = self.matrix[row].copy()
 
-    def blocks(self, columns: np.ndarray) -> list[Array]:
-        """The matrix's common `columns`, a block of trials at a time (each a copy)."""
-        return [self.matrix[start : start + BLOCK][:, columns] for start in range(0, self._row, BLOCK)]
+    def blocks(self, columns: np.ndarray) -> Iterator[Array]:
+        """The matrix's common `columns`, a block of trials at a time (each a copy, made as it is
+        asked for: memory holds one)."""
+        for start in range(0, self._row, BLOCK):
+            yield self.matrix[start : start + BLOCK][:, columns]
 
 
 def read_family(repo: Repository, experiment_ids: Sequence[int]) -> Family:
