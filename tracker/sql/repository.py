@@ -210,9 +210,12 @@ class SqlRepository(returns.SqlReturns, Repository):
         try:
             return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
         except NotFoundError:
-            if not contents or not self._experiment_exists(experiment_id):
+            shared = contents or any(s.index is not None for s in series.values())
+            if not shared or not self._experiment_exists(experiment_id):
                 raise
-            self.blobs.forget()  # a cached blob was collected by another process's delete: add it again
+            # A cached blob was collected by another process's delete, or added by another thread's
+            # transaction that did not commit: add it again.
+            self.blobs.forget()
             return self.uow.insert(fill, on_integrity=conflict)
 
     def _experiment_exists(self, experiment_id: int) -> bool:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
 
-from tracker.errors import NotFoundError
+from tracker.errors import NotFoundError, StoreError, TrackerError
 from tracker.sql.blob_store import CHUNK, BlobStore
 from tracker.sql.models import blobs, trial_returns, trials
 from tracker.sql.unit_of_work import UnitOfWork, Writer
@@ -113,7 +114,16 @@ class SqlReturns:
                 raise NotFoundError(f"trial {trial_id} does not exist")
             replace(writer, self.blobs, trial_id, series)
 
-        self.uow.insert(fill)
+        def stale(exc: IntegrityError) -> TrackerError:
+            return StoreError(f"the index of trial {trial_id}'s returns refers to a blob that is gone: {exc.orig}")
+
+        try:
+            self.uow.insert(fill, on_integrity=stale)
+        except StoreError:
+            if series.index is None:
+                raise
+            self.blobs.forget()  # a cached index blob another thread or process has not kept: add it again
+            self.uow.insert(fill, on_integrity=stale)
 
     def get_returns(self, trial_id: int) -> ReturnSeries | None:
         def work(conn: Connection) -> ReturnSeries | None:
