@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import NotFoundError, StoreError, TrackerError
 from tracker.sql.blob_store import CHUNK, BlobStore
+from tracker.sql.fast_insert import Writer
 from tracker.sql.models import blobs, trial_returns, trials
-from tracker.sql.unit_of_work import UnitOfWork, Writer
+from tracker.sql.unit_of_work import UnitOfWork
 from tracker.store import blobs as content
 from tracker.store import returns as packing
 from tracker.store.returns import ReturnSeries
