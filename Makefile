@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest fuzz bench bench-quick bench-ui screenshots power clean
+.PHONY: demo test lint typecheck pytest fuzz bench bench-quick bench-ui screenshots power overfit-power clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ screenshots: $(STAMP)
 # The look-ahead check's power table; rewrites it in docs/optuna-and-ttpt.md (run from a clean tree).
 power: $(STAMP)
 	$(BIN)/python bench/power.py
+
+# The overfitting status's calibration (noise) and power (one real edge); rewrites its table in docs/analysis.md.
+overfit-power: $(STAMP)
+	$(BIN)/python bench/overfit_power.py
 
 clean:
 	rm -rf $(VENV) bench/.venv bench/.venv-ui .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -1069,6 +1069,17 @@ class Bench:
         )
 
 
+# 13 -- overfitting numbers at scale (bench/overfit.py)
+def _workload_13(self: Bench) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.overfit import workload
+
+    workload(self)
+
+
+Bench.workload_13 = _workload_13  # type: ignore[attr-defined]
+
+
 def strategy_codes(count: int = 20, size: int = 8192) -> list[str]:
     """`count` distinct strategy codes of about `size` bytes, like generated ones (varied text)."""
     codes = []
@@ -1104,7 +1115,7 @@ def main() -> int:
                 conn.execute(text("DROP DATABASE IF EXISTS tracker_bench WITH (FORCE)"))
                 conn.execute(text("CREATE DATABASE tracker_bench"))
         try:
-            for number in args.only or range(1, 13):
+            for number in args.only or range(1, 14):
                 getattr(bench, f"workload_{number}")()
         finally:
             if my:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import BACKENDS, make_store_url
@@ -46,6 +47,8 @@ def fill(tracker: ExperimentTracker) -> int:
             tracker.log_ttpt_result(tid, n == 0, n, {"window": n, "x": 0.25}, violations=[{"col": "close"}])
         tracker.log_step_metrics_batch(tid, {0: {"sharpe": 0.1 * n, "nan": math.nan}, 1: {"sharpe": -0.0}})
         tracker.log_artifact(("trial", tid), b"curve %d\n" % n * 50, "curve.csv")
+        dates = pd.date_range("2024-01-01", periods=30, freq="B", tz="UTC")
+        tracker.log_returns(tid, pd.Series([0.001 * (n + i) - 0.01 for i in range(29)] + [math.nan], index=dates))
     tracker.log_artifact(("experiment", eid), b"report " * 400, "report.txt")
     tracker.log_experiment_summary(eid, {"best": {"sharpe": 1.0, "params": {"b": 2, "a": 1}}})
     return eid
@@ -198,6 +201,14 @@ def _step(dst: Repository, target: int) -> None:
     dst.add_step_metrics(first.id, [NewStepMetric(step=9, key="extra", value=1.0)])
 
 
+def _returns(dst: Repository, target: int) -> None:
+    from tracker.facade.series import to_returns
+    from tracker.store.records import TrialQuery
+
+    first = dst.list_trials(target, TrialQuery())[0]
+    dst.set_returns(first.id, to_returns([0.5, -0.0, math.nan], "returns", None))
+
+
 def _tag(dst: Repository, target: int) -> None:
     dst.set_tags(Owner("experiment", target), {"desk": "rates"})
 
@@ -335,7 +346,7 @@ def test_a_snapshot_tells_apart_copies_that_differ_in_any_part(tmp_path: Path) -
     from tracker.transfer.copying import differences
     from tracker.transfer.parts import PARTS
 
-    changed = {"ttpt": _ttpt, "steps": _step, "artifacts": _artifact, "trials": None}
+    changed = {"ttpt": _ttpt, "steps": _step, "artifacts": _artifact, "returns": _returns, "trials": None}
     assert {part.name for part in PARTS} == set(changed)
     for name, change in changed.items():
         with ExperimentTracker(tmp_path / f"{name}.db") as tracker:

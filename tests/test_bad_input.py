@@ -650,6 +650,96 @@ CASES = [
         lambda t, c: t.log_artifact(("experiment", c["eid"]), b"other", name="curve.csv"),
     ),
     Case(
+        "log_returns",
+        "returns of another length than the index",
+        V,
+        "returns.index: has 2 timestamps for 3 values; give one per value",
+        lambda t, c: t.log_returns(c["tid"], [0.01, 0.02, 0.03], index=["2026-01-01", "2026-01-02"]),
+    ),
+    Case(
+        "log_returns",
+        "a non-monotonic index",
+        V,
+        "returns.index: timestamp 2 is not after the one before it; sort the series and drop duplicates",
+        lambda t, c: t.log_returns(c["tid"], _dated([0.01, 0.02, 0.03], ["2026-01-01", "2026-01-03", "2026-01-02"])),
+    ),
+    Case(
+        "log_returns",
+        "a duplicate timestamp",
+        V,
+        "returns.index: timestamp 1 is not after the one before it",
+        lambda t, c: t.log_returns(c["tid"], _dated([0.01, 0.02], ["2026-01-01", "2026-01-01"])),
+    ),
+    Case(
+        "log_returns",
+        "strings as returns",
+        V,
+        "returns: expected numbers; give a pandas Series with a DatetimeIndex, or an array-like",
+        lambda t, c: t.log_returns(c["tid"], ["0.01", "up"]),
+    ),
+    Case(
+        "log_returns",
+        "+inf among the returns",
+        V,
+        "returns: value 1 is infinite; returns must be finite numbers (NaN for a gap)",
+        lambda t, c: t.log_returns(c["tid"], [0.01, math.inf]),
+    ),
+    Case(
+        "log_returns",
+        "-inf among the returns",
+        V,
+        "returns: value 0 is infinite",
+        lambda t, c: t.log_returns(c["tid"], [-math.inf, 0.01]),
+    ),
+    Case(
+        "log_returns",
+        "an empty series",
+        V,
+        "returns: is empty or not whole float64 values (8 bytes each); give at least one return",
+        lambda t, c: t.log_returns(c["tid"], []),
+    ),
+    Case(
+        "log_returns",
+        "returns for an unknown trial",
+        N,
+        "trial 999999 does not exist",
+        lambda t, c: t.log_returns(999_999, [0.01, 0.02]),
+    ),
+    Case(
+        "log_trial",
+        "returns with +inf (the trial is not stored either)",
+        V,
+        "returns: value 0 is infinite",
+        lambda t, c: trial(t, c, returns=[math.inf]),
+    ),
+    Case(
+        "log_trials",
+        "one item's returns holding strings",
+        V,
+        "trials[1].returns: expected numbers",
+        lambda t, c: t.log_trials(
+            c["eid"],
+            [
+                {"trial_number": 7, "params": {}, "performance": {}, "returns": [0.01]},
+                {"trial_number": 8, "params": {}, "performance": {}, "returns": ["x"]},
+            ],
+        ),
+    ),
+    Case(
+        "overfitting",
+        "an odd number of CSCV splits",
+        V,
+        "splits: must be even (CSCV halves the blocks), got 5",
+        lambda t, c: t.overfitting(c["eid"], splits=5),
+    ),
+    Case(
+        "overfitting",
+        "an unknown experiment",
+        N,
+        "experiment 999999 does not exist",
+        lambda t, c: t.overfitting(999_999),
+    ),
+    Case(
         "import_ttpt_logs",
         "unknown experiment id",
         N,
@@ -673,6 +763,12 @@ CASES = [
 ]
 
 
+def _dated(values: list[float], stamps: list[str]) -> Any:
+    import pandas as pd
+
+    return pd.Series(values, index=pd.DatetimeIndex(stamps))
+
+
 @pytest.fixture
 def prepared(tracker: ExperimentTracker) -> tuple[ExperimentTracker, dict[str, int]]:
     eid = tracker.create_experiment("base", "T", "m", {"k": 1})
@@ -682,6 +778,7 @@ def prepared(tracker: ExperimentTracker) -> tuple[ExperimentTracker, dict[str, i
     tracker.set_tags(("experiment", eid), {"desk": "fx"})
     tracker.log_step_metrics(tid, 0, {"sharpe": 0.25})
     tracker.log_artifact(("experiment", eid), b"day,equity\n1,100\n", name="curve.csv")
+    tracker.log_returns(tid, [0.01, math.nan, -0.02])
     return tracker, {"eid": eid, "tid": tid}
 
 

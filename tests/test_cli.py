@@ -89,8 +89,10 @@ def test_json_listings_are_strict_and_carry_each_api_field_once(store: str) -> N
     rows = strict_json(tracker_cli("--url", store, "experiments", "list", "--format", "json").stdout)
     with ExperimentTracker(store) as t:
         api = t.list_experiments(stats=True)
-    # the API's names, in its order, and the verdict (tracker.verdict(id)["status"])
-    assert [list(r) for r in rows] == [[*a, "verdict"] for a in api]
+    # the API's names, in its order, the verdict (tracker.verdict(id)["status"]) and, beside it, the
+    # overfitting status (tracker.overfitting(id)["status"]: unknown without returns)
+    assert [list(r) for r in rows] == [[*a, "verdict", "overfitting"] for a in api]
+    assert [r["overfitting"] for r in rows] == ["unknown"] * 3
     assert [r["verdict"] for r in rows] == ["unchecked", "unchecked", "look-ahead"]  # alpha's best trial failed
     alpha = rows[2]
     assert (alpha["n_trials"], alpha["best_value"], alpha["violation_rate"]) == (5, 2.0, 0.2)

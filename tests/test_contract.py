@@ -912,3 +912,146 @@ def _get_or_create(url: str, barrier: Any, results: Any) -> None:
         barrier.abort()  # the others stop waiting for this one
         results.put(f"{type(exc).__name__}: {exc}")
         raise
+
+
+class TestReturns:
+    """Returns series on every backend: lossless, in the trial's transaction, carried by copy,
+    and the overfitting numbers computed from them alike everywhere."""
+
+    @staticmethod
+    def series(n: int = 40, seed: int = 0, **index: Any) -> Any:
+        values = np.random.default_rng(seed).normal(0.0005, 0.01, n)
+        if n > 5:
+            values[3] = np.nan
+            values[4] = -0.0
+            values[5] = np.frombuffer(b"\x01\x00\x00\x00\x00\x00\xf8\x7f", dtype="<f8")[0]  # a NaN with a payload
+        stamps = pd.date_range("2024-01-01", periods=n, freq="B", **index)
+        return pd.Series(values, index=stamps)
+
+    def test_a_dated_series_reads_back_bit_for_bit_with_its_index(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        for number, given in enumerate([self.series(), self.series(tz="America/New_York"), self.series(n=1)]):
+            tid = tracker.log_trial(eid, number, {}, {"sharpe": 1.0}, returns=given)
+            got = tracker.get_returns(tid)
+            assert got.to_numpy().tobytes() == given.to_numpy().tobytes()
+            pd.testing.assert_index_equal(got.index, given.index, exact=True)
+            assert got.index.freq == given.index.freq
+
+    def test_an_array_like_reads_back_with_positions(self, tracker: ExperimentTracker) -> None:
+        tid = tracker.log_trial(new_experiment(tracker), 0, {}, {})
+        tracker.log_returns(tid, (0.5, -0.25, 1e-300))
+        got = tracker.get_returns(tid)
+        assert got.tolist() == [0.5, -0.25, 1e-300]
+        pd.testing.assert_index_equal(got.index, pd.RangeIndex(3))
+
+    def test_log_returns_replaces_and_a_trial_without_returns_says_so(self, tracker: ExperimentTracker) -> None:
+        tid = tracker.log_trial(new_experiment(tracker), 0, {}, {})
+        with pytest.raises(NotFoundError, match=f"trial {tid} has no returns; store them with log_returns"):
+            tracker.get_returns(tid)
+        tracker.log_returns(tid, [1.0, 2.0])
+        tracker.log_returns(tid, [3.0])
+        assert tracker.get_returns(tid).tolist() == [3.0]
+
+    def test_log_trials_stores_each_items_returns_in_the_batch(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        items = [{"trial_number": n, "params": {}, "performance": {}, "returns": self.series(seed=n)} for n in range(3)]
+        items.append({"trial_number": 3, "params": {}, "performance": {}})
+        ids = tracker.log_trials(eid, items)
+        for tid, item in zip(ids[:3], items[:3], strict=True):
+            assert tracker.get_returns(tid).to_numpy().tobytes() == item["returns"].to_numpy().tobytes()
+        assert tracker.repository.returns_trial_ids([eid]) == ids[:3]
+
+    def test_a_refused_batch_stores_no_returns(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 1, {}, {})
+        with pytest.raises(DuplicateTrialError):
+            tracker.log_trials(
+                eid, [{"trial_number": n, "params": {}, "performance": {}, "returns": [0.1]} for n in (0, 1)]
+            )
+        assert tracker.repository.returns_trial_ids([eid], complete_only=False) == []
+
+    def test_deleting_the_experiment_deletes_its_returns(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        tid = tracker.log_trial(eid, 0, {}, {}, returns=self.series())
+        tracker.delete_experiment(eid)
+        with pytest.raises(NotFoundError):
+            tracker.get_returns(tid)
+        assert tracker.repository.returns_trial_ids([eid]) == []
+
+    def test_only_complete_trials_count_in_the_family(self, tracker: ExperimentTracker) -> None:
+        eid = new_experiment(tracker)
+        done = tracker.log_trial(eid, 0, {}, {}, returns=self.series(seed=1))
+        tracker.log_trial(eid, 1, {}, {}, state="pruned", returns=self.series(seed=2))
+        assert tracker.repository.returns_trial_ids([eid]) == [done]
+        assert len(tracker.repository.returns_trial_ids([eid], complete_only=False)) == 2
+
+    def test_overfitting_gives_every_key_and_the_same_numbers_on_every_backend(
+        self, tracker: ExperimentTracker, tmp_path: Path
+    ) -> None:
+        eid = new_experiment(tracker, tags={"campaign": "q3"})
+        items = [{"trial_number": n, "params": {}, "performance": {}, "returns": self.series(120, n)} for n in range(6)]
+        tracker.log_trials(eid, items)
+        found = tracker.overfitting(eid, splits=4)
+        reference = ExperimentTracker(tmp_path / "reference.db")
+        rid = new_experiment(reference)
+        reference.log_trials(rid, items)
+        expected = reference.overfitting(rid, splits=4)
+        reference.close()
+        assert set(found) == {*OVERFITTING_KEYS, "n_periods"}
+        assert {k: v for k, v in found.items() if k != "best_trial_id"} == {
+            k: v for k, v in expected.items() if k != "best_trial_id"
+        }
+        assert (
+            found == tracker.overfitting(tags={"campaign": "q3"}, splits=4) == tracker.overfitting("momentum", splits=4)
+        )
+        assert found["n_trials"] == 6
+        assert found["status"] in ("significant", "not-significant")
+
+    def test_copy_carries_the_returns(self, tracker: ExperimentTracker, tmp_path: Path) -> None:
+        eid = new_experiment(tracker)
+        tracker.log_trial(eid, 0, {}, {}, returns=self.series())
+        tracker.log_trial(eid, 1, {}, {}, returns=[0.25, math.nan])
+        with ExperimentTracker(tmp_path / "copy.jsonl") as other:
+            tracker.copy_to(other)
+            tracker.copy_to(other)  # idempotent
+            copied = [t["id"] for t in other.get_trials(other.list_experiments()[0]["id"])]
+            assert other.get_returns(copied[0]).to_numpy().tobytes() == self.series().to_numpy().tobytes()
+            assert (
+                other.get_returns(copied[1]).to_numpy().tobytes()
+                == tracker.get_returns(tracker.get_trials(eid)[1]["id"]).to_numpy().tobytes()
+            )
+
+    def test_archive_and_restore_carry_the_returns(self, tracker: ExperimentTracker, tmp_path: Path) -> None:
+        eid = new_experiment(tracker)
+        given = self.series()
+        tracker.log_trial(eid, 0, {}, {}, returns=given)
+        moved = tracker.archive(tmp_path / "archive.jsonl", ids=[eid])
+        assert moved["returns"] == 1
+        assert tracker.repository.returns_trial_ids([eid]) == []
+        with ExperimentTracker(tmp_path / "archive.jsonl") as archive:
+            archived = moved["moved"][0]["destination_id"]
+            assert (
+                archive.get_returns(archive.get_trials(archived)[0]["id"]).to_numpy().tobytes()
+                == given.to_numpy().tobytes()
+            )
+        back = tracker.restore([moved["moved"][0]["destination_id"]], tmp_path / "archive.jsonl")
+        restored = back["moved"][0]["destination_id"]
+        got = tracker.get_returns(tracker.get_trials(restored)[0]["id"])
+        assert got.to_numpy().tobytes() == given.to_numpy().tobytes()
+        assert got.index.equals(given.index)
+
+
+OVERFITTING_KEYS = (
+    "n_trials",
+    "n_effective",
+    "best_trial_id",
+    "sharpe",
+    "psr",
+    "expected_max_sharpe",
+    "dsr",
+    "min_track_record_length",
+    "pbo",
+    "degradation_slope",
+    "prob_oos_loss",
+    "status",
+)

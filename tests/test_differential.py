@@ -83,6 +83,15 @@ class Model:
             raise TrackerError("DuplicateStepError")
         trial["steps"].update(wanted)
 
+    def log_returns(self, tid: int, values: list[float]) -> None:
+        """Checked before the trial is looked up: empty, infinite."""
+        if not values or any(math.isinf(v) for v in values):
+            raise TrackerError("ValidationError")
+        self.owner("trial", tid)["returns"] = [float(v) for v in values]
+
+    def family_size(self, eid: int) -> int:
+        return sum(1 for t in self.trials_of(eid) if t["state"] == "complete" and t["returns"] is not None)
+
     def add_artifact(self, eid: int, name: str, data: bytes, replace: bool) -> None:
         experiment = self.owner("experiment", eid)
         if name in experiment["artifacts"] and not replace:
@@ -120,6 +129,7 @@ class Model:
                 "tags": {},
                 "note": None,
                 "steps": {},
+                "returns": None,
             }
             if "ttpt" in item:
                 self.trials[tid]["ttpt"].append(dict(item["ttpt"]))
@@ -226,9 +236,11 @@ class Model:
                         t["tags"],
                         t["note"],
                         sorted((key, step, _normalise(value)) for (key, step), value in t["steps"].items()),
+                        _normalise(t["returns"]),
                     )
                     for t in self.trials_of(eid)
                 ],
+                "family": self.family_size(eid),
                 "artifacts": sorted((name, data) for name, data in self.experiments[eid]["artifacts"].items()),
                 "by_value": self.by_value(eid),
                 "best": self.best(eid),
@@ -249,6 +261,11 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, list):
         return [_normalise(v) for v in value]
     return value
+
+
+def _returns(tracker: ExperimentTracker, trial_id: int) -> Any:
+    found = tracker.repository.get_returns(trial_id)
+    return None if found is None else _normalise(tracker.get_returns(trial_id).tolist())
 
 
 def _outcome(call: Any) -> tuple[str, Any]:
@@ -448,6 +465,15 @@ class Differential(RuleBasedStateMachine):
         )
         self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
 
+    @rule(
+        trial=trials,
+        values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32) | st.integers(-2, 2), max_size=5),
+    )
+    def log_returns(self, trial: int, values: list[float]) -> None:
+        model = _outcome(lambda: self.model.log_returns(trial, values))
+        outcomes = self._each(lambda t, n: t.log_returns(self.trial_ids[n].get(trial, MISSING), values))
+        self._agree(outcomes, model[0] if model[0] == "ok" else model[1])
+
     def _any_id(self, backend: str, kind: str, logical: int) -> int:
         ids = self.ids if kind == "experiment" else self.trial_ids
         return ids[backend].get(logical, MISSING)
@@ -503,9 +529,11 @@ class Differential(RuleBasedStateMachine):
                                 for key, pairs in tracker.get_step_metrics(t["id"]).items()
                                 for step, value in pairs
                             ),
+                            _returns(tracker, t["id"]),
                         )
                         for t in trials
                     ],
+                    "family": tracker.overfitting(eid)["n_trials"],
                     "artifacts": sorted(
                         (a["name"], tracker.get_artifact(("experiment", eid), a["name"]))
                         for a in tracker.list_artifacts(("experiment", eid))
@@ -521,6 +549,15 @@ class Differential(RuleBasedStateMachine):
         expected = self.model.answers()
         for name, answer in answers.items():
             assert answer == expected, name
+        families = {  # the overfitting numbers agree between backends (their formulas: test_overfitting)
+            name: [
+                _normalise({k: v for k, v in tracker.overfitting(eid).items() if k != "best_trial_id"})
+                for eid in sorted(self.ids[name].values())
+                if eid in {e["id"] for e in tracker.list_experiments()}
+            ]
+            for name, tracker in self.backends.items()
+        }
+        assert len({repr(f) for f in families.values()}) == 1, families
 
 
 Differential.TestCase.settings = settings(

@@ -155,7 +155,7 @@ def test_1_the_demo_prints_the_readme_commands_and_each_works_as_printed(clone: 
     explore = demo_output[demo_output.index("Explore further:") : demo_output.index("Open the dashboard")]
     commands = [line.strip() for line in explore.splitlines()[1:] if line.strip()]
     assert commands == readme_first_hour()
-    assert len(commands) == 5
+    assert len(commands) == 6
     for command in commands:
         run = sh(command, clone, fresh_shell())
         assert run.returncode == 0, (command, run.stderr)

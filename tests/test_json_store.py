@@ -47,6 +47,7 @@ def fill(tracker: ExperimentTracker) -> list[int]:
                 }
                 if n % 3 == 0
                 else None,
+                "returns": [n / 100, float("nan"), -0.0, 1e-300] if n % 2 == 0 and n < 5 else None,
             }
             for n in range(7)
         ]
@@ -62,6 +63,12 @@ def fill(tracker: ExperimentTracker) -> list[int]:
         tracker.log_artifact(("experiment", eid), b"same bytes in each", name="report.txt")
     tracker.delete_experiment(ids.pop(1))
     return ids
+
+
+def _returns(tracker: ExperimentTracker, trial_id: int) -> Any:
+    """A trial's stored returns as bytes (values bit for bit, and the index blob), or None."""
+    found = tracker.repository.get_returns(trial_id)
+    return None if found is None else (found.values, found.index)
 
 
 def snapshot(tracker: ExperimentTracker) -> list[Any]:
@@ -81,6 +88,7 @@ def snapshot(tracker: ExperimentTracker) -> list[Any]:
                             for r in tracker.get_ttpt_results(t["id"])
                         ],
                         "steps": tracker.get_step_metrics(t["id"]),
+                        "returns": _returns(tracker, t["id"]),
                         "artifacts": _artifacts(tracker, ("trial", t["id"])),
                     }
                     for t in trials
@@ -109,7 +117,7 @@ class TestJournal:
             assert len(path.read_bytes().splitlines()) == lines + 2
         header = json.loads(path.read_text().splitlines()[0])
         assert header["format"] == "tracker-journal"
-        assert header["version"] == 2
+        assert header["version"] == 3
 
     def test_a_torn_last_record_is_ignored_by_readers_and_cut_by_the_next_writer_at_every_cut(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -259,7 +267,7 @@ class TestInHouseJson:
 
 
 NOTHING = dict.fromkeys(
-    ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts"), 0
+    ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts", "returns"), 0
 )
 
 
@@ -285,7 +293,7 @@ def test_copy_round_trips_between_backends_and_is_idempotent(
     with ExperimentTracker(src_url) as src, ExperimentTracker(dst_url) as dst:
         fill(src)
         counts = copy_store(src, dst)
-        added = {"experiments": 2, "trials": 14, "ttpt_results": 8, "step_metrics": 6, "artifacts": 4}
+        added = {"experiments": 2, "trials": 14, "ttpt_results": 8, "step_metrics": 6, "artifacts": 4, "returns": 6}
         assert counts == {**NOTHING, **added}
         assert same(snapshot(dst), snapshot(src))
         assert copy_store(src, dst) == NOTHING

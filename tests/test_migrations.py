@@ -245,7 +245,7 @@ class TestUpgrades:
         report = schema.upgrade(db, "head")
         db.dispose()
         assert report.rows == {**IN_HOUSE_ROWS, **CODES_STORED_ONCE}
-        assert report.applied == ["0002 (up)", "0003 (up)"]
+        assert report.applied == ["0002 (up)", "0003 (up)", "0004 (up)"]
         with ExperimentTracker(url) as tracker:
             assert_in_house_data_intact(tracker)
             new_trial = tracker.log_trial(1, 99, {}, {"sharpe": 1.0})
@@ -276,7 +276,7 @@ class TestUpgrades:
         schema.upgrade(db, "head")
         report = schema.downgrade(db, "0001")
         assert report.rows == {**IN_HOUSE_ROWS, "trials (strategy code put back)": 2}
-        assert report.applied == ["0003 (down)", "0002 (down)"]
+        assert report.applied == ["0004 (down)", "0003 (down)", "0002 (down)"]
         schema.upgrade(db, "head")
         db.dispose()
         with ExperimentTracker(sql_url) as tracker:

@@ -198,8 +198,11 @@ def test_the_demo_flags_the_leaky_strategy(tmp_path: Path) -> None:
     )
     assert "INVALID: look-ahead" in run.stdout
     assert "valid" in run.stdout
+    assert "DSR" in run.stdout  # the overfitting status beside the verdict
     with ExperimentTracker(db_path=tmp_path / "demo.db") as tracker:
         honest, leaky = tracker.compare_experiments([1, 2])
+        assert tracker.overfitting(1)["n_trials"] == 20  # the honest study logged every trial's returns
+        assert f"DSR {honest['overfitting_dsr']:.2f}" in run.stdout
     assert honest["violation_rate"] == 0.0
     assert leaky["violation_rate"] == 1.0
     assert leaky["best_value"] > honest["best_value"]
@@ -249,3 +252,33 @@ def test_text_attributes_and_intermediate_values_are_kept_so_pruned_trials_show_
         steps = [step for step, _ in tracker.get_step_metrics(trial["id"])["sharpe"]]
         assert steps == ([0, 1, 2] if trial["state"] == "pruned" else [0, 1, 2, 3, 4])
     assert [t["state"] for t in stored] == ["complete", "pruned", "complete", "pruned"]
+
+
+def test_the_objective_hands_its_returns_to_the_callback_and_they_are_stored_with_the_trial(
+    tracker: ExperimentTracker,
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    index = pd.bdate_range("2024-01-01", periods=250)
+    callback = TrackingCallback(tracker, metric_names=["sharpe"])
+    sent: dict[int, pd.Series] = {}
+
+    def with_returns(trial: optuna.Trial) -> float:
+        returns = pd.Series(np.random.default_rng(trial.number).normal(0, 0.01, 250), index=index)
+        sent[trial.number] = returns
+        callback.report_returns(trial, returns)
+        if trial.number == 3:
+            raise optuna.TrialPruned()
+        return float(returns.mean() / returns.std())
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(with_returns, n_trials=8, n_jobs=2, callbacks=[callback])
+    assert callback.experiment_id is not None
+    for trial in tracker.get_trials(callback.experiment_id):
+        got = tracker.get_returns(trial["id"])
+        assert got.to_numpy().tobytes() == sent[trial["trial_number"]].to_numpy().tobytes()
+        assert trial["state"] == ("pruned" if trial["trial_number"] == 3 else "complete")
+    assert callback._returns == {}  # nothing kept once the trials are stored
+    assert tracker.overfitting(callback.experiment_id, splits=4)["n_trials"] == 7  # the pruned one is not counted
+    assert not any(study.trials[0].user_attrs)  # nothing went through the Optuna storage

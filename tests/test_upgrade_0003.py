@@ -129,9 +129,10 @@ def test_a_0002_database_is_refused_until_upgraded_with_the_printed_command(tmp_
 
 def test_the_upgrade_keeps_every_value_and_stores_each_code_once(at_0002: str) -> None:
     db = UnitOfWork(resolve(at_0002, None, None))
-    report = schema.upgrade(db, "head")
-    db.dispose()
+    report = schema.upgrade(db, "0003")
     assert report.applied == ["0003 (up)"]
+    schema.upgrade(db, "head")  # 0004 (tests/test_upgrade_0004.py) converts nothing
+    db.dispose()
     assert report.rows == {"blobs": 3, "trials (strategy code stored once)": 5}  # long, short and empty
     with ExperimentTracker(at_0002) as tracker:
         assert_fixture_intact(tracker)
@@ -146,6 +147,7 @@ def test_downgrade_to_0002_and_upgrade_again_keep_all_that_0002_holds(at_0002: s
         tid = tracker.get_trials(1)[0]["id"]
         tracker.set_tags(("trial", tid), {"dropped": "by the downgrade"})
         tracker.log_step_metrics(tid, 0, {"sharpe": 1.0})
+    schema.downgrade(db, "0003")  # 0004 holds nothing 0002 has
     report = schema.downgrade(db, "0002")
     assert report.rows == {"trials (strategy code put back)": 5}
     schema.upgrade(db, "head")
@@ -166,7 +168,7 @@ def test_a_version_1_journal_reads_as_it_is_and_converts_on_the_first_write(tmp_
         assert_fixture_intact(tracker, added=(5,))
     assert (tmp_path / "runs.jsonl.v1-backup").read_bytes() == original
     first_line = path.read_text().splitlines()[0]
-    assert '"version":2' in first_line
+    assert '"version":3' in first_line  # converted straight to the current version
     assert path.read_text().count(experiments()[0]["name"]) == 1
     assert path.read_text().count("rolling(20)") == 4000  # the long code once, not once per trial
     with ExperimentTracker(path) as tracker:

@@ -25,6 +25,7 @@ def experiments_list(args: argparse.Namespace) -> int:
         rows = tracker.list_experiments(stats=True, tags=pairs(args.tag, "--tag") or None)
         for row in rows:
             row["verdict"] = tracker.verdict(row["id"])["status"]
+            row["overfitting"] = tracker.overfitting(row["id"])["status"]
     columns = [
         field("id"),
         field("name"),
@@ -34,6 +35,7 @@ def experiments_list(args: argparse.Namespace) -> int:
         field("best_value", "best"),
         field("violation_rate", "violation rate", percent),
         field("verdict"),
+        field("overfitting"),
         field("tags", "tags", lambda tags: " ".join(f"{k}={v}" for k, v in (tags or {}).items()) or "-"),
         field("created_at", "created (UTC)", moment),
     ]
@@ -125,11 +127,49 @@ def compare(args: argparse.Namespace) -> int:
         field("std_value", "std"),
         field("violation_rate", "violation rate", percent),
         field("verdict"),
+        field("overfitting_status", "overfitting"),
         field("improvement"),
         field("first_best_trial", "first best trial"),
     ]
     emit(rows, columns, args.format, "comparison")
     return 0
+
+
+@command(
+    "overfitting",
+    "how much of the best Sharpe the number of trials explains: PSR, DSR, PBO (one family of trials)",
+    arg("experiments", nargs="*", metavar="EXPERIMENT", help=EXPERIMENTS + " (their trials form one family)"),
+    arg("--tag", action="append", default=[], metavar="NAME=VALUE", help="and the experiments with this tag"),
+    arg("--periods-per-year", type=float, default=252, help="periods of the returns in a year (252: daily)"),
+    arg("--n-effective", type=float, help="the number of independent trials, instead of the estimate"),
+    arg("--splits", type=int, default=16, help="CSCV blocks (even)"),
+    arg("--alpha", type=float, default=0.05, help="significance level"),
+)
+def overfitting(args: argparse.Namespace) -> int:
+    from tracker.cli.annotations import pairs
+
+    with open_tracker(args) as tracker:
+        ids = experiment_ids(args, tracker, args.experiments) if args.experiments else None
+        found = tracker.overfitting(
+            ids,
+            tags=pairs(args.tag, "--tag") or None,
+            periods_per_year=args.periods_per_year,
+            n_effective=args.n_effective,
+            splits=args.splits,
+            alpha=args.alpha,
+        )
+    emit_one(found, args.format, "overfitting")
+    if args.format == "table":
+        out(MEANING)
+    return 0
+
+
+MEANING = (
+    "psr: chance the best trial's Sharpe is above 0, as if it were the only trial; dsr: the same against the "
+    "Sharpe the best of n_effective noise trials would show (expected_max_sharpe); significant when "
+    "dsr >= 1 - alpha. pbo: share of CSCV splits where the in-sample winner is below the median out of "
+    "sample. Definitions: docs/analysis.md#overfitting"
+)
 
 
 @command(

@@ -123,4 +123,5 @@ def ttpt_check(args: argparse.Namespace) -> int:
     emit(rows, columns, args.format, "look-ahead checks")
     if args.format == "table":
         out(f"verdict: {summary['verdict']} ({summary['verdict_coverage']})")
+        out(f"overfitting: {summary['overfitting_status']}")
     return 0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tracker.errors import ValidationError
+from tracker.facade.series import to_returns
 from tracker.store.codec import beyond_float, check_string
 from tracker.store.records import TRIAL_STATES, NewTrial, NewTTPTResult, TrialState, new_fields
 
@@ -172,8 +173,8 @@ def check_ids(values: object) -> list[int]:
     return [check_id(v, f"experiment_ids[{i}]") for i, v in enumerate(values)]
 
 
-TRIAL_KEYS = frozenset({*new_fields(NewTrial), "ttpt"} - {"value", "created_at"})
-"""The keys of a `log_trials` item: `log_trial`'s parameter names and `ttpt`."""
+TRIAL_KEYS = frozenset({*new_fields(NewTrial), "ttpt", "returns"} - {"value", "created_at"})
+"""The keys of a `log_trials` item: `log_trial`'s parameter names (`returns` too) and `ttpt`."""
 TTPT_KEYS = frozenset(new_fields(NewTTPTResult)) - {"created_at"}
 
 
@@ -195,6 +196,7 @@ def new_trial(
     note: object = None,
     tags: object = None,
     ttpt: object = None,
+    returns: object = None,
 ) -> NewTrial:
     """The NewTrial of `log_trial`'s arguments (`where` prefixes field names in errors, as
     "trials[3]."). Plain values pass with type checks only; anything else goes through the checks
@@ -227,6 +229,7 @@ def new_trial(
         started_at=None if started_at is None else check_datetime(started_at, f"{where}started_at"),
         completed_at=None if completed_at is None else check_datetime(completed_at, f"{where}completed_at"),
         ttpt=None if ttpt is None else new_ttpt(ttpt, f"{where}ttpt.", created),
+        returns=None if returns is None else to_returns(returns, f"{where}returns"),
         attributes=check_mapping(attributes, f"{where}attributes", optional=True),
         strategy_code=strategy_code,  # type: ignore[arg-type]  # the repository checks text as given
         strategy_template=strategy_template,  # type: ignore[arg-type]

@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 from tracker.facade.analysis import Analysis
 from tracker.facade.annotations import Annotations
 from tracker.facade.inhouse import InHouse
+from tracker.facade.overfitting import OverfittingAnalysis
+from tracker.facade.returns import Returns
 from tracker.facade.transfer import Transfer
 from tracker.facade.writing import Writing
 
 
-class ExperimentTracker(Writing, Analysis, Annotations, Transfer, InHouse):
+class ExperimentTracker(Writing, Returns, OverfittingAnalysis, Analysis, Annotations, Transfer, InHouse):
     """Log and query optimisation experiments, trials and TTPT results.
 
     `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL

@@ -87,9 +87,12 @@ class Writing(Reading):
         attributes: Mapping[str, Any] | None = None,
         note: str | None = None,
         tags: Mapping[str, str] | None = None,
+        returns: Any = None,
     ) -> int:
         """Store one trial and return its id. `attributes` holds non-numeric results (text,
-        lists) apart from the metrics in `performance`. Raises NotFoundError, DuplicateTrialError."""
+        lists) apart from the metrics in `performance`; `returns` its per-period returns (as
+        `log_returns` takes them), stored in the same transaction. Raises NotFoundError,
+        DuplicateTrialError."""
         experiment_id = check_id(experiment_id, "experiment_id")
         trial = new_trial(
             self._objective(experiment_id)[0],
@@ -106,13 +109,14 @@ class Writing(Reading):
             attributes=attributes,
             note=note,
             tags=tags,
+            returns=returns,
         )
         return self._repo.add_trials(experiment_id, [trial])[0]
 
     def log_trials(self, experiment_id: int, trials: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many trials in one transaction, all or none; return their ids in input order.
 
-        Each item has `log_trial`'s parameter names as keys, plus an optional `ttpt` mapping with
+        Each item has `log_trial`'s parameter names as keys (`returns` too), plus an optional `ttpt` mapping with
         `log_ttpt_result`'s (`passed`, `num_violations`, `metrics`, `violations`).
         """
         experiment_id = check_id(experiment_id, "experiment_id")

@@ -17,8 +17,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.errors import DuplicateTrialError, NondeterministicStrategyError, TrackerError, ValidationError
+from tracker.facade.series import to_returns
 from tracker.store.records import Direction
 from tracker.store.retry import atomically
+from tracker.store.returns import ReturnSeries
 
 if TYPE_CHECKING:
     from tracker.facade.tracker import ExperimentTracker
@@ -175,6 +177,10 @@ class TrackingCallback:
 
     `finish()` (or leaving a `with` block) checks the best `best_k` trials that have no check yet,
     so the experiment's verdict covers them, then writes the summary with the verdict.
+
+    The objective hands its backtest's returns to the callback with one call,
+    `callback.report_returns(trial, returns)`; they are stored with the trial, in the same
+    transaction, when the trial finishes (kept in memory until then, not in the Optuna storage).
     """
 
     def __init__(
@@ -214,6 +220,15 @@ class TrackingCallback:
         self._lock = threading.Lock()
         self._names: list[str] | None = None
         self._study: Any = None
+        self._returns: dict[tuple[str, int], ReturnSeries] = {}
+
+    def report_returns(self, trial: Any, returns: Any, *, index: Any = None) -> None:
+        """Hand the trial's per-period returns (as `ExperimentTracker.log_returns` takes them) to
+        the callback, from inside the objective; they are checked now (ValidationError) and stored
+        with the trial when it finishes. Reporting again replaces them."""
+        series = to_returns(returns, "returns", index)
+        with self._lock:
+            self._returns[(trial.study.study_name, trial.number)] = series
 
     def __call__(self, study: Any, trial: Any) -> None:
         try:
@@ -246,8 +261,12 @@ class TrackingCallback:
                     reuse=self.reuse,
                 )
         item = trial_item(trial, self._names)
+        with self._lock:
+            series = self._returns.pop((study.study_name, trial.number), None)
         if item is None:
             return
+        if series is not None:
+            item["returns"] = series
         if self.ttpt is not None and item["state"] == "complete" and trial.number % self.checkpoint_interval == 0:
             item["ttpt"] = self._check(self.ttpt, trial)
             if item["ttpt"] is None:

@@ -23,16 +23,19 @@ from tracker.store.records import Synchronous
 log = logging.getLogger(__name__)
 
 FORMAT = "tracker-journal"
-VERSION = 2
+VERSION = 3
 """Version 2 keeps strategy code once per distinct text and adds tags, notes, step metrics and
-artifacts. A version 1 journal is read as it is and rewritten as version 2 on its first write,
-after a copy of it is kept at `PATH.v1-backup`."""
+artifacts; version 3 adds trials' returns series (`returns` operations). A version 1 or 2 journal
+is read as it is and rewritten as version 3 on its first write, after a copy of it is kept at
+`PATH.v1-backup` (or `PATH.v2-backup`)."""
+
+READABLE = (1, 2, VERSION)
 
 
 class JournalReplica:
     """A journal file and the state its lines replay to, safe for many threads and processes.
 
-    Line 1 is a header (`{"format": "tracker-journal", "version": 2, "next_ids": {...}}`); every
+    Line 1 is a header (`{"format": "tracker-journal", "version": 3, "next_ids": {...}}`); every
     later line is one operation (see `tracker.journal.state`). Raises StoreNotFoundError for an
     empty file when it may not create one.
     """
@@ -126,9 +129,9 @@ class JournalReplica:
     def _check_header(self, op: Any) -> None:
         if not isinstance(op, dict) or op.get("format") != FORMAT:
             raise CorruptStoreError(f"{self.path} is not a tracker journal (bad header)")
-        if op.get("version") not in (1, VERSION):
+        if op.get("version") not in READABLE:
             raise CorruptStoreError(
-                f"{self.path} is journal version {op.get('version')}; this tracker reads versions 1 and {VERSION}: "
+                f"{self.path} is journal version {op.get('version')}; this tracker reads versions 1 to {VERSION}: "
                 f"{UPGRADE_TRACKER}"
             )
         self._version = int(op["version"])

@@ -21,8 +21,10 @@ from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
 from tracker.journal.items import to_item, to_values, trial_items
 from tracker.journal.replica import JournalReplica
+from tracker.journal.returns import JsonReturns, operation
 from tracker.journal.state import JournalState
 from tracker.store import blobs
+from tracker.store import returns as packing
 from tracker.store.checks import check_artifact, check_tag_changes, step_metrics
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from tracker.read.browser import Browser
 
 
-class JsonRepository(Repository):
+class JsonRepository(JsonReturns, Repository):
     """Repository on a JSON Lines journal; safe for many threads and processes."""
 
     def __init__(
@@ -132,6 +134,7 @@ class JsonRepository(Repository):
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
         items, checks = trial_items(trials)
+        series = packing.of_batch(trials)
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
             taken = state.by_experiment[experiment_id]
@@ -147,7 +150,8 @@ class JsonRepository(Repository):
                 if i in checks:
                     item["ttpt"] = {"id": ttpt_id, "trial_id": item["id"], **checks[i]}
                     ttpt_id += 1
-            self.journal.emit(*texts, {"op": "trials", "experiment_id": experiment_id, "trials": items})
+            stored = [operation(self.blob_files, items[i]["id"], s) for i, s in series.items()]
+            self.journal.emit(*texts, {"op": "trials", "experiment_id": experiment_id, "trials": items}, *stored)
             return [item["id"] for item in items]
 
     @staticmethod

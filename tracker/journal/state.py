@@ -3,7 +3,8 @@ ISO text), indexed the ways the queries need. Writing and replaying both go thro
 the state after a write is exactly what a later replay of the file builds.
 
 Operations, one per line: `experiment`, `trials` (a batch, each trial with its optional `ttpt`),
-`ttpt`, `summary`, `strategy`, `delete`, `tags`, `note`, `steps`, `artifact`, `text` (a strategy
+`ttpt`, `summary`, `strategy`, `delete`, `tags`, `note`, `steps`, `artifact`, `returns` (a trial's
+returns series: the SHA-256 of its values file and of its index file, and its length), `text` (a strategy
 code, once per distinct text; trials refer to it by SHA-256) and `batch` (the operations of one
 transaction). Version 1 journals held strategy code inline in each trial: replaying one moves it
 into `texts` the same way.
@@ -30,6 +31,7 @@ class JournalState:
         self.texts: dict[str, str] = {}  # strategy code by SHA-256
         self.steps: dict[int, dict[tuple[str, int], Any]] = {}  # trial id -> (key, step) -> stored value
         self.artifacts: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}  # owner -> name -> artifact
+        self.returns: dict[int, dict[str, Any]] = {}  # trial id -> the `returns` operation
         self.next_ids = dict.fromkeys(KINDS, 1)
 
     def take_ids(self, header: dict[str, Any]) -> None:
@@ -84,6 +86,9 @@ class JournalState:
             _sha(op["sha256"])
             item = {k: v for k, v in op.items() if k != "op"}
             self.artifacts.setdefault((op["kind"], op["id"]), {})[op["name"]] = item
+        elif kind == "returns":
+            self.trials[op["trial_id"]]
+            self.returns[op["trial_id"]] = op
         elif kind == "delete":
             self._delete(op["experiment_id"])
         elif kind == "batch":
@@ -127,13 +132,18 @@ class JournalState:
         for trial_id in self.by_experiment.pop(experiment_id).values():
             del self.trials[trial_id]
             self.steps.pop(trial_id, None)
+            self.returns.pop(trial_id, None)
             self.artifacts.pop(("trial", trial_id), None)
             for ttpt_id in self.ttpt_by_trial.pop(trial_id, []):
                 del self.ttpt[ttpt_id]
 
     def referenced_blobs(self) -> set[str]:
-        """The SHA-256 of every artifact still attached (compaction keeps these files)."""
-        return {item["sha256"] for named in self.artifacts.values() for item in named.values()}
+        """The SHA-256 of every artifact, returns values file and index still referred to
+        (compaction keeps these files)."""
+        found = {item["sha256"] for named in self.artifacts.values() for item in named.values()}
+        found.update(op["values"] for op in self.returns.values())
+        found.update(op["index"] for op in self.returns.values() if op["index"] is not None)
+        return found
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Operations that rebuild this state (for compaction), with only the strategy code texts
@@ -158,6 +168,7 @@ class JournalState:
             ops.append({"op": "steps", "trial_id": trial_id, "metrics": metrics})
         for _owner, named in sorted(self.artifacts.items()):
             ops.extend({"op": "artifact", **named[name]} for name in sorted(named))
+        ops.extend(self.returns[trial_id] for trial_id in sorted(self.returns))
         return ops
 
 

@@ -106,6 +106,7 @@ def _stats_by_id(repo: Repository, ids: Sequence[int]) -> dict[int, ExperimentSt
 
 
 def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
+    from tracker.reports.family import overfitting_of
     from tracker.ttpt.verdict import experiment_verdict
 
     stats = _stats_by_id(repo, ids)
@@ -142,9 +143,20 @@ def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
                 "first_best_trial": first_best,
                 "verdict": judged.status,
                 "verdict_coverage": judged.coverage,
+                **overfitting_columns(overfitting_of(repo, [experiment_id])),
             }
         )
     return rows
+
+
+OVERFITTING_COLUMNS = ("status", "dsr", "psr", "expected_max_sharpe", "n_effective", "pbo")
+"""The overfitting numbers a comparison adds, as `overfitting_<key>` (the rest: `overfitting()`)."""
+
+
+def overfitting_columns(found: Any) -> dict[str, Any]:
+    """A comparison's overfitting keys of an `Overfitting` record (defaults throughout)."""
+    numbers = found.as_dict()
+    return {f"overfitting_{key}": numbers[key] for key in OVERFITTING_COLUMNS}
 
 
 def compare_frame(repo: Repository, ids: Sequence[int]) -> pd.DataFrame:

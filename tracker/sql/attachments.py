@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, delete, select, tuple_, update
 from tracker.errors import DuplicateArtifactError, NotFoundError
 from tracker.sql.blob_store import CHUNK, BlobStore
 from tracker.sql.fast_insert import Writer
-from tracker.sql.models import blobs, experiments, trial_metrics, trials
+from tracker.sql.models import blobs, experiments, trial_metrics, trial_returns, trials
 from tracker.sql.rows import OWNERS
 from tracker.store.records import Artifact, NewArtifact, NewStepMetric, Owner, StepMetric
 
@@ -141,6 +141,7 @@ def owned_blobs(conn: Connection, experiment_id: int) -> set[int]:
     queries: list[Any] = [
         select(trials.c.strategy_code_id).where(trials.c.experiment_id == experiment_id),
         select(OWNERS["trial"].artifacts.c.blob_id).where(OWNERS["trial"].artifacts.c.trial_id.in_(mine)),
+        select(trial_returns.c.index_id).where(trial_returns.c.trial_id.in_(mine)),
         select(OWNERS["experiment"].artifacts.c.blob_id).where(
             OWNERS["experiment"].artifacts.c.experiment_id == experiment_id
         ),

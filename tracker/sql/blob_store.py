@@ -12,13 +12,18 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from tracker.errors import NotFoundError, StoreError
 from tracker.sql.fast_insert import Writer
-from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
+from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trial_returns, trials
 from tracker.store import blobs as content
 
 T = TypeVar("T")
 CHUNK = 5_000
 _ID_OF = select(blobs.c.id).where(blobs.c.sha256 == bindparam("sha256"))
-_REFERENCES = (trials.c.strategy_code_id, experiment_artifacts.c.blob_id, trial_artifacts.c.blob_id)
+_REFERENCES = (
+    trials.c.strategy_code_id,
+    experiment_artifacts.c.blob_id,
+    trial_artifacts.c.blob_id,
+    trial_returns.c.index_id,
+)
 
 
 def unused() -> Any:
@@ -53,6 +58,14 @@ class BlobStore:
         self.ids: dict[str, int] = {}  # sha256 -> id
         self.names: dict[int, str] = {}  # id -> sha256
         self.packet_limit: int | None = None  # MariaDB/MySQL: the server's max_allowed_packet
+        self._last_index: tuple[bytes, str] | None = None
+
+    def name_of_index(self, blob: bytes) -> str:
+        """The SHA-256 of a returns index blob; the last one is remembered (a study logs one
+        index object thousands of times)."""
+        if self._last_index is None or self._last_index[0] is not blob:
+            self._last_index = (blob, content.digest(blob))
+        return self._last_index[1]
 
     def fresh(self, write: Callable[[], T], *, retry: bool) -> T:
         """`write`; when it raises NotFoundError and `retry` (not inside a caller's transaction),

@@ -245,6 +245,20 @@ class TrialMetricModel(Base):
     value: Mapped[float | None] = mapped_column(FloatType)
 
 
+class TrialReturnsModel(Base):
+    """A trial's returns series: its values byte-shuffled and zstd'd (`tracker.store.returns`), its
+    index a blob (stored once per distinct index; NULL for positions 0..T-1)."""
+
+    __tablename__ = "trial_returns"
+    __table_args__ = MYSQL_TABLE_OPTIONS
+
+    trial_id: Mapped[int] = mapped_column(IdType, ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    index_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("blobs.id"), index=True)
+    codec: Mapped[str] = mapped_column(TextType)
+    data: Mapped[bytes] = mapped_column(BytesType)
+
+
 class ExperimentArtifactModel(Base):
     __tablename__ = "experiment_artifacts"
     __table_args__ = MYSQL_TABLE_OPTIONS
@@ -276,5 +290,6 @@ ttpt_results = cast(Table, TTPTResultModel.__table__)
 experiment_tags = cast(Table, ExperimentTagModel.__table__)
 trial_tags = cast(Table, TrialTagModel.__table__)
 trial_metrics = cast(Table, TrialMetricModel.__table__)
+trial_returns = cast(Table, TrialReturnsModel.__table__)
 experiment_artifacts = cast(Table, ExperimentArtifactModel.__table__)
 trial_artifacts = cast(Table, TrialArtifactModel.__table__)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import DuplicateTrialError, NotFoundError, TrackerError
-from tracker.sql import attachments, schema
+from tracker.sql import attachments, returns, schema
 from tracker.sql.annotating import AnnotationVerbs
 from tracker.sql.annotating import missing as _missing
 from tracker.sql.blob_store import BlobStore
@@ -45,6 +45,7 @@ from tracker.sql.rows import (
 from tracker.sql.sqlite_reader import folder_is_unwritable
 from tracker.sql.unit_of_work import UnitOfWork, partitions
 from tracker.store import checks
+from tracker.store import returns as packing
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
     Experiment,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from tracker.read.browser import Browser
 
 
-class SqlRepository(AnnotationVerbs, Repository):
+class SqlRepository(AnnotationVerbs, returns.SqlReturns, Repository):
     """Repository on a SQLAlchemy URL; every method is one transaction of the unit of work."""
 
     def __init__(
@@ -189,11 +190,14 @@ class SqlRepository(AnnotationVerbs, Repository):
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, ttpt_rows = checks.trial_rows(new_trials)
+        series = packing.of_batch(new_trials)
         contents = code_contents(rows, Trial)
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
-            return _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids)
+            ids = _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids)
+            returns.insert(writer, self.blobs, [(ids[i], s) for i, s in series.items()])
+            return ids
 
         def conflict(exc: IntegrityError) -> TrackerError:
             if is_unique_violation(exc):
@@ -205,13 +209,16 @@ class SqlRepository(AnnotationVerbs, Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        simple = not ttpt_rows and not contents and not any(row.get("tags") for row in rows)
+        simple = not ttpt_rows and not series and not contents and not any(row.get("tags") for row in rows)
         try:
             return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
         except NotFoundError:
-            if not contents or not self._experiment_exists(experiment_id):
+            shared = contents or any(s.index is not None for s in series.values())
+            if not shared or not self._experiment_exists(experiment_id):
                 raise
-            self.blobs.forget()  # a cached blob was collected by another process's delete: add it again
+            # A cached blob was collected by another process's delete, or added by another thread's
+            # transaction that did not commit: add it again.
+            self.blobs.forget()
             return self.uow.insert(fill, on_integrity=conflict)
 
     def _experiment_exists(self, experiment_id: int) -> bool:

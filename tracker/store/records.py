@@ -19,6 +19,8 @@ from datetime import datetime
 from types import EllipsisType
 from typing import Any, Literal, TypeVar, dataclass_transform
 
+from tracker.store.returns import ReturnSeries
+
 Direction = Literal["maximize", "minimize"]
 TrialState = Literal["complete", "pruned", "failed", "running"]
 Synchronous = Literal["off", "normal", "full"]
@@ -140,6 +142,8 @@ class NewTrial:
     tags: Mapping[str, str] | None = _spec("tags", default=None)
     ttpt: NewTTPTResult | None = None
     """A TTPT result stored with the trial, in the same transaction."""
+    returns: ReturnSeries | None = None
+    """The trial's returns series, stored with the trial, in the same transaction."""
 
 
 @record

@@ -33,6 +33,7 @@ from tracker.store.records import (
     TrialTable,
     TTPTResult,
 )
+from tracker.store.returns import ReturnSeries
 
 
 class Repository(ABC):
@@ -142,6 +143,32 @@ class Repository(ABC):
     @abstractmethod
     def read_artifact(self, owner: Owner, name: str) -> bytes:
         """The bytes of the owner's artifact `name`; raises NotFoundError."""
+
+    @abstractmethod
+    def set_returns(self, trial_id: int, returns: ReturnSeries) -> None:
+        """Store the trial's returns series, replacing any it had. Raises NotFoundError, and
+        ValidationError (`tracker.store.returns.check`) before anything is written."""
+
+    @abstractmethod
+    def get_returns(self, trial_id: int) -> ReturnSeries | None:
+        """The trial's returns series, or None when it has none; raises NotFoundError."""
+
+    @abstractmethod
+    def returns_trial_ids(self, experiment_ids: Sequence[int], *, complete_only: bool = True) -> list[int]:
+        """The ids of the experiments' trials that have a returns series (only complete trials
+        unless `complete_only` is False), ordered by experiment id and trial number. Missing
+        experiments hold no trials (no error)."""
+
+    @abstractmethod
+    def read_returns(
+        self,
+        trial_ids: Sequence[int],
+        consume: Callable[[list[tuple[int, ReturnSeries]]], None],
+        chunk_size: int = 2_000,
+    ) -> None:
+        """Pass the returns of the trials (those that have some, in the order of `trial_ids`) to
+        `consume`, `chunk_size` at a time, so memory holds one chunk. Equal indexes are the same
+        `bytes` object within a call."""
 
     @abstractmethod
     def best_trial(self, experiment_id: int) -> Trial | None:

@@ -23,7 +23,7 @@ from tracker.transfer.parts import PARTS, Copy, Side, annotate, as_new, fields_o
 from tracker.transfer.sameness import refuse_same_store
 
 log = logging.getLogger(__name__)
-COUNTS = ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts")
+COUNTS = ("experiments", "trials", "ttpt_results", "summaries", "annotations", "step_metrics", "artifacts", "returns")
 AfterCopy = Callable[[Repository, int], None]
 """Called inside the destination's transaction once a copy is written, before it is verified
 (tests use it to make a wrong copy)."""

@@ -31,6 +31,7 @@ from tracker.store.records import (
     new_fields,
 )
 from tracker.store.repository import Repository
+from tracker.store.returns import ReturnSeries
 
 BATCH = 5000
 
@@ -216,11 +217,44 @@ def _copy_artifacts(copy: Copy) -> None:
         copy.added["artifacts"] += 1
 
 
+# returns series --------------------------------------------------------------------------------
+
+
+def _describe_returns(side: Side) -> dict[int, tuple[bytes, bytes | None]]:
+    """Each trial's returns as stored: values and index bytes (bit for bit, NaN payloads included)."""
+    out: dict[int, tuple[bytes, bytes | None]] = {}
+    side.repo.read_returns(
+        side.repo.returns_trial_ids([side.experiment_id], complete_only=False),
+        lambda chunk: out.update({side.numbers[i]: (s.values, s.index) for i, s in chunk}),
+    )
+    return out
+
+
+def _copy_returns(copy: Copy) -> None:
+    """Give the destination's trials the returns series they lack."""
+    dst = copy.target.repo
+    have = set(dst.returns_trial_ids([copy.target.experiment_id], complete_only=False))
+    src = copy.source.repo
+    wanted = [
+        i
+        for i in src.returns_trial_ids([copy.source.experiment_id], complete_only=False)
+        if copy.trial_ids[i] not in have
+    ]
+
+    def store(chunk: list[tuple[int, ReturnSeries]]) -> None:
+        for trial_id, series in chunk:
+            dst.set_returns(copy.trial_ids[trial_id], series)
+        copy.added["returns"] += len(chunk)
+
+    src.read_returns(wanted, store)
+
+
 PARTS: tuple[Part, ...] = (
     Part("trials", _describe_trials, _copy_trials),
     Part("ttpt", _describe_ttpt, None),  # copied with the trials
     Part("steps", _describe_steps, _copy_steps),
     Part("artifacts", _describe_artifacts, _copy_artifacts),
+    Part("returns", _describe_returns, _copy_returns),
 )
 """Everything an experiment holds beside its own record, in the order they are copied (trials
 first: the other parts refer to trials by number)."""
