@@ -46,7 +46,7 @@ def pooler_of(location: StoreLocation) -> Pooler | None:
         raise ValidationError(
             "url", f"?pooler= must be 'transaction' or 'session' (PgBouncer's pool_mode), got {value!r}"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def pooler_engine_options(pooler: Pooler) -> dict[str, Any]:
