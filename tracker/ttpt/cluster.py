@@ -26,7 +26,7 @@ def dask_executor(address: str, n_workers: int = 1) -> Iterator[Executor]:
         ) from None
     if address == LOCAL:
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         with cluster, Client(cluster) as local:  # type: ignore[no-untyped-call]
             yield local.get_executor()
