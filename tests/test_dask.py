@@ -196,3 +196,29 @@ def test_the_cli_checks_many_experiments_on_a_local_dask_cluster_as_it_does_loca
 
     assert len(stored("dask.db")) == 4
     assert stored("dask.db") == stored("local.db")
+
+
+def test_the_cli_connects_to_a_running_scheduler(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    prices(6, 2, 1)["close"].to_csv(tmp_path / "prices.csv")
+    with ExperimentTracker(tmp_path / "runs.db") as t:
+        eid = t.create_experiment("a", "t", "m")
+        t.log_trials(
+            eid,
+            [
+                {"trial_number": n, "params": {"fast": n + 3, "slow": 20}, "performance": {"sharpe": n}}
+                for n in range(3)
+            ],
+        )
+    args = ["--url", str(tmp_path / "runs.db"), "ttpt", "check", "a", "--strategy", "bench.catalogue:ma_crossover"]
+    args += ["--data", str(tmp_path / "prices.csv"), "--data-key", "close", "--k", "2", "--budget", "30"]
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        address = client.scheduler.address
+        run = tracker_cli(*args, "--format", "json", "--dask", address, cwd=root)
+    assert [(r["trial_number"], r["passed"]) for r in json.loads(run.stdout)] == [(2, True), (1, True)]
+    refused = tracker_cli(*args, "--dask", "scheduler-host:8786", cwd=root, check=False)
+    assert refused.returncode == 1
+    assert "expected a scheduler address such as tcp://HOST:8786" in refused.stderr
