@@ -111,7 +111,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
-            event.listen(engine, "connect", _read_only_session)
+            event.listen(engine, "connect", _read_only_session if pooler is None else _read_only_transactions)
     return engine
 
 
@@ -192,9 +192,17 @@ def _query_only(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _read_only_session(dbapi_conn: Any, _record: Any) -> None:
-    """Every transaction of this connection is READ ONLY: the server refuses any write. psycopg
-    sends it with each BEGIN, so no session setting outlives a transaction (behind a transaction
-    pooler, the next one may run on another server connection)."""
+    """Every transaction of this connection is READ ONLY: the server refuses any write."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_conn.commit()
+
+
+def _read_only_transactions(dbapi_conn: Any, _record: Any) -> None:
+    """Behind a pooler: psycopg sends READ ONLY with each BEGIN, so no session setting outlives a
+    transaction (the next one may run on another server connection). A statement in autocommit
+    has no BEGIN and is not refused by the server there."""
     dbapi_conn.read_only = True
 
 
