@@ -178,6 +178,15 @@ def many(url: str, writers: int, trials: int) -> dict[str, Any]:
     return report
 
 
+def _first_acknowledgement(acks: Path, process: subprocess.Popen[bytes], limit: float = 300.0) -> None:
+    """Wait until the writer has acknowledged a write (or exited, or `limit` seconds passed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        if acks.exists() and acks.stat().st_size > 0:
+            return
+        time.sleep(0.01)
+
+
 def crash(url: str, iterations: int, seed: int) -> dict[str, Any]:
     """Kill a writer with SIGKILL at a random moment, reopen, verify; repeat."""
     rng = random.Random(seed)
@@ -188,7 +197,8 @@ def crash(url: str, iterations: int, seed: int) -> dict[str, Any]:
     for iteration in range(iterations):
         acks = folder / f"iteration{iteration}.acks"
         process = _spawn(url, experiment_id, iteration + 1, 0, acks, 0.0)
-        time.sleep(rng.uniform(0.3, 1.2))
+        _first_acknowledgement(acks, process)  # a slow start (a loaded machine) must not end the run before it writes
+        time.sleep(rng.uniform(0.0, 0.9))
         process.send_signal(signal.SIGKILL)
         process.wait()
         report = verify(url, experiment_id, [acks])

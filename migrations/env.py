@@ -12,7 +12,7 @@ from sqlalchemy import Connection, create_engine
 
 from tracker.sql.models import Base
 from tracker.sql.schema import VERSION_TABLE, note_applied
-from tracker.store.codec import decode_text, dumps
+from tracker.store.codec import dumps, loads
 
 config = context.config
 
@@ -53,7 +53,7 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(_url(), json_serializer=dumps, json_deserializer=decode_text)
+    engine = create_engine(_url(), json_serializer=dumps, json_deserializer=loads)
     with engine.connect() as conn:
         _run(conn)
         conn.commit()

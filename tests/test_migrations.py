@@ -351,7 +351,7 @@ class TestCommands:
             stdin=subprocess.DEVNULL,
         )
         assert run.returncode == 1
-        assert "pass --yes" in run.stderr
+        assert "back up the database first, then run again with --yes" in run.stderr
         assert "Traceback" not in run.stderr
         assert file_digest(path) == before
 
@@ -469,11 +469,12 @@ class TestFrozenRevisions:
         schema.upgrade(db, "0002")
         db.dispose()
         script = (
-            "import tracker.store.codec, tracker.journal.inhouse\n"
+            "import tracker.store.codec, tracker.store.checks, tracker.journal.items, tracker.journal.inhouse\n"
             "def changed(*args, **kwargs):\n"
             "    raise AssertionError('an old revision called the live codec')\n"
-            "codec_names = ('encode', 'decode', 'number', 'to_row', 'to_item', 'to_values')\n"
-            "for module, names in ((tracker.store.codec, codec_names),\n"
+            "for module, names in ((tracker.store.codec, ('encode', 'decode', 'number')),\n"
+            "                      (tracker.store.checks, ('to_row', 'to_values')),\n"
+            "                      (tracker.journal.items, ('to_item', 'to_values')),\n"
             "                      (tracker.journal.inhouse, ('parse_timestamp', 'objective_value'))):\n"
             "    for name in names:\n"
             "        setattr(module, name, changed)\n"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BACKENDS, SERVER_BACKENDS, temporary_store
@@ -36,6 +36,14 @@ values = st.recursive(
     max_leaves=20,
 )
 documents = st.dictionaries(text | st.sampled_from(["$float", "$dict", "sharpe"]), values, max_size=6)
+
+
+def special(value: Any) -> dict[str, Any]:
+    """A document holding `value` as a leaf, in a list and in a nested dict. The explicit examples
+    give it the values plain JSON or a backend would change, on every run rather than by chance:
+    -0.0 (JSONB keeps 0), NaN and the infinities (no JSON token), integers beyond 64 bits (fast
+    parsers read them as floats)."""
+    return {"v": value, "in": [value, 1], "deep": {"v": value}}
 
 
 def same(a: Any, b: Any) -> bool:
@@ -68,6 +76,12 @@ def shared(
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=documents, performance=documents, metrics=documents)
+@example(params=special(-0.0), performance=special(-0.0), metrics=special(-0.0))
+@example(params=special(math.nan), performance=special(math.nan), metrics=special(math.nan))
+@example(params=special(math.inf), performance=special(math.inf), metrics=special(math.inf))
+@example(params=special(-math.inf), performance=special(-math.inf), metrics=special(-math.inf))
+@example(params=special(2**63), performance=special(2**63), metrics=special(2**63))
+@example(params=special(-(2**63) - 1), performance=special(-(2**63) - 1), metrics=special(-(2**63) - 1))
 def test_params_performance_and_metrics_round_trip_exactly(
     shared: tuple[ExperimentTracker, int, itertools.count[int]],
     params: dict[str, Any],
@@ -184,6 +198,13 @@ def repository_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=documents, params=documents, performance=documents, metrics=documents, objective=objectives)
+@example(config=special(-0.0), params=special(-0.0), performance=special(-0.0), metrics=special(-0.0), objective=-0.0)
+@example(
+    config=special(math.nan), params=special(math.nan), performance=special(math.nan), metrics={}, objective=math.nan
+)
+@example(config=special(math.inf), params={}, performance=special(math.inf), metrics={}, objective=math.inf)
+@example(config={}, params=special(-math.inf), performance={}, metrics=special(-math.inf), objective=-math.inf)
+@example(config=special(2**63), params=special(2**63), performance={}, metrics=special(2**63), objective=2**63)
 def test_values_written_through_the_repository_read_back_identically_and_after_reopening(
     repository_url: str,
     config: dict[str, Any],
@@ -245,6 +266,12 @@ def test_values_written_through_the_repository_read_back_identically_and_after_r
 
 @settings(max_examples=300, deadline=None)
 @given(value=values | documents)
+@example(value=special(-0.0))
+@example(value=special(math.nan))
+@example(value=special(math.inf))
+@example(value=special(-math.inf))
+@example(value=special(2**63))
+@example(value=-0.0)
 def test_the_fast_encoding_path_gives_what_the_careful_walk_gives(value: Any) -> None:
     """`encode` takes a fast path for plain JSON; wherever it does, the result must be the careful
     walk's, tags included (compared as JSON text, so -0.0 and NaN count)."""

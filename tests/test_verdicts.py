@@ -42,6 +42,53 @@ class TestTheRule:
         assert verdict([True, True, True, True], 150, 4, 0).best_k == BEST_K
 
 
+class TestTheLatestCheckCounts:
+    """A trial's latest check is the one that counts: one rule (`tracker.ttpt.verdict.latest_check`),
+    and every surface that shows a verdict gives the same answer after a re-check."""
+
+    @staticmethod
+    def rechecked(tracker: ExperimentTracker, first: bool, then: bool) -> int:
+        """Three trials, all checked and passed but the best one, checked `first` then `then`."""
+        eid = tracker.create_experiment("rechecked", "t", "m")
+        for number in range(3):
+            trial = tracker.log_trial(eid, number, {"n": number}, {"sharpe": float(number)})
+            outcomes = (first, then) if number == 2 else (True,)
+            for passed in outcomes:
+                tracker.log_ttpt_result(trial, passed=passed, num_violations=0 if passed else 3)
+        return eid
+
+    @staticmethod
+    def verdicts(tracker: ExperimentTracker, url: str, eid: int) -> dict[str, str]:
+        """The verdict as the library, the command line and the dashboard's digest show it."""
+        from tracker.read.browser import ExperimentPageQuery
+        from tracker.stores import browser_of, open_reader
+
+        listed = json.loads(tracker_cli("--url", url, "experiments", "list", "--format", "json").stdout)
+        reader = open_reader(url)
+        try:
+            [overview] = browser_of(reader).experiments(ExperimentPageQuery(ids=(eid,))).items
+        finally:
+            reader.close()
+        return {
+            "library": tracker.verdict(eid)["status"],
+            "summary": tracker.compare_experiments([eid])[0]["verdict"],
+            "cli": next(row["verdict"] for row in listed if row["id"] == eid),
+            "dashboard": overview.verdict.status,
+        }
+
+    def test_a_failing_recheck_of_a_best_trial_overrules_its_pass(
+        self, tracker: ExperimentTracker, store_url: str
+    ) -> None:
+        eid = self.rechecked(tracker, first=True, then=False)
+        assert set(self.verdicts(tracker, store_url, eid).values()) == {"look-ahead"}
+
+    def test_a_passing_recheck_of_a_best_trial_overrules_its_failure(
+        self, tracker: ExperimentTracker, store_url: str
+    ) -> None:
+        eid = self.rechecked(tracker, first=False, then=True)  # 1 failed check of 4: not most of them
+        assert set(self.verdicts(tracker, store_url, eid).values()) == {"valid"}
+
+
 def prices() -> dict[str, pd.DataFrame]:
     return {"close": synthetic_prices(seed=21, assets=2, years=1)}
 

@@ -1,6 +1,6 @@
 """Checks of the public API's arguments: each returns the clean plain value (numpy numbers, 0/1
 flags and ISO strings turned into Python values) or raises ValidationError. Whether a value can
-be stored is the repository's check (`tracker.codec`), made before anything is written."""
+be stored is the repository's check (`tracker.store.checks`), made before anything is written."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def now() -> datetime:
 
 def check_tag_filter(tags: Mapping[str, str] | None) -> dict[str, str] | None:
     """Tags to filter by: every one must match."""
-    from tracker.store.codec import check_tags
+    from tracker.store.checks import check_tags
 
     return None if tags is None else check_tags(tags, "tags")
 

@@ -17,6 +17,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.journal import queries
+from tracker.journal.items import from_item
 from tracker.journal.state import JournalState
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.digest import CheckFeed, Digests, TrialFeed
@@ -237,7 +238,7 @@ class JournalBrowser(Browser[JournalState]):
         trial = queries.trial(state, queries.trial_item(state, trial_id))
         experiment = queries.experiment(state, trial.experiment_id)
         ids = sorted(state.ttpt_by_trial.get(trial_id, []))  # not queries.ttpt_results: it scans every result
-        return trial, experiment, [codec.from_item(TTPTResult, state.ttpt[i]) for i in ids]
+        return trial, experiment, [from_item(TTPTResult, state.ttpt[i]) for i in ids]
 
     def _ties_before(self, state: JournalState, trial: Trial) -> int:
         with self._lock:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tracker.errors import NotFoundError
+from tracker.journal.items import artifact, from_item, step_metric, table
 from tracker.journal.state import JournalState
-from tracker.store import codec
 from tracker.store.records import (
-    TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
-    TTPT_FRAME_FIELDS,
     Artifact,
     Experiment,
     ExperimentQuery,
@@ -25,11 +22,7 @@ from tracker.store.records import (
     TrialTable,
     TTPTResult,
     best_of,
-    kind_of,
-    stored_fields,
 )
-
-_JSON_FIELDS = frozenset(f.name for f in (*TRIAL_FRAME_FIELDS, *stored_fields(TTPTResult)) if kind_of(f) == "json")
 
 
 def experiment(state: JournalState, experiment_id: int) -> Experiment:
@@ -37,7 +30,7 @@ def experiment(state: JournalState, experiment_id: int) -> Experiment:
     item = state.experiments.get(experiment_id)
     if item is None:
         raise NotFoundError(f"experiment {experiment_id} does not exist")
-    return codec.from_item(Experiment, item)
+    return from_item(Experiment, item)
 
 
 def trial_item(state: JournalState, trial_id: int) -> dict[str, Any]:
@@ -51,7 +44,7 @@ def trial_item(state: JournalState, trial_id: int) -> dict[str, Any]:
 def trial(state: JournalState, item: dict[str, Any]) -> Trial:
     """The trial record of a stored trial, its strategy code looked up by SHA-256."""
     sha = item.get("strategy_code_sha256")
-    return codec.from_item(Trial, {**item, "strategy_code": None if sha is None else state.texts[sha]})
+    return from_item(Trial, {**item, "strategy_code": None if sha is None else state.texts[sha]})
 
 
 def trial_items(state: JournalState, experiment_id: int) -> list[dict[str, Any]]:
@@ -157,18 +150,8 @@ def trial_table(
 def _table(
     state: JournalState, rows: list[tuple[dict[str, Any], dict[str, Any] | None]], with_code: bool
 ) -> TrialTable:
-    columns: dict[str, list[Any]] = {}
-    for f in TRIAL_FRAME_FIELDS:
-        name = f.name
-        values = [t.get(name) for t, _ in rows]
-        columns[name] = [codec.decode(v) for v in values] if name in _JSON_FIELDS else values
-    for name in TTPT_FRAME_FIELDS:
-        values = [None if r is None else r.get(name) for _, r in rows]
-        columns[f"ttpt.{name}"] = [codec.decode(v) for v in values] if name in _JSON_FIELDS else values
-    if with_code:
-        shas = [t.get("strategy_code_sha256") for t, _ in rows]
-        columns["strategy_code"] = [None if sha is None else state.texts[sha] for sha in shas]
-    return TrialTable(columns)
+    shas = [t.get("strategy_code_sha256") for t, _ in rows] if with_code else None
+    return table(rows, None if shas is None else [None if sha is None else state.texts[sha] for sha in shas])
 
 
 def step_metrics(state: JournalState, trial_id: int | None, experiment_id: int | None) -> list[StepMetric]:
@@ -181,9 +164,7 @@ def step_metrics(state: JournalState, trial_id: int | None, experiment_id: int |
         experiment(state, experiment_id)
         ids = sorted(state.by_experiment[experiment_id].values())
     return [
-        StepMetric(trial_id=i, step=step, key=key, value=_metric(value))
-        for i in ids
-        for (key, step), value in sorted(state.steps.get(i, {}).items())
+        step_metric(i, key, step, value) for i in ids for (key, step), value in sorted(state.steps.get(i, {}).items())
     ]
 
 
@@ -191,10 +172,7 @@ def artifacts(state: JournalState, owner: Owner) -> list[Artifact]:
     """The owner's artifacts by name; raises NotFoundError."""
     owner_item(state, owner)
     named = state.artifacts.get((owner.kind, owner.id), {})
-    return [
-        Artifact(owner, a["name"], a["media_type"], a["size"], a["sha256"], codec.parse_time(a["created_at"]))
-        for a in (named[name] for name in sorted(named))
-    ]
+    return [artifact(owner, named[name]) for name in sorted(named)]
 
 
 def owner_item(state: JournalState, owner: Owner) -> dict[str, Any]:
@@ -217,9 +195,4 @@ def ttpt_results(state: JournalState, trial_id: int | None, experiment_id: int |
         if (trial_id is None or r["trial_id"] == trial_id)
         and (experiment_id is None or state.trials[r["trial_id"]]["experiment_id"] == experiment_id)
     ]
-    return [codec.from_item(TTPTResult, r) for r in sorted(found, key=lambda r: r["id"])]
-
-
-def _metric(stored: Any) -> float:
-    value = codec.number(stored)
-    return math.nan if value is None else value
+    return [from_item(TTPTResult, r) for r in sorted(found, key=lambda r: r["id"])]

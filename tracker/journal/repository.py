@@ -19,9 +19,11 @@ from tracker.errors import (
 )
 from tracker.journal import queries
 from tracker.journal.blob_folder import BlobFolder
+from tracker.journal.items import to_item, to_values, trial_items
 from tracker.journal.replica import JournalReplica
 from tracker.journal.state import JournalState
-from tracker.store import blobs, codec
+from tracker.store import blobs
+from tracker.store.checks import check_artifact, check_tag_changes, step_metrics
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
     Artifact,
@@ -59,6 +61,7 @@ class JsonRepository(Repository):
         synchronous: Synchronous = "full",
         create: bool = True,
         read_only: bool = False,
+        strict: bool = False,
     ) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
@@ -67,7 +70,7 @@ class JsonRepository(Repository):
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
         prepare_path(location, create=create and not read_only)
-        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only)
+        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only, strict=strict)
         self.blob_files = BlobFolder(self.path)
         self.read_only = read_only
         self._browser: Browser[Any] | None = None
@@ -86,7 +89,7 @@ class JsonRepository(Repository):
         self.journal.compact(then=lambda state: self.blob_files.prune(state.referenced_blobs()))
 
     def add_experiment(self, new: NewExperiment) -> int:
-        item = codec.to_item(new)
+        item = to_item(new)
         with self.journal.writing() as state:
             experiment_id = state.next_ids["experiment"]
             self.journal.emit({"op": "experiment", "experiment": {"id": experiment_id, **item}})
@@ -102,7 +105,7 @@ class JsonRepository(Repository):
             return [s for s in found if queries.matches(s, query)]
 
     def set_summary(self, experiment_id: int, summary: JSONValue) -> None:
-        values = codec.to_values(Experiment, {"summary": summary}, item=True)
+        values = to_values(Experiment, {"summary": summary})
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
             self.journal.emit({"op": "summary", "experiment_id": experiment_id, **values})
@@ -113,7 +116,7 @@ class JsonRepository(Repository):
             self.journal.emit({"op": "delete", "experiment_id": experiment_id})
 
     def add_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[int]:
-        items, checks = codec.trial_rows(trials, item=True)
+        items, checks = trial_items(trials)
         with self.journal.writing() as state:
             queries.experiment(state, experiment_id)
             taken = state.by_experiment[experiment_id]
@@ -149,7 +152,7 @@ class JsonRepository(Repository):
         self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
     ) -> None:
         values = {"strategy_code": code, "strategy_template": template, "generation_method": generation_method}
-        checked = codec.to_values(Trial, values, item=True)
+        checked = to_values(Trial, values)
         with self.journal.writing() as state:
             queries.trial_item(state, trial_id)
             texts = self._texts(state, [checked])
@@ -186,7 +189,7 @@ class JsonRepository(Repository):
             queries.trial_table(state, experiment_ids, states, consume, chunk_size, tags, with_code)
 
     def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
-        checked = codec.check_tag_changes(tags)
+        checked = check_tag_changes(tags)
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
             if checked:
@@ -194,14 +197,14 @@ class JsonRepository(Repository):
 
     def set_note(self, owner: Owner, note: str | None) -> None:
         record_type = Experiment if owner.kind == "experiment" else Trial
-        checked = codec.to_values(record_type, {"note": note}, item=True)["note"]
+        checked = to_values(record_type, {"note": note})["note"]
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
             self.journal.emit({"op": "note", "kind": owner.kind, "id": owner.id, "note": checked})
 
     def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
-        checked = codec.step_metrics(trial_id, metrics)
-        items = [codec.to_item(m) for m in checked]
+        checked = step_metrics(trial_id, metrics)
+        items = [to_item(m) for m in checked]
         with self.journal.writing() as state:
             queries.trial_item(state, trial_id)
             have = state.steps.get(trial_id, {})
@@ -217,14 +220,11 @@ class JsonRepository(Repository):
             return queries.step_metrics(state, trial_id, experiment_id)
 
     def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
-        checked, sha = codec.check_artifact(new)
+        checked, sha = check_artifact(new)
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
             if checked.name in state.artifacts.get((owner.kind, owner.id), {}) and not replace:
-                raise DuplicateArtifactError(
-                    f"{owner.kind} {owner.id} already has an artifact named {checked.name!r}; "
-                    "choose another name, or pass replace=True to overwrite it"
-                )
+                raise DuplicateArtifactError(f"{owner.kind} {owner.id}", checked.name)
             self.blob_files.put(sha, checked.data)
             artifact = Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
             self.journal.emit(
@@ -259,7 +259,7 @@ class JsonRepository(Repository):
         return self.blob_files.get(sha)
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
-        item = codec.to_item(new)
+        item = to_item(new)
         with self.journal.writing() as state:
             queries.trial_item(state, trial_id)
             ttpt_id = state.next_ids["ttpt"]

@@ -25,7 +25,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from tracker.errors import NotFoundError, ValidationError
 from tracker.read.digest import Check, Digest, Digests, Point
-from tracker.store.codec import check_tag_key
+from tracker.store.checks import check_tag_key
 from tracker.store.records import TRIAL_STATES, Experiment, Trial, TrialState, TTPTResult
 from tracker.ttpt.verdict import Verdict
 

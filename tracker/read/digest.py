@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from tracker.store.records import TRIAL_STATES, Direction
-from tracker.ttpt.verdict import BEST_K, Verdict, verdict
+from tracker.ttpt.verdict import BEST_K, Verdict, latest_check, verdict
 
 BUCKETS = 2048
 
@@ -125,8 +125,8 @@ class Digest:
     best_value: float | None = None
     checks: int = 0
     failed_checks: int = 0
-    latest: dict[int, tuple[int, bool, int, str, int]] = field(default_factory=dict)
-    """trial id -> (TTPT id, passed, num_violations, trial state, trial number) of its latest check."""
+    latest: dict[int, CheckFeed] = field(default_factory=dict)
+    """trial id -> the check that counts for it (`tracker.ttpt.verdict.latest_check`)."""
     checked_by: dict[tuple[str, bool], int] = field(default_factory=dict)
     """(trial state, latest check passed) -> number of trials."""
     last_trial_id: int = 0
@@ -174,17 +174,17 @@ class Digest:
         self.failed_checks += 0 if c.passed else 1
         self.last_check_id = max(self.last_check_id, c.id)
         previous = self.latest.get(c.trial_id)
-        if previous is not None and previous[0] > c.id:
-            return  # an older check arriving late: the latest one stands
+        if previous is not None and latest_check((previous, c)) is previous:
+            return  # e.g. an older check arriving late: the latest one stands
         bucket = self._bucket(c.trial_number)
         if previous is not None:
-            key = (previous[3], previous[1])
+            key = (previous.state, previous.passed)
             self.checked_by[key] -= 1
-            if previous[1]:
+            if previous.passed:
                 bucket.n_passed_checks -= 1
             else:
                 bucket.n_failed_checks -= 1
-        self.latest[c.trial_id] = (c.id, c.passed, c.num_violations, c.state, c.trial_number)
+        self.latest[c.trial_id] = c
         key = (c.state, c.passed)
         self.checked_by[key] = self.checked_by.get(key, 0) + 1
         check = Check(c.trial_id, c.trial_number, c.passed, c.num_violations)
@@ -243,7 +243,7 @@ class Digest:
         outcomes: list[bool | None] = []
         for _, _, trial_id in self.top:
             check = self.latest.get(trial_id)
-            outcomes.append(None if check is None else check[1])
+            outcomes.append(None if check is None else check.passed)
         return verdict(outcomes, self.n_ranked, self.checks, self.failed_checks)
 
     def better_than(self, value: float) -> int:
@@ -273,7 +273,7 @@ class Digest:
 
     def check_of(self, trial_id: int) -> bool | None:
         check = self.latest.get(trial_id)
-        return None if check is None else check[1]
+        return None if check is None else check.passed
 
     def count(self, states: Iterable[str] | None, ttpt: str | None) -> int:
         """How many trials have one of `states` (all when None) and the TTPT outcome `ttpt`

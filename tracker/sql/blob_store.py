@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Insert, bindparam, delete, exists, insert, li
 from sqlalchemy.dialects import mysql, postgresql
 
 from tracker.errors import StoreError
+from tracker.sql.fast_insert import Writer
 from tracker.sql.models import MYSQL_DIALECTS, blobs, experiment_artifacts, trial_artifacts, trials
-from tracker.sql.unit_of_work import Writer
 from tracker.store import blobs as content
 
 CHUNK = 5_000

@@ -313,7 +313,7 @@ class SqlBrowser(Browser[Connection]):
         trial = self.records.trials(conn, [row])[0]
         experiment = self._experiments(conn, [trial.experiment_id])[trial.experiment_id]
         stmt = select(*TTPT_COLUMNS).where(ttpt_results.c.trial_id == trial_id).order_by(ttpt_results.c.id)
-        return trial, experiment, [TTPTResult(**r._mapping) for r in conn.execute(stmt)]
+        return trial, experiment, self.records.ttpt_results(conn.execute(stmt))
 
     def _ties_before(self, conn: Connection, trial: Trial) -> int:
         """An equality lookup on the (experiment_id, value) index."""

@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool, PoolResetState
 
 from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError, ValidationError
 from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
-from tracker.store.codec import decode_text, dumps
+from tracker.store.codec import dumps, loads
 from tracker.store.location import StoreLocation, mask_password
 from tracker.store.records import Synchronous
 
@@ -64,12 +64,13 @@ def pooler_engine_options(pooler: Pooler) -> dict[str, Any]:
 
 
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
-    """The engine for the store; JSON columns go through the codec's text form. A `read_only`
+    """The engine for the store. JSON columns are the codec's storage form as JSON text both ways
+    (`dumps`, `loads`): values are encoded and decoded at the repository, not here. A `read_only`
     engine cannot write: SQLite connections are `query_only` on a file opened without creating it
     (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
     mode=ro where the file cannot be written), PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
-    kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
+    kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     url: Any = location.url
     pooler = pooler_of(location)
     if pooler is not None:

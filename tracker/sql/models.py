@@ -134,7 +134,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class BlobRow(Base):
+class BlobModel(Base):
     """Bytes stored once per distinct content (SHA-256), compressed; ids are never reused."""
 
     __tablename__ = "blobs"
@@ -150,7 +150,7 @@ class BlobRow(Base):
     data: Mapped[bytes] = mapped_column(BytesType)
 
 
-class ExperimentRow(Base):
+class ExperimentModel(Base):
     __tablename__ = "experiments"
     __table_args__ = (
         CheckConstraint("direction IN ('maximize', 'minimize')", name="direction"),
@@ -170,7 +170,7 @@ class ExperimentRow(Base):
     provenance: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
-class TrialRow(Base):
+class TrialModel(Base):
     __tablename__ = "trials"
     __table_args__ = (
         UniqueConstraint("experiment_id", "trial_number"),
@@ -197,7 +197,7 @@ class TrialRow(Base):
     note: Mapped[str | None] = mapped_column(TextType)
 
 
-class TTPTResultRow(Base):
+class TTPTResultModel(Base):
     __tablename__ = "ttpt_results"
     __table_args__ = (
         CheckConstraint("num_violations >= 0", name="num_violations"),
@@ -213,7 +213,7 @@ class TTPTResultRow(Base):
     violations: Mapped[Any] = mapped_column(JSONType, nullable=True)
 
 
-class ExperimentTagRow(Base):
+class ExperimentTagModel(Base):
     __tablename__ = "experiment_tags"
     __table_args__ = MYSQL_TABLE_OPTIONS
 
@@ -224,7 +224,7 @@ class ExperimentTagRow(Base):
     value: Mapped[str] = mapped_column(TextType)
 
 
-class TrialTagRow(Base):
+class TrialTagModel(Base):
     __tablename__ = "trial_tags"
     __table_args__ = MYSQL_TABLE_OPTIONS
 
@@ -233,7 +233,7 @@ class TrialTagRow(Base):
     value: Mapped[str] = mapped_column(TextType)
 
 
-class TrialMetricRow(Base):
+class TrialMetricModel(Base):
     """A trial's metric at one step; NULL is NaN (SQLite cannot hold NaN in a REAL)."""
 
     __tablename__ = "trial_metrics"
@@ -245,7 +245,7 @@ class TrialMetricRow(Base):
     value: Mapped[float | None] = mapped_column(FloatType)
 
 
-class ExperimentArtifactRow(Base):
+class ExperimentArtifactModel(Base):
     __tablename__ = "experiment_artifacts"
     __table_args__ = MYSQL_TABLE_OPTIONS
 
@@ -258,7 +258,7 @@ class ExperimentArtifactRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class TrialArtifactRow(Base):
+class TrialArtifactModel(Base):
     __tablename__ = "trial_artifacts"
     __table_args__ = MYSQL_TABLE_OPTIONS
 
@@ -269,12 +269,12 @@ class TrialArtifactRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-blobs = cast(Table, BlobRow.__table__)
-experiments = cast(Table, ExperimentRow.__table__)
-trials = cast(Table, TrialRow.__table__)
-ttpt_results = cast(Table, TTPTResultRow.__table__)
-experiment_tags = cast(Table, ExperimentTagRow.__table__)
-trial_tags = cast(Table, TrialTagRow.__table__)
-trial_metrics = cast(Table, TrialMetricRow.__table__)
-experiment_artifacts = cast(Table, ExperimentArtifactRow.__table__)
-trial_artifacts = cast(Table, TrialArtifactRow.__table__)
+blobs = cast(Table, BlobModel.__table__)
+experiments = cast(Table, ExperimentModel.__table__)
+trials = cast(Table, TrialModel.__table__)
+ttpt_results = cast(Table, TTPTResultModel.__table__)
+experiment_tags = cast(Table, ExperimentTagModel.__table__)
+trial_tags = cast(Table, TrialTagModel.__table__)
+trial_metrics = cast(Table, TrialMetricModel.__table__)
+experiment_artifacts = cast(Table, ExperimentArtifactModel.__table__)
+trial_artifacts = cast(Table, TrialArtifactModel.__table__)

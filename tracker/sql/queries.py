@@ -23,15 +23,17 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy.sql.selectable import ScalarSelect, Subquery
 
 from tracker.sql.models import MYSQL_DIALECTS, FloatType, experiment_tags, experiments, trial_tags, trials, ttpt_results
-from tracker.sql.rows import EXPERIMENT_COLUMNS
+from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS
 from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_STATES,
     TTPT_FRAME_FIELDS,
+    Experiment,
     ExperimentQuery,
+    TrialQuery,
     TrialState,
     kind_of,
 )
@@ -59,31 +61,8 @@ def listing_parameters(query: ExperimentQuery) -> dict[str, Any]:
 
 def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Select[Any]:
     """The experiments listing with its aggregates, filtered by the named bound parameters."""
-    counts = [func.sum(case((trials.c.state == state, 1), else_=0)).label(f"n_{state}") for state in TRIAL_STATES]
-    per_trial = (
-        select(
-            trials.c.experiment_id,
-            func.count().label("n_trials"),
-            *counts,
-            func.sum(case(((trials.c.state == "complete") & trials.c.value.is_not(None), 1), else_=0)).label(
-                "n_ranked"
-            ),
-            func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
-            func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
-        )
-        .group_by(trials.c.experiment_id)
-        .subquery("per_trial")
-    )
-    per_ttpt = (
-        select(
-            trials.c.experiment_id,
-            func.count().label("ttpt_total"),
-            func.sum(case((ttpt_results.c.passed.is_(False), 1), else_=0)).label("ttpt_failed"),
-        )
-        .select_from(ttpt_results.join(trials, ttpt_results.c.trial_id == trials.c.id))
-        .group_by(trials.c.experiment_id)
-        .subquery("per_ttpt")
-    )
+    per_trial = _per_trial()
+    per_ttpt = _per_ttpt()
     ttpt_total = func.coalesce(per_ttpt.c.ttpt_total, 0)
     ttpt_failed = func.coalesce(per_ttpt.c.ttpt_failed, 0)
     source = experiments.outerjoin(per_ttpt, per_ttpt.c.experiment_id == experiments.c.id)
@@ -97,16 +76,55 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
             *(per_trial.c[f"n_{s}"] for s in TRIAL_STATES),
             best.label("best_value"),
         ]
+    conditions = _listing_conditions(dialect, given, per_trial, ttpt_total, ttpt_failed)
+    return select(*columns).select_from(source).where(and_(true(), *conditions)).order_by(experiments.c.id)
+
+
+def _per_trial() -> Subquery:
+    """Per experiment: trials by state, ranked trials, and the largest and smallest value."""
+    counts = [func.sum(case((trials.c.state == state, 1), else_=0)).label(f"n_{state}") for state in TRIAL_STATES]
+    ranked = (trials.c.state == "complete") & trials.c.value.is_not(None)
+    return (
+        select(
+            trials.c.experiment_id,
+            func.count().label("n_trials"),
+            *counts,
+            func.sum(case((ranked, 1), else_=0)).label("n_ranked"),
+            func.max(case((trials.c.state == "complete", trials.c.value))).label("best_max"),
+            func.min(case((trials.c.state == "complete", trials.c.value))).label("best_min"),
+        )
+        .group_by(trials.c.experiment_id)
+        .subquery("per_trial")
+    )
+
+
+def _per_ttpt() -> Subquery:
+    """Per experiment: TTPT checks in all and failed."""
+    return (
+        select(
+            trials.c.experiment_id,
+            func.count().label("ttpt_total"),
+            func.sum(case((ttpt_results.c.passed.is_(False), 1), else_=0)).label("ttpt_failed"),
+        )
+        .select_from(ttpt_results.join(trials, ttpt_results.c.trial_id == trials.c.id))
+        .group_by(trials.c.experiment_id)
+        .subquery("per_ttpt")
+    )
+
+
+def _listing_conditions(
+    dialect: str, given: set[str], per_trial: Subquery, ttpt_total: Any, ttpt_failed: Any
+) -> list[ColumnElement[bool]]:
+    """The listing's conditions for the named bound parameters (see LISTING_FILTERS)."""
     conditions: list[ColumnElement[bool]] = []
     if "ids" in given:
         conditions.append(experiments.c.id.in_(bindparam("ids", expanding=True)))
     if "max_rate" in given:
         conditions.append(ttpt_total > 0)
         conditions.append(ttpt_failed <= bindparam("max_rate", type_=Double()) * ttpt_total)
-    if "template" in given:
-        conditions.append(experiments.c.template == bindparam("template"))
-    if "mode" in given:
-        conditions.append(experiments.c.mode == bindparam("mode"))
+    for name, column in (("template", experiments.c.template), ("mode", experiments.c.mode)):
+        if name in given:
+            conditions.append(column == bindparam(name))
     if "name_part" in given:
         finder = func.strpos if dialect == "postgresql" else func.instr  # same arguments, same answer
         conditions.append(finder(experiments.c.name, bindparam("name_part", type_=String())) > 0)
@@ -129,7 +147,38 @@ def listing_statement(dialect: str, with_trials: bool, given: set[str]) -> Selec
         conditions.append(experiments.c.created_at >= bindparam("after"))
     if "before" in given:
         conditions.append(experiments.c.created_at < bindparam("before"))
-    return select(*columns).select_from(source).where(and_(true(), *conditions)).order_by(experiments.c.id)
+    return conditions
+
+
+def trial_list_statement(experiment: Experiment, query: TrialQuery) -> Select[Any]:
+    """The experiment's trials as `Repository.list_trials` lists them."""
+    stmt = select(*TRIAL_COLUMNS).where(trials.c.experiment_id == experiment.id)
+    if query.states is not None:
+        stmt = stmt.where(trials.c.state.in_(query.states))
+    if query.ttpt_passed is not None:
+        passed = select(ttpt_results.c.passed).where(ttpt_results.c.id == latest_ttpt_id()).scalar_subquery()
+        stmt = stmt.where(passed.is_(query.ttpt_passed))
+    if query.order_by == "value":
+        ordered = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
+        stmt = stmt.order_by(trials.c.value.is_(None), ordered, trials.c.trial_number)
+    else:
+        stmt = stmt.order_by(trials.c.trial_number)
+    return stmt if query.limit is None else stmt.limit(query.limit)
+
+
+def best_trial_statement(experiment: Experiment) -> Select[Any]:
+    """The experiment's best complete trial (lowest trial number among equal values): walks the
+    (experiment_id, value) index from the best end to the first complete trial, then takes the
+    lowest trial number among the trials with that value."""
+    order = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
+    mine = (trials.c.experiment_id == experiment.id) & (trials.c.state == "complete")
+    best = select(trials.c.value).where(mine, trials.c.value.is_not(None)).order_by(order).limit(1)
+    return (
+        select(*TRIAL_COLUMNS)
+        .where(mine, trials.c.value == best.scalar_subquery())
+        .order_by(trials.c.trial_number + 0)  # "+ 0": SQLite would otherwise scan by trial number
+        .limit(1)
+    )
 
 
 def latest_ttpt_id() -> ScalarSelect[Any]:

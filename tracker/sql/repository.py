@@ -1,7 +1,8 @@
 """The SQL repository (SQLite, PostgreSQL, MariaDB and MySQL) on SQLAlchemy Core over the declarative tables.
 
-Rows are built from records by the codec (`tracker.codec.to_row`) and read back into records by
-`tracker.sql.rows`, so the records' fields are the one list of what is stored. Tags, notes, step
+Rows are built from records by `tracker.store.checks.to_row` (values encoded by the codec) and
+read back into records, values decoded, by `tracker.sql.rows`; so the records' fields are the one
+list of what is stored. Tags, notes, step
 metrics and artifacts are in `tracker.sql.attachments`; blobs in `tracker.sql.blob_store`.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, Select, delete, select, text, update
+from sqlalchemy import Connection, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
@@ -19,8 +20,15 @@ from tracker.sql import attachments, schema
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
+from tracker.sql.fast_insert import Writer
 from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
-from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
+from tracker.sql.queries import (
+    best_trial_statement,
+    listing_parameters,
+    listing_statement,
+    trial_list_statement,
+    trial_table_statement,
+)
 from tracker.sql.rows import (
     EXPERIMENT_COLUMNS,
     OWNERS,
@@ -28,14 +36,14 @@ from tracker.sql.rows import (
     TTPT_COLUMNS,
     RecordReader,
     code_contents,
+    experiment_stats,
     tag_rows,
     to_sql,
 )
-from tracker.sql.unit_of_work import UnitOfWork, Writer, partitions
-from tracker.store import codec
+from tracker.sql.unit_of_work import UnitOfWork, partitions
+from tracker.store import checks
 from tracker.store.location import StoreLocation, prepare_path
 from tracker.store.records import (
-    TRIAL_STATES,
     Artifact,
     Experiment,
     ExperimentQuery,
@@ -116,7 +124,7 @@ class SqlRepository(Repository):
     # experiments ---------------------------------------------------------------------------
 
     def add_experiment(self, new: NewExperiment) -> int:
-        row, tags = to_sql(codec.to_row(new), Experiment, {})
+        row, tags = to_sql(checks.to_row(new), Experiment, {})
 
         def fill(writer: Writer) -> int:
             [experiment_id] = writer.insert(experiments, [row])
@@ -148,12 +156,12 @@ class SqlRepository(Repository):
         def work(conn: Connection) -> list[ExperimentStats]:
             rows = conn.execute(stmt, given).all()
             found = self.records.experiments(conn, rows)
-            return [_stats(row, e, with_trials) for row, e in zip(rows, found, strict=True)]
+            return [experiment_stats(row, e, with_trials) for row, e in zip(rows, found, strict=True)]
 
         return self.uow.read(work)
 
     def set_summary(self, experiment_id: int, summary: JSONValue) -> None:
-        self._update(experiments, experiment_id, "experiment", codec.to_values(Experiment, {"summary": summary}))
+        self._update(experiments, experiment_id, "experiment", checks.to_values(Experiment, {"summary": summary}))
 
     def _update(self, table: Any, record_id: int, kind: str, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
@@ -174,24 +182,12 @@ class SqlRepository(Repository):
     # trials --------------------------------------------------------------------------------
 
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
-        rows, checks = codec.trial_rows(new_trials)
+        rows, ttpt_rows = checks.trial_rows(new_trials)
         contents = code_contents(rows, Trial)
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
-            tagged: list[dict[str, Any]] = []
-            sql_rows = []
-            for row in rows:
-                sql_row, tags = to_sql(dict(row, experiment_id=experiment_id), Trial, blob_ids)
-                sql_rows.append(sql_row)
-                tagged.append(tags)
-            ids = writer.insert(trials, sql_rows)
-            if checks:
-                writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
-            tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
-            if tag_lists:
-                writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
-            return ids
+            return _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids)
 
         def conflict(exc: IntegrityError) -> TrackerError:
             if is_unique_violation(exc):
@@ -203,7 +199,7 @@ class SqlRepository(Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        simple = not checks and not contents and not any(row.get("tags") for row in rows)
+        simple = not ttpt_rows and not contents and not any(row.get("tags") for row in rows)
         try:
             return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
         except NotFoundError:
@@ -219,7 +215,7 @@ class SqlRepository(Repository):
     def set_strategy(
         self, trial_id: int, code: str | None, template: str | None, generation_method: str | None
     ) -> None:
-        values = codec.to_values(
+        values = checks.to_values(
             Trial, {"strategy_code": code, "strategy_template": template, "generation_method": generation_method}
         )
         contents = code_contents([values], Trial)
@@ -244,19 +240,7 @@ class SqlRepository(Repository):
     def list_trials(self, experiment_id: int, query: TrialQuery) -> list[Trial]:
         def work(conn: Connection) -> list[Trial]:
             experiment = self._experiment(conn, experiment_id)
-            stmt = select(*TRIAL_COLUMNS).where(trials.c.experiment_id == experiment_id)
-            if query.states is not None:
-                stmt = stmt.where(trials.c.state.in_(query.states))
-            if query.ttpt_passed is not None:
-                passed = select(ttpt_results.c.passed).where(ttpt_results.c.id == latest_ttpt_id()).scalar_subquery()
-                stmt = stmt.where(passed.is_(query.ttpt_passed))
-            if query.order_by == "value":
-                ordered = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
-                stmt = stmt.order_by(trials.c.value.is_(None), ordered, trials.c.trial_number)
-            else:
-                stmt = stmt.order_by(trials.c.trial_number)
-            if query.limit is not None:
-                stmt = stmt.limit(query.limit)
+            stmt = trial_list_statement(experiment, query)
             return self.records.trials(conn, conn.execute(stmt).all())
 
         return self.uow.read(work)
@@ -272,17 +256,7 @@ class SqlRepository(Repository):
     def best_trial(self, experiment_id: int) -> Trial | None:
         def work(conn: Connection) -> Trial | None:
             experiment = self._experiment(conn, experiment_id)
-            # Walk the (experiment_id, value) index from the best end to the first complete trial,
-            # then take the lowest trial number among the trials with that value.
-            order = trials.c.value.desc() if experiment.direction == "maximize" else trials.c.value.asc()
-            mine = (trials.c.experiment_id == experiment_id) & (trials.c.state == "complete")
-            best = select(trials.c.value).where(mine, trials.c.value.is_not(None)).order_by(order).limit(1)
-            stmt = (
-                select(*TRIAL_COLUMNS)
-                .where(mine, trials.c.value == best.scalar_subquery())
-                .order_by(trials.c.trial_number + 0)  # "+ 0": SQLite would otherwise scan by trial number
-                .limit(1)
-            )
+            stmt = best_trial_statement(experiment)
             row = conn.execute(stmt).first()
             return None if row is None else self.records.trials(conn, [row])[0]
 
@@ -301,32 +275,25 @@ class SqlRepository(Repository):
         stmt = trial_table_statement(self.uow.dialect, experiment_ids, states, tags, with_code)
 
         def work(conn: Connection) -> None:
+            names = stmt.selected_columns.keys()
             for rows in partitions(conn, stmt, chunk_size):
-                names = stmt.selected_columns.keys()
-                columns = {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
-                columns["ttpt.passed"] = [None if p is None else bool(p) for p in columns["ttpt.passed"]]
-                found = self.records.tags(conn, "trial", columns["id"])
-                columns["tags"] = [found.get(i, {}) for i in columns["id"]]
-                if with_code:
-                    texts = self.blobs.texts(conn, columns["strategy_code"])
-                    columns["strategy_code"] = [None if i is None else texts[i] for i in columns["strategy_code"]]
-                consume(TrialTable(columns))
+                consume(self.records.table(conn, names, rows, with_code))
 
         self.uow.read(work)
 
     # tags, notes, step metrics, artifacts ----------------------------------------------------
 
     def set_tags(self, owner: Owner, tags: Mapping[str, str | None]) -> None:
-        checked = codec.check_tag_changes(tags)
+        checked = checks.check_tag_changes(tags)
         self.uow.write(lambda conn: attachments.set_tags(conn, owner, checked))
 
     def set_note(self, owner: Owner, note: str | None) -> None:
         record_type = Experiment if owner.kind == "experiment" else Trial
-        checked = codec.to_values(record_type, {"note": note})["note"]
+        checked = checks.to_values(record_type, {"note": note})["note"]
         self.uow.write(lambda conn: attachments.set_note(conn, owner, checked))
 
     def add_step_metrics(self, trial_id: int, metrics: Sequence[NewStepMetric]) -> None:
-        checked = codec.step_metrics(trial_id, metrics)
+        checked = checks.step_metrics(trial_id, metrics)
 
         def work(conn: Connection) -> None:
             taken = attachments.add_step_metrics(conn, trial_id, checked)
@@ -342,7 +309,7 @@ class SqlRepository(Repository):
         return self.uow.read(lambda conn: attachments.list_step_metrics(conn, trial_id, experiment_id))
 
     def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
-        checked, sha = codec.check_artifact(new)
+        checked, sha = checks.check_artifact(new)
 
         table = OWNERS[owner.kind].records
 
@@ -363,7 +330,7 @@ class SqlRepository(Repository):
     # TTPT ------------------------------------------------------------------------------------
 
     def add_ttpt_result(self, trial_id: int, new: NewTTPTResult) -> int:
-        row = {**codec.to_row(new), "trial_id": trial_id}
+        row = {**checks.to_row(new), "trial_id": trial_id}
         return self.uow.insert(
             lambda writer: writer.insert(ttpt_results, [row])[0],
             on_integrity=lambda exc: _missing("trial", trial_id),
@@ -381,7 +348,7 @@ class SqlRepository(Repository):
                 stmt = stmt.join(trials, trials.c.id == ttpt_results.c.trial_id).where(
                     trials.c.experiment_id == experiment_id
                 )
-            return [TTPTResult(**row._mapping) for row in conn.execute(stmt)]
+            return self.records.ttpt_results(conn.execute(stmt))
 
         return self.uow.read(work)
 
@@ -396,13 +363,24 @@ class SqlRepository(Repository):
         self.uow.dispose()
 
 
-def _stats(row: Row[Any], experiment: Experiment, with_trials: bool) -> ExperimentStats:
-    return ExperimentStats(
-        experiment=experiment,
-        n_trials=int(row.n_trials or 0) if with_trials else 0,
-        n_by_state={state: int(getattr(row, f"n_{state}") or 0) for state in TRIAL_STATES} if with_trials else {},
-        best_value=row.best_value if with_trials else None,
-        ttpt_total=int(row.ttpt_total_),
-        ttpt_failed=int(row.ttpt_failed_),
-        n_ranked=int(row.n_ranked or 0) if with_trials else 0,
-    )
+def _insert_trials(
+    writer: Writer,
+    experiment_id: int,
+    rows: list[dict[str, Any]],
+    ttpt_rows: dict[int, dict[str, Any]],
+    blob_ids: dict[str, int],
+) -> list[int]:
+    """Insert checked trial rows, their TTPT results (by position) and their tags; their ids."""
+    tagged: list[dict[str, str]] = []
+    sql_rows = []
+    for row in rows:
+        sql_row, tags = to_sql(dict(row, experiment_id=experiment_id), Trial, blob_ids)
+        sql_rows.append(sql_row)
+        tagged.append(tags)
+    ids = writer.insert(trials, sql_rows)
+    if ttpt_rows:
+        writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in ttpt_rows.items()])
+    tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
+    if tag_lists:
+        writer.execute(OWNERS["trial"].tags.insert(), [row for rows_ in tag_lists for row in rows_])
+    return ids

@@ -1,7 +1,8 @@
 """The SQL unit of work: every repository call runs in a transaction, either its own or the
 caller's `transaction()` block, which the calls inside it join. Busy databases, serialisation
 failures and deadlocks are retried with one bounded back-off (`retrying`); database errors are
-translated by `tracker.sql.errors`. The SQLite insert fast path lives here and only here.
+translated by `tracker.sql.errors`. `insert` chooses the writer (`tracker.sql.fast_insert`): the
+SQLite fast path is taken here and only here.
 """
 
 from __future__ import annotations
@@ -13,16 +14,25 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import JSON, Connection, Dialect, Executable, Insert, Row, Table, insert
+from sqlalchemy import Connection, Executable, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tracker.errors import MigrationError, StoreError, TrackerError, TransactionRolledBackError
 from tracker.sql.engine import make_engine
 from tracker.sql.errors import from_driver, is_transient, translate
-from tracker.sql.models import MYSQL_DIALECTS, UTCDateTime
-from tracker.store.codec import dumps
+from tracker.sql.fast_insert import (
+    CoreWriter,
+    KeptConnection,
+    MySQLWriter,
+    SQLiteWriter,
+    Statements,
+    Writer,
+    as_sqlite,
+    sqlite_driver,
+)
+from tracker.sql.models import MYSQL_DIALECTS
 from tracker.store.location import StoreLocation
 from tracker.store.records import Synchronous
 from tracker.store.retry import retry
@@ -33,22 +43,8 @@ T = TypeVar("T")
 OnIntegrity = Callable[[IntegrityError], TrackerError] | None
 
 
-class Writer(Protocol):
-    """Writes within the current transaction (the SQLite fast path, or a SQLAlchemy connection)."""
-
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert rows (with an `id` primary key) and return their ids in order."""
-
-    def execute(
-        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
-    ) -> list[Any]:
-        """Run a statement without expanding parameters (once per row when given several) and
-        return the rows it selected. `keep` caches its compiled form: only for statements that
-        live as long as the store."""
-
-
 def retrying(attempt: Callable[[], T]) -> T:
-    """Call `attempt` again while it fails with a transient database error (`tracker.retry.retry`)."""
+    """Call `attempt` again while it fails with a transient database error (`tracker.store.retry.retry`)."""
     return retry(attempt, lambda exc: isinstance(exc, DBAPIError) and is_transient(exc), "database busy")
 
 
@@ -96,9 +92,9 @@ class UnitOfWork:
         self.engine = make_engine(location, synchronous, read_only=read_only)
         self.dialect: str = self.engine.dialect.name
         self._active: ContextVar[_Block | None] = ContextVar(f"tracker_transaction_{id(self)}", default=None)
-        self._compiled: dict[tuple[Any, tuple[str, ...], bool], _Compiled] = {}
+        self.statements = Statements(self.engine.dialect)
         self._threads = threading.local()
-        self._writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
+        self._writers: weakref.WeakSet[KeptConnection] = weakref.WeakSet()
 
     # transactions ----------------------------------------------------------------------------
 
@@ -257,20 +253,22 @@ class UnitOfWork:
         if self.dialect == "sqlite":
             if active is not None:
                 return self._guard(
-                    lambda: self._joined(active, True, lambda: self._sqlite_fill(_driver(active.conn).cursor(), fill)),
+                    lambda: self._joined(
+                        active, True, lambda: self._sqlite_fill(sqlite_driver(active.conn).cursor(), fill)
+                    ),
                     on_integrity,
                 )
             return self._guard(lambda: retrying(lambda: self._sqlite_transaction(fill)), on_integrity)
         if one_statement and active is None and self.dialect == "postgresql":
             return self._guard(lambda: retrying(lambda: self._autocommit(fill)), on_integrity)
         if self.dialect in MYSQL_DIALECTS and self.engine.dialect.insert_returning:
-            return self.write(lambda conn: fill(_MySQLWriter(self, conn)), on_integrity=on_integrity)
-        return self.write(lambda conn: fill(_CoreWriter(conn)), on_integrity=on_integrity)
+            return self.write(lambda conn: fill(MySQLWriter(self.statements, conn)), on_integrity=on_integrity)
+        return self.write(lambda conn: fill(CoreWriter(conn)), on_integrity=on_integrity)
 
     def _autocommit(self, fill: Callable[[Writer], T]) -> T:
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            return fill(_CoreWriter(conn))
+            return fill(CoreWriter(conn))
 
     def _sqlite_transaction(self, fill: Callable[[Writer], T]) -> T:
         driver = self._writer()
@@ -278,7 +276,7 @@ class UnitOfWork:
         try:
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                result = fill(_SQLiteWriter(self, cursor))
+                result = fill(SQLiteWriter(self.statements, cursor))
                 cursor.execute("COMMIT")
                 return result
             except BaseException:
@@ -294,34 +292,17 @@ class UnitOfWork:
         """This thread's pooled connection for the fast path, checked out once and kept: a pool
         checkout with its reset costs a quarter of a one-trial write (measured: 70 -> 52 µs CPU).
         It goes back to the pool when the thread ends or the store is closed."""
-        writer: _Writer | None = getattr(self._threads, "writer", None)
+        writer: KeptConnection | None = getattr(self._threads, "writer", None)
         if writer is None or writer.raw is None:
-            writer = self._threads.writer = _Writer(self.engine.raw_connection())
+            writer = self._threads.writer = KeptConnection(self.engine.raw_connection())
             self._writers.add(writer)
-        return _sqlite(writer.raw.driver_connection)
+        return as_sqlite(writer.raw.driver_connection)
 
     def _sqlite_fill(self, cursor: sqlite3.Cursor, fill: Callable[[Writer], T]) -> T:
         try:
-            return fill(_SQLiteWriter(self, cursor))
+            return fill(SQLiteWriter(self.statements, cursor))
         except sqlite3.Error as exc:
             raise from_driver(exc) from exc
-
-    def compiled(
-        self, statement: Any, names: tuple[str, ...] = (), *, keep: bool = True, returning: bool = False
-    ) -> _Compiled:
-        """`statement` (a table: its INSERT of the `names` columns, `RETURNING id` when
-        `returning`) compiled for this dialect, once when `keep` (for tables and statements that
-        live as long as the store)."""
-        key = (statement, names, returning)
-        compiled = self._compiled.get(key) if keep else None
-        if compiled is None:
-            target = insert(statement) if isinstance(statement, Table) else statement
-            if returning:
-                target = target.returning(statement.c.id)
-            compiled = _Compiled(target, self.engine.dialect, names)
-            if keep:
-                self._compiled[key] = compiled
-        return compiled
 
     # schema work -----------------------------------------------------------------------------
 
@@ -335,8 +316,8 @@ class UnitOfWork:
                     with conn.begin():
                         return work(conn)
                 conn.execution_options(tracker_write=True)
-                driver = _driver(conn)
-                driver.execute("PRAGMA foreign_keys = OFF")
+                dbapi = sqlite_driver(conn)
+                dbapi.execute("PRAGMA foreign_keys = OFF")
                 try:
                     with conn.begin():
                         result = work(conn)
@@ -347,7 +328,7 @@ class UnitOfWork:
                             )
                     return result
                 finally:
-                    driver.execute("PRAGMA foreign_keys = ON")
+                    dbapi.execute("PRAGMA foreign_keys = ON")
 
         return self._guard(lambda: retrying(once))
 
@@ -358,168 +339,10 @@ class UnitOfWork:
 
     def _on_driver(self, call: Callable[[sqlite3.Connection], Any]) -> None:
         with self.engine.connect() as conn:
-            call(_driver(conn))
+            call(sqlite_driver(conn))
 
     def dispose(self) -> None:
         for writer in list(self._writers):
             writer.close()
         self._threads = threading.local()
         self.engine.dispose()
-
-
-def _driver(conn: Connection) -> sqlite3.Connection:
-    return _sqlite(conn.connection.driver_connection)
-
-
-def _sqlite(driver: Any) -> sqlite3.Connection:
-    if not isinstance(driver, sqlite3.Connection):
-        raise StoreError("the SQLite connection is closed")
-    return driver
-
-
-class _Writer:
-    """Holds a thread's checked-out connection and checks it in when closed or collected."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-
-    def close(self) -> None:
-        raw, self.raw = self.raw, None
-        if raw is not None:
-            with suppress(Exception):
-                raw.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-
-class _Compiled:
-    """A statement compiled once by SQLAlchemy. An INSERT of a table's columns binds each row's
-    values through the columns' processors; any other statement through SQLAlchemy's own
-    parameter construction (which keeps the values bound inside the statement)."""
-
-    def __init__(self, statement: Any, dialect: Dialect, names: tuple[str, ...]) -> None:
-        self.compiled = statement.compile(dialect=dialect, column_keys=list(names) if names else None)
-        self.sql = str(self.compiled)
-        self.positional = self.compiled.positional
-        self.order = tuple((self.compiled.positiontup or ()) if self.positional else self.compiled.bind_names.values())
-        table = getattr(statement, "table", None) if names else None
-        self.plan = (
-            tuple((name, _processor(table.c[name], dialect)) for name in self.order) if table is not None else None
-        )
-        self.processors = {
-            name: self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.order
-        }
-
-    def parameters(self, row: dict[str, Any]) -> Any:
-        """The row's parameters for the DBAPI: a tuple (qmark, format) or a dict (pyformat)."""
-        if self.plan is not None:
-            out = []
-            for name, process in self.plan:
-                value = row.get(name)
-                out.append(value if value is None or process is None else process(value))
-        else:
-            values = self.compiled.construct_params(row)
-            out = [
-                value if value is None or (process := self.processors.get(name)) is None else process(value)
-                for name, value in ((name, values[name]) for name in self.order)
-            ]
-        return tuple(out) if self.positional else dict(zip(self.order, out, strict=True))
-
-
-class _SQLiteWriter:
-    """The fast path's `Writer`: compiled statements on the DBAPI cursor."""
-
-    def __init__(self, uow: UnitOfWork, cursor: sqlite3.Cursor) -> None:
-        self.uow = uow
-        self.cursor = cursor
-
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        compiled = self.uow.compiled(table, _bound_columns(rows))
-        if len(rows) == 1:
-            self.cursor.execute(compiled.sql, compiled.parameters(rows[0]))
-            return [int(self.cursor.lastrowid or 0)]
-        self.cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        # The write lock is held, and AUTOINCREMENT gives each row max(counter, max id) + 1, so the
-        # batch's ids are consecutive and end at the last one inserted.
-        last = int(self.cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
-
-    def execute(
-        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
-    ) -> list[Any]:
-        names = tuple(rows[0]) if rows and isinstance(statement, Insert) else ()
-        compiled = self.uow.compiled(statement, names, keep=keep)
-        if rows is not None and len(rows) > 1:
-            self.cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-            return []
-        return self.cursor.execute(compiled.sql, compiled.parameters(rows[0] if rows else {})).fetchall()
-
-
-class _CoreWriter:
-    """The `Writer` on a SQLAlchemy connection: INSERT ... RETURNING, insertmanyvalues; one
-    INSERT per row and its lastrowid where the server has no RETURNING (MySQL, MariaDB < 10.5)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        if not self.conn.dialect.insert_returning:
-            # Concurrent inserts may interleave AUTO_INCREMENT values, so a batch's ids cannot be
-            # inferred from the first one: each row reports its own.
-            add = insert(table)
-            return [int(self.conn.execute(add, row).lastrowid) for row in rows]
-        if len(rows) == 1:
-            return [int(self.conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())]
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.conn.execute(stmt, rows).scalars()]
-
-    def execute(
-        self, statement: Executable, rows: list[dict[str, Any]] | None = None, *, keep: bool = False
-    ) -> list[Any]:
-        result = self.conn.execute(statement, rows)
-        return list(result) if result.returns_rows else []
-
-
-class _MySQLWriter(_CoreWriter):
-    """MariaDB's one-row INSERT ... RETURNING, compiled once and run with `exec_driver_sql`, which
-    keeps SQLAlchemy's error handling and disconnect detection but skips its per-call statement
-    cache lookup and type processing. Measured by `bench/ab_mysql_insert.py` on MariaDB 10.11
-    (2 cores, loopback; rounds alternating the two paths in one process): a log_trial took a
-    median 734 and 804 µs this way against 1,050 and 1,045 µs through Core's execute, in two runs.
-    Batches keep Core's insertmanyvalues."""
-
-    def __init__(self, uow: UnitOfWork, conn: Connection) -> None:
-        super().__init__(conn)
-        self.uow = uow
-
-    def insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        if len(rows) != 1:
-            return super().insert(table, rows)
-        compiled = self.uow.compiled(table, _bound_columns(rows), returning=True)
-        return [int(self.conn.exec_driver_sql(compiled.sql, compiled.parameters(rows[0])).scalar_one())]
-
-
-def _bound_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The columns of a batch's INSERT: those with a value in some row. Columns left out take
-    their NULL default, and binding fewer parameters is a third of a batch insert's time when
-    most optional fields are empty (7 of a trial's 14)."""
-    first = rows[0]
-    if len(rows) == 1:
-        return tuple(name for name, value in first.items() if value is not None)
-    return tuple(
-        name for name, value in first.items() if value is not None or any(row[name] is not None for row in rows)
-    )
-
-
-def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
-    """The column's bind processor, or a direct equivalent where SQLAlchemy's chain is slow
-    (JSON: the codec's text, which is what the engine's serializer writes; UTC timestamps: the
-    text the SQLite DATETIME processor writes). Rows here are codec output: never None-wrapped."""
-    impl = column.type.dialect_impl(dialect)
-    if isinstance(impl, JSON):
-        return dumps
-    if isinstance(impl, UTCDateTime) and dialect.name == "sqlite":
-        return UTCDateTime.sqlite_text
-    process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
-    return process

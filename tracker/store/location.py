@@ -82,7 +82,11 @@ def resolve(
         if backend == "json" or path.suffix in _JSON_SUFFIXES:
             return _json(path)
         return _sqlite(path)
-    scheme = scheme_match.group(1).lower()
+    return _from_url(text, scheme_match.group(1).lower(), backend)
+
+
+def _from_url(text: str, scheme: str, backend: str | None) -> StoreLocation:
+    """The store a URL with a scheme names; raises ValidationError when it is malformed."""
     rest = text[len(scheme) + 1 :]
     if scheme == "json":
         if rest.startswith("//"):
@@ -98,16 +102,7 @@ def resolve(
     if backend == "json":
         raise ValidationError("backend", "backend='json' takes a file path, not a database URL")
     if scheme in _SQLITE_SCHEMES:
-        if rest in ("", "/", "/:memory:"):
-            raise ValidationError(
-                "url", "in-memory SQLite is not supported; give a file, e.g. sqlite:///experiments.db"
-            )
-        if not rest.startswith("/"):
-            raise _malformed(text, "has two slashes after sqlite:, so its path would be read as a host name")
-        path_text = rest[1:].split("?", 1)[0]
-        if not path_text or path_text.endswith("/"):
-            raise _malformed(text, "has no file name")
-        return StoreLocation("sqlite", text, Path(path_text))
+        return _sqlite_url(text, rest)
     if scheme in _POSTGRES_SCHEMES:
         return StoreLocation("postgresql", "postgresql+psycopg://" + rest, None)
     if scheme in _MYSQL_SCHEMES:
@@ -115,6 +110,18 @@ def resolve(
             raise _malformed(text, "names no database: add /dbname after the host")
         return StoreLocation("mysql", f"{_MYSQL_SCHEMES[scheme]}://{rest}", None)
     raise _malformed(text, f"has an unknown scheme or driver {scheme!r}")
+
+
+def _sqlite_url(text: str, rest: str) -> StoreLocation:
+    """A sqlite:// URL's store (`rest` follows "sqlite://"): a file, never in memory."""
+    if rest in ("", "/", "/:memory:"):
+        raise ValidationError("url", "in-memory SQLite is not supported; give a file, e.g. sqlite:///experiments.db")
+    if not rest.startswith("/"):
+        raise _malformed(text, "has two slashes after sqlite:, so its path would be read as a host name")
+    path_text = rest[1:].split("?", 1)[0]
+    if not path_text or path_text.endswith("/"):
+        raise _malformed(text, "has no file name")
+    return StoreLocation("sqlite", text, Path(path_text))
 
 
 def _sqlite(path: Path) -> StoreLocation:

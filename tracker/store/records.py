@@ -6,7 +6,7 @@ are all derived from them. Each field's metadata says how the codec stores it (`
 trials DataFrame shows it (`frame`).
 
 `New*` records are what a caller hands to a repository, holding plain Python values; the
-repository validates and encodes them (`tracker.codec`). The other records are what a repository
+repository validates and encodes them (`tracker.store.checks`). The other records are what a repository
 returns, with values decoded. A returned record never changes when the store is written later.
 """
 
@@ -29,7 +29,7 @@ TRIAL_STATES: tuple[TrialState, ...] = ("complete", "pruned", "failed", "running
 
 T = TypeVar("T")
 JSONValue = Any
-"""A value that `tracker.codec` accepts: JSON types, possibly nested, with non-finite floats."""
+"""A value that `tracker.store.codec` accepts: JSON types, possibly nested, with non-finite floats."""
 
 Kind = Literal[
     "json", "time", "text", "name", "number", "metric", "count", "flag", "state", "direction", "id", "tags", "code"

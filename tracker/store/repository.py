@@ -1,9 +1,9 @@
 """The repository interface: the small set of verbs every backend (SQL, JSON journal) implements.
 
-Only ids and the frozen records of `tracker.records` cross this boundary. Each call is atomic:
+Only ids and the frozen records of `tracker.store.records` cross this boundary. Each call is atomic:
 it is applied whole or, when it raises, not at all; `transaction()` makes a group of calls one
 atomic unit. `New*` records hold plain Python values: the repository validates and encodes them
-with `tracker.codec` (raising ValidationError before anything is written), so any value written
+with `tracker.store.checks` (raising ValidationError before anything is written), so any value written
 through it reads back identically, after reopening too. Returned records hold decoded values.
 """
 
@@ -132,7 +132,7 @@ class Repository(ABC):
     def add_artifact(self, owner: Owner, new: NewArtifact, *, replace: bool = False) -> Artifact:
         """Attach a file to the owner; its bytes are stored once per distinct content, compressed.
         Raises NotFoundError, DuplicateArtifactError when the name is taken (unless `replace`), and
-        ValidationError for a bad name or a file over `tracker.blobs.MAX_ARTIFACT_BYTES`."""
+        ValidationError for a bad name or a file over `tracker.store.blobs.MAX_ARTIFACT_BYTES`."""
 
     @abstractmethod
     def list_artifacts(self, owner: Owner, *, of_trials: bool = False) -> list[Artifact]:

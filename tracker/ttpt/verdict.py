@@ -1,20 +1,44 @@
 """The look-ahead verdict of an experiment: valid, look-ahead or unchecked, with its coverage.
 
 One rule for every place that shows a verdict (summaries, `compare_experiments`, the CLI, the
-demo, the dashboard): `verdict` takes the check outcomes of the best trials and the counts;
-`experiment_verdict` reads them from a store.
+demo, the dashboard): `latest_check` says which of a trial's checks counts, `verdict` takes the
+outcomes of the best trials and the counts; `experiment_verdict` reads them from a store, and the
+dashboard's digests (`tracker.read.digest`) apply the same two functions as rows arrive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tracker.store.repository import Repository
 
 VerdictStatus = Literal["valid", "look-ahead", "unchecked"]
+
+
+class CheckOf(Protocol):
+    """A TTPT check of a trial: its id (ids grow with time) and its outcome."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+
+C = TypeVar("C", bound=CheckOf)
+
+
+def latest_check(checks: Iterable[C]) -> C | None:
+    """The check of one trial whose outcome counts: its latest (the highest id), whatever order
+    the checks come in; None when the trial is unchecked. A failing re-check overrules an earlier
+    pass, and a passing one an earlier failure."""
+    ordered = sorted(checks, key=lambda check: check.id)
+    return ordered[-1] if ordered else None
+
+
 BEST_K = 3
 """How many of the best complete trials must be checked (and pass) for a `valid` verdict."""
 FAILED_SHARE = 0.5
@@ -83,7 +107,7 @@ def experiment_verdict(repo: Repository, experiment_id: int) -> Verdict:
     for trial in best:
         if trial.value is None:
             continue
-        checks = repo.list_ttpt_results(trial_id=trial.id)
-        outcomes.append(checks[-1].passed if checks else None)
+        latest = latest_check(repo.list_ttpt_results(trial_id=trial.id))
+        outcomes.append(None if latest is None else latest.passed)
     s = stats[0]
     return verdict(outcomes, s.n_ranked, s.ttpt_total, s.ttpt_failed)
