@@ -1,11 +1,16 @@
 """Fixtures that give each test a real, empty store: a SQLite file, a PostgreSQL schema, a MariaDB
-(or MySQL) database, a JSON journal. PostgreSQL tests need TRACKER_TEST_POSTGRES_URL and MariaDB
-tests TRACKER_TEST_MYSQL_URL; without them they skip and say why, unless TRACKER_REQUIRE_POSTGRES=1
-or TRACKER_REQUIRE_MYSQL=1 (both set by CI), which turn every such skip into a failure."""
+(or MySQL) database, a JSON journal, a PostgreSQL database reached through PgBouncer. PostgreSQL
+tests need TRACKER_TEST_POSTGRES_URL and MariaDB tests TRACKER_TEST_MYSQL_URL; without them they
+skip and say why, unless TRACKER_REQUIRE_POSTGRES=1 or TRACKER_REQUIRE_MYSQL=1 (both set by CI),
+which turn every such skip into a failure. PgBouncer tests use TRACKER_TEST_PGBOUNCER_URL (a
+PgBouncer in transaction mode in front of that PostgreSQL), or start their own PgBouncer when it is
+unset and pgbouncer is installed; TRACKER_REQUIRE_PGBOUNCER=1 turns their skips into failures."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +26,15 @@ PG_ENV = "TRACKER_TEST_POSTGRES_URL"
 REQUIRE_ENV = "TRACKER_REQUIRE_POSTGRES"
 MYSQL_ENV = "TRACKER_TEST_MYSQL_URL"
 REQUIRE_MYSQL_ENV = "TRACKER_REQUIRE_MYSQL"
+PGBOUNCER_ENV = "TRACKER_TEST_PGBOUNCER_URL"
+REQUIRE_PGBOUNCER_ENV = "TRACKER_REQUIRE_PGBOUNCER"
 BACKENDS = ["sqlite", "postgresql", "mysql", "json"]
 SQL_BACKENDS = ["sqlite", "postgresql", "mysql"]
 SERVER_BACKENDS = ("postgresql", "mysql")
 
 _skipped_postgres: list[str] = []
 _skipped_mysql: list[str] = []
+_skipped_pgbouncer: list[str] = []
 
 
 def postgres_base_url() -> str:
@@ -126,7 +134,67 @@ def mysql_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def pgbouncer_base_url() -> Iterator[str]:
+    """The URL of a PgBouncer in transaction mode in front of the test PostgreSQL (any database
+    name passes through); started here, as user postgres, when TRACKER_TEST_PGBOUNCER_URL is unset."""
+    from tests import pgbouncer
+
+    url = os.environ.get(PGBOUNCER_ENV)
+    if url:
+        yield url
+        return
+    reason = None
+    if not os.environ.get(PG_ENV):
+        reason = f"PgBouncer tests need {PGBOUNCER_ENV}, or {PG_ENV} and pgbouncer installed"
+    elif shutil.which("pgbouncer") is None and not Path(pgbouncer.PGBOUNCER).exists():
+        reason = f"PgBouncer tests need {PGBOUNCER_ENV}, or pgbouncer installed (apt-get install pgbouncer)"
+    if reason is not None:
+        if os.environ.get(REQUIRE_PGBOUNCER_ENV) == "1":
+            pytest.fail(f"{REQUIRE_PGBOUNCER_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    folder = Path(tempfile.mkdtemp(prefix="tracker_pgbouncer_"))
+    url, process = pgbouncer.start(folder, os.environ[PG_ENV], daemon=False)
+    assert process is not None
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def database_behind_pgbouncer(pooler_base: str) -> Iterator[tuple[str, str]]:
+    """A new, empty PostgreSQL database: its URL through PgBouncer (with ?pooler=transaction) and
+    its direct URL; dropped afterwards."""
+    base = make_url(postgres_base_url())
+    name = f"{(base.database or 't')[:40]}_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    pooled = make_url(pooler_base).set(database=name).update_query_dict({"pooler": "transaction"})
+    try:
+        yield (
+            pooled.render_as_string(hide_password=False),
+            base.set(database=name).render_as_string(hide_password=False),
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture
+def pgbouncer_url(pgbouncer_base_url: str) -> Iterator[str]:
+    """The URL, through PgBouncer in transaction mode, of a new, empty PostgreSQL database."""
+    with database_behind_pgbouncer(pgbouncer_base_url) as (pooled, _direct):
+        yield pooled
+
+
 def make_store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "pgbouncer":
+        return str(request.getfixturevalue("pgbouncer_url"))
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     if backend == "json":
@@ -170,10 +238,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skipped_postgres.append(report.nodeid)
     if report.skipped and _is_mysql(report.nodeid):
         _skipped_mysql.append(report.nodeid)
+    if report.skipped and "pgbouncer" in report.nodeid.lower():
+        _skipped_pgbouncer.append(report.nodeid)
 
 
 def _required_but_skipped() -> list[tuple[str, str, list[str]]]:
-    found = [("PostgreSQL", REQUIRE_ENV, _skipped_postgres), ("MariaDB", REQUIRE_MYSQL_ENV, _skipped_mysql)]
+    found = [
+        ("PostgreSQL", REQUIRE_ENV, _skipped_postgres),
+        ("MariaDB", REQUIRE_MYSQL_ENV, _skipped_mysql),
+        ("PgBouncer", REQUIRE_PGBOUNCER_ENV, _skipped_pgbouncer),
+    ]
     return [(name, env, skipped) for name, env, skipped in found if os.environ.get(env) == "1" and skipped]
 
 

@@ -26,7 +26,6 @@ PENDING = {
     # this set when those branches land. The test fails when an entry is no longer needed.
     "class tracker/sql/browse.py:SqlBrowser",  # dash, issue 24 (SqlBrowser)
     "function tracker/ui/app.py:create_app",  # dash, issue 24 (ui/*)
-    "function tracker/ttpt/_check.py:check_lookahead",  # scale, issue 23 (LookaheadOptions)
 }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import BACKENDS, make_store_url
 from tracker import (
     AmbiguousNameError,
     DuplicateArtifactError,
@@ -30,6 +31,12 @@ from tracker.store.records import ExperimentQuery
 
 def new_experiment(t: ExperimentTracker, name: str = "momentum", **kwargs: object) -> int:
     return t.create_experiment(name, "Momentum", "tpe_runtime_ttpt", {"n_trials": 50}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=[*BACKENDS, "pgbouncer"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every backend, and PostgreSQL through PgBouncer in transaction mode (?pooler=transaction)."""
+    return make_store_url(request.param, tmp_path, request)
 
 
 class TestExperiments:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -75,44 +77,39 @@ DATA_HELP = (
 
 @command(
     "ttpt check",
-    "run the look-ahead check on the best trials of an experiment and store the results",
-    arg("experiment", help="an experiment's id or exact name"),
+    "run the look-ahead check on the best trials of experiments and store the results",
+    arg("experiment", nargs="+", help="experiments' ids or exact names"),
     arg("--strategy", required=True, metavar="MODULE:FUNCTION", help=STRATEGY_HELP),
     arg("--data", required=True, metavar="FILE", help=DATA_HELP),
     arg("--data-key", metavar="NAME", help="pass the data as {NAME: frame}, for strategies that take a dict"),
-    arg("--k", type=int, default=3, help="how many of the best complete trials to check (default 3)"),
+    arg("--k", type=int, default=3, help="how many of each experiment's best complete trials to check (default 3)"),
     arg("--budget", type=int, help="evaluations per check (default 122: see docs/optuna-and-ttpt.md)"),
     arg("--exhaustive", action="store_true", help="check at every row instead of a budget"),
-    arg("--n-jobs", type=int, default=1, help="worker processes per check"),
+    arg("--n-jobs", type=int, default=1, help="worker processes (with --dask local: the cluster's workers)"),
+    arg(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the boundaries on a Dask cluster: a scheduler (tcp://HOST:8786) or 'local' (needs [dask])",
+    ),
 )
 def ttpt_check(args: argparse.Namespace) -> int:
-    from tracker.integrations.optuna import check_best
-    from tracker.ttpt import LookaheadMonitor
+    from tracker.integrations.optuna import check_best_of
+    from tracker.ttpt import LookaheadMonitor, LookaheadOptions
 
     if args.k < 1:
         raise ValidationError("--k", f"must be at least 1, got {args.k}")
     strategy = load_strategy(args.strategy)
     data = load_data(args.data, args.data_key)
-    monitor = LookaheadMonitor(strategy, data, budget=args.budget, exhaustive=args.exhaustive, n_jobs=args.n_jobs)
+    options = LookaheadOptions(budget=args.budget, exhaustive=args.exhaustive, n_jobs=args.n_jobs)
     with open_tracker(args) as tracker:
-        [experiment_id] = experiment_ids(args, tracker, [args.experiment])
-        checked = check_best(tracker, experiment_id, monitor, args.k, recheck=True)
-        rows = []
-        for trial_id in checked:
-            trial = tracker.get_trial(trial_id)
-            result = trial["ttpt_result"]
-            rows.append(
-                {
-                    "trial_id": trial_id,
-                    "trial_number": trial["trial_number"],
-                    "value": trial["value"],
-                    "passed": result["passed"],
-                    "num_violations": result["num_violations"],
-                    "evaluations": result["metrics"].get("evaluations"),
-                }
-            )
-        [summary] = tracker.compare_experiments([experiment_id])
+        ids = experiment_ids(args, tracker, args.experiment)
+        with _executor(args) as executor:
+            monitor = LookaheadMonitor(strategy, data, options, executor=executor)
+            checked = check_best_of(tracker, ids, monitor, args.k, recheck=True)
+        rows = [_row(tracker.get_trial(trial_id)) for trial_id in checked]
+        summaries = tracker.compare_experiments(ids)
     columns = [
+        field("experiment_id", "experiment"),
         field("trial_id", "trial id"),
         field("trial_number", "number"),
         field("value"),
@@ -122,6 +119,29 @@ def ttpt_check(args: argparse.Namespace) -> int:
     ]
     emit(rows, columns, args.format, "look-ahead checks")
     if args.format == "table":
-        out(f"verdict: {summary['verdict']} ({summary['verdict_coverage']})")
-        out(f"overfitting: {summary['overfitting_status']}")
+        for summary in summaries:
+            out(f"experiment {summary['id']} verdict: {summary['verdict']} ({summary['verdict_coverage']})")
+            out(f"experiment {summary['id']} overfitting: {summary['overfitting_status']}")
     return 0
+
+
+def _executor(args: argparse.Namespace) -> AbstractContextManager[Executor | None]:
+    """The Dask cluster's executor with --dask (--n-jobs workers for 'local'), else none."""
+    if args.dask is None:
+        return nullcontext()
+    from tracker.ttpt.cluster import dask_executor
+
+    return dask_executor(args.dask, max(1, args.n_jobs))
+
+
+def _row(trial: dict[str, Any]) -> dict[str, Any]:
+    result = trial["ttpt_result"]
+    return {
+        "experiment_id": trial["experiment_id"],
+        "trial_id": trial["id"],
+        "trial_number": trial["trial_number"],
+        "value": trial["value"],
+        "passed": result["passed"],
+        "num_violations": result["num_violations"],
+        "evaluations": result["metrics"].get("evaluations"),
+    }

@@ -24,7 +24,7 @@ from tracker.store.returns import ReturnSeries
 
 if TYPE_CHECKING:
     from tracker.facade.tracker import ExperimentTracker
-    from tracker.ttpt import LookaheadMonitor
+    from tracker.ttpt import LookaheadMonitor, LookaheadResult
 
 log = logging.getLogger(__name__)
 OnError = Literal["raise", "warn"]
@@ -281,19 +281,10 @@ class TrackingCallback:
         """The check's result to store with the trial; None for a strategy that gives different
         signals on the same data (unseeded randomness): no verdict can be drawn from it."""
         try:
-            return monitor.check(trial.params).as_log_arguments()
-        except NondeterministicStrategyError as exc:
-            log.warning("TTPT check of trial %s not stored: %s", trial.number, exc)
-            return None
+            result: LookaheadResult | Exception = monitor.check(trial.params)
         except Exception as exc:  # noqa: BLE001 - any failure of user strategy code is recorded, not raised
-            log.warning("TTPT check of trial %s raised %s: %s", trial.number, type(exc).__name__, exc)
-            message = f"{type(exc).__name__}: {exc}"
-            return {
-                "passed": False,
-                "num_violations": 0,
-                "metrics": {"error": message},
-                "violations": [{"error": message}],
-            }
+            result = exc
+        return _stored(result, trial.number)
 
     def finish(self) -> dict[str, Any] | None:
         """Check the best `best_k` complete trials that have no check yet (with `ttpt`), so that
@@ -321,23 +312,46 @@ def check_best(
     `recheck`, all of them: a new result is added and the latest counts), store the results, and
     return the checked trials' ids, best first. A check that raises is stored as a failed
     validation with the error, as the callback does; a nondeterministic strategy stores nothing."""
+    return check_best_of(tracker, [experiment_id], monitor, k, recheck=recheck)
+
+
+def check_best_of(
+    tracker: ExperimentTracker,
+    experiment_ids: Sequence[int],
+    monitor: LookaheadMonitor,
+    k: int = 3,
+    *,
+    recheck: bool = False,
+) -> list[int]:
+    """`check_best` of several experiments at once: every chosen trial's boundaries are evaluated
+    together (`LookaheadMonitor.check_many`, spread over the monitor's executor), and this process
+    alone stores the results. Returns the checked trials' ids, each experiment's best first."""
+    trials = [
+        trial
+        for experiment_id in experiment_ids
+        for trial in tracker.get_trials(experiment_id, states="complete", order_by="value", limit=k)
+        if trial["value"] is not None and (trial["ttpt_result"] is None or recheck)
+    ]
     checked = []
-    for trial in tracker.get_trials(experiment_id, states="complete", order_by="value", limit=k):
-        if trial["value"] is None or (trial["ttpt_result"] is not None and not recheck):
-            continue
-        result = TrackingCallback._check(monitor, _Params(trial["params"], trial["trial_number"]))
-        if result is not None:
-            tracker.log_ttpt_result(trial["id"], **result)
+    for trial, result in zip(trials, monitor.check_many([t["params"] for t in trials]), strict=True):
+        stored = _stored(result, trial["trial_number"])
+        if stored is not None:
+            tracker.log_ttpt_result(trial["id"], **stored)
             checked.append(trial["id"])
     return checked
 
 
-class _Params:
-    """A stored trial as `TrackingCallback._check` reads an Optuna trial (params and number)."""
-
-    def __init__(self, params: dict[str, Any], number: int) -> None:
-        self.params = params
-        self.number = number
+def _stored(result: LookaheadResult | Exception, number: int) -> dict[str, Any] | None:
+    """A check's result as stored: its log arguments; a failure as a failed validation with the
+    error; None for a nondeterministic strategy (no verdict can be drawn from it)."""
+    if isinstance(result, NondeterministicStrategyError):
+        log.warning("TTPT check of trial %s not stored: %s", number, result)
+        return None
+    if isinstance(result, Exception):
+        log.warning("TTPT check of trial %s raised %s: %s", number, type(result).__name__, result)
+        message = f"{type(result).__name__}: {result}"
+        return {"passed": False, "num_violations": 0, "metrics": {"error": message}, "violations": [{"error": message}]}
+    return result.as_log_arguments()
 
 
 def write_summary(tracker: ExperimentTracker, experiment_id: int) -> dict[str, Any]:

@@ -1,18 +1,19 @@
 """Creating the SQLAlchemy engine of a store: SQLite pragmas, MariaDB/MySQL session settings and
-session locks, and a liveness check of pooled server connections."""
+session locks, PostgreSQL behind a connection pooler (`?pooler=`), and a liveness check of pooled
+server connections."""
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, PoolResetState
 
-from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError
+from tracker.errors import DISTRIBUTION, StoreConnectionError, StoreError, ValidationError
 from tracker.sql.models import MARIADB_COLLATION, MYSQL_COLLATION, MYSQL_DIALECTS
 from tracker.sql.sqlite_reader import connector, folder_is_unwritable
 from tracker.store.codec import dumps, loads
@@ -25,6 +26,42 @@ MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVIS
 LOCK_TIMEOUT_S = 300
 """How long a MariaDB/MySQL session lock (`session_lock`) is waited for."""
 _LOCKS = "tracker_session_locks"
+Pooler = Literal["transaction", "session"]
+POOLERS: tuple[Pooler, ...] = ("transaction", "session")
+POOLER_POOL_SIZE = 1
+"""Client connections a process keeps to a transaction pooler (see `pooler_engine_options`)."""
+
+
+def pooler_of(location: StoreLocation) -> Pooler | None:
+    """The `?pooler=transaction|session` option of a PostgreSQL URL (None without it): the store is
+    reached through a connection pooler such as PgBouncer in that pool mode. Raises ValidationError
+    for another value, or for the option on a store that is not PostgreSQL."""
+    if "pooler=" not in location.url:
+        return None
+    value = make_url(location.url).query.get("pooler")
+    if value is None:
+        return None
+    if location.backend != "postgresql":
+        raise ValidationError("url", f"?pooler= applies to PostgreSQL URLs only, not to {location.backend}")
+    if value not in POOLERS:
+        raise ValidationError(
+            "url", f"?pooler= must be 'transaction' or 'session' (PgBouncer's pool_mode), got {value!r}"
+        )
+    return value
+
+
+def pooler_engine_options(pooler: Pooler) -> dict[str, Any]:
+    """Engine options behind a pooler. No server-side prepared statements (psycopg prepares a
+    statement after 5 runs, and the next transaction may land on a server connection that does not
+    have it). In transaction mode an idle client connection holds no server connection, so each
+    process keeps one (a new connection per transaction cost more: docs/scale-out.md); in session
+    mode a kept client connection would pin a server connection, so none is kept (NullPool)."""
+    options: dict[str, Any] = {"connect_args": {"prepare_threshold": None}}
+    if pooler == "session":
+        options["poolclass"] = NullPool
+    else:
+        options["pool_size"] = POOLER_POOL_SIZE
+    return options
 
 
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
@@ -37,6 +74,10 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     url: Any = location.url
+    pooler = pooler_of(location)
+    if pooler is not None:
+        url = make_url(location.url).difference_update_query(["pooler"])
+        kwargs.update(pooler_engine_options(pooler))
     if location.backend == "mysql":
         # utf8mb4 on the wire whatever the URL says (connect_args win over its query).
         kwargs["connect_args"] = {"charset": "utf8mb4"}
@@ -76,7 +117,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
     else:
         event.listen(engine, "checkout", _drop_dead_connection)
         if read_only:
-            event.listen(engine, "connect", _read_only_session)
+            event.listen(engine, "connect", _read_only_session if pooler is None else _read_only_transactions)
     return engine
 
 
@@ -162,6 +203,13 @@ def _read_only_session(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     cursor.close()
     dbapi_conn.commit()
+
+
+def _read_only_transactions(dbapi_conn: Any, _record: Any) -> None:
+    """Behind a pooler: psycopg sends READ ONLY with each BEGIN, so no session setting outlives a
+    transaction (the next one may run on another server connection). A statement in autocommit
+    has no BEGIN and is not refused by the server there."""
+    dbapi_conn.read_only = True
 
 
 def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:

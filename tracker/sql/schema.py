@@ -28,7 +28,7 @@ from tracker.errors import (
     StoreError,
     StoreNotFoundError,
 )
-from tracker.sql.engine import session_lock
+from tracker.sql.engine import pooler_of, session_lock
 from tracker.sql.models import MYSQL_DIALECTS, Base
 
 if TYPE_CHECKING:
@@ -193,6 +193,12 @@ def downgrade(db: UnitOfWork, revision: str) -> UpgradeReport:
 def _migrate(db: UnitOfWork, revision: str, direction: str) -> UpgradeReport:
     from alembic import command
 
+    if pooler_of(db.location) == "transaction":
+        raise MigrationError(
+            f"refusing to {direction} the schema through a transaction pooler ({db.location.safe_url}): "
+            "Alembic's DDL and version lock need one server session. Run `tracker db upgrade --url URL` "
+            "with the URL of the PostgreSQL server itself (its own host and port, without ?pooler=)"
+        )
     started = time.perf_counter()
     config = alembic_config()
     report = UpgradeReport(None, None)

@@ -9,7 +9,10 @@ rows drawn uniformly (which gives the guarantee: a leak that shows at a fraction
 caught with probability at least 1 - (1 - p)^k after k uniform draws) and on rows where the signal
 changes; `exhaustive=True` checks every row.
 
-    from tracker.ttpt import check_lookahead, LookaheadMonitor, guarantee
+    from tracker.ttpt import check_lookahead, LookaheadMonitor, LookaheadOptions, guarantee
+
+The boundaries run serially, in local processes (`n_jobs`), or on any concurrent.futures.Executor
+(`executor=`, e.g. a Dask cluster's), with the same result.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from typing import Any
 from tracker.ttpt._boundaries import DEFAULT_BUDGET, guarantee, uniform_part
 from tracker.ttpt._check import LookaheadMonitor, LookaheadResult, check_lookahead
 from tracker.ttpt._compare import Perturbation, StrategyFn
+from tracker.ttpt.options import LookaheadOptions
 
 __all__ = [
     "DEFAULT_BUDGET",
     "LookaheadMonitor",
+    "LookaheadOptions",
     "LookaheadResult",
     "Perturbation",
     "StrategyFn",
@@ -36,7 +41,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "TTPTResult":
         warnings.warn(
-            "tracker.ttpt.TTPTResult is renamed LookaheadResult (tracker.records.TTPTResult is the stored record)",
+            "tracker.ttpt.TTPTResult is renamed LookaheadResult (tracker.store.records.TTPTResult is the stored record)",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +13,6 @@ from tracker.errors import ValidationError
 from tracker.ttpt import _boundaries as plans
 from tracker.ttpt._compare import (
     Outcome,
-    Perturbation,
     StrategyFn,
     Task,
     check_repeat,
@@ -21,7 +20,8 @@ from tracker.ttpt._compare import (
     numbers,
     signal_frame,
 )
-from tracker.ttpt._runner import check_jobs, evaluate
+from tracker.ttpt._executor import Job, run, run_each
+from tracker.ttpt.options import LookaheadOptions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,95 +54,65 @@ class LookaheadResult:
 MAX_STORED_VIOLATIONS = 25
 
 
-def _checked_options(
-    budget: int | None,
-    boundaries: Sequence[Any] | None,
-    exhaustive: bool,
-    checkpoints: int | Sequence[Any] | None,
-) -> tuple[int | None, Sequence[Any] | None]:
-    """Resolve the deprecated `checkpoints` and refuse contradictory options."""
-    if checkpoints is not None:
-        if budget is not None or boundaries is not None:
-            raise ValidationError("checkpoints", "is a deprecated alias of budget and boundaries; give only those")
-        warnings.warn(
-            "checkpoints= is deprecated: give budget= (a number of strategy evaluations) or boundaries= (labels)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if isinstance(checkpoints, int) and not isinstance(checkpoints, bool):
-            budget = checkpoints
-        else:
-            boundaries = checkpoints  # type: ignore[assignment]
-    if budget is not None and boundaries is not None:
-        raise ValidationError("boundaries", "give either budget (boundaries are then chosen) or boundaries, not both")
-    if exhaustive and (budget is not None or boundaries is not None):
-        raise ValidationError("exhaustive", "checks every boundary; do not give budget or boundaries with it")
-    if isinstance(boundaries, str):
-        raise ValidationError("boundaries", "expected a list of index labels, got a string")
-    return budget, boundaries
-
-
 def check_lookahead(
     strategy_fn: StrategyFn,
     data: Any,
     params: Mapping[str, Any],
-    *,
-    budget: int | None = None,
-    boundaries: Sequence[Any] | None = None,
-    exhaustive: bool = False,
-    n_jobs: int = 1,
-    tolerance: float = 1e-9,
-    perturbation: Perturbation = "truncate",
-    returns: pd.Series | pd.DataFrame | None = None,
-    min_history: float = 0.0,
-    seed: int = 0,
-    checkpoints: int | Sequence[Any] | None = None,
+    options: LookaheadOptions | None = None,
+    **keywords: Any,
 ) -> LookaheadResult:
     """Check `strategy_fn(data, params)` for look-ahead bias by re-running it on the data cut after
     boundary rows (`truncate`) or with the rows after them replaced by noise (`noise`): its signals
     at and before each boundary must equal the full run's within `tolerance`.
 
-    Boundaries: `budget` strategy evaluations (default 122: the full run and its repeat, 90 rows
-    drawn uniformly with `seed`, 30 where the full-run signal changes), or every row with
-    `exhaustive=True`, or the index labels in `boundaries`. Rows before the `min_history` fraction
-    are skipped (default none). `n_jobs` > 1 evaluates boundaries in that many processes (serially
-    when the strategy cannot be pickled). `checkpoints` is a deprecated alias of budget/boundaries.
+    The options are a LookaheadOptions, or its fields as keyword arguments (they override
+    `options`): boundaries are `budget` strategy evaluations (default 122: the full run and its
+    repeat, 90 rows drawn uniformly with `seed`, 30 where the full-run signal changes), or every row
+    with `exhaustive=True`, or the index labels in `boundaries`; rows before the `min_history`
+    fraction are skipped. `n_jobs` > 1 evaluates boundaries in that many processes (serially when
+    the strategy cannot be pickled); `executor=` (any concurrent.futures.Executor, e.g. a Dask
+    client's) evaluates them there, in batches, with the same result.
 
     Returns a LookaheadResult whose violations name each failed boundary, its first changed row and
     the number of changed points. Raises NondeterministicStrategyError when two full runs differ,
-    ValidationError for bad arguments or output; an exception from `strategy_fn` propagates.
+    ValidationError for bad arguments or output (or, with an executor, a strategy that cannot be
+    pickled); an exception from `strategy_fn` propagates.
     """
+    chosen = LookaheadOptions.of(options, keywords, "check_lookahead")
+    check = prepare(strategy_fn, data, params, chosen)
+    [outcomes] = run([Job(check.task, check.plan.positions)], chosen)
+    return conclude(check, outcomes, chosen)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A check before its boundaries are evaluated: the full run (in `task`) and the plan."""
+
+    task: Task
+    plan: plans.Plan
+    budget: int | None
+
+
+def prepare(strategy_fn: StrategyFn, data: Any, params: Mapping[str, Any], options: LookaheadOptions) -> Prepared:
+    """Run the strategy twice on the full data (refusing a nondeterministic one) and choose the
+    boundaries. Raises as `check_lookahead` does."""
     import numpy as np
 
-    if perturbation not in ("truncate", "noise"):
-        raise ValidationError("perturbation", f"must be 'truncate' or 'noise', got {perturbation!r}")
-    if isinstance(tolerance, bool) or not (
-        isinstance(tolerance, int | float) and tolerance >= 0 and math.isfinite(tolerance)
-    ):
-        raise ValidationError("tolerance", f"must be a finite number >= 0, got {tolerance!r}")
-    if isinstance(min_history, bool) or not (isinstance(min_history, int | float) and 0 <= min_history < 1):
-        raise ValidationError("min_history", f"must be a fraction in [0, 1), got {min_history!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValidationError("seed", f"must be an integer >= 0, got {seed!r}")
-    jobs = check_jobs(n_jobs)
-    budget, boundaries = _checked_options(budget, boundaries, exhaustive, checkpoints)
-    if budget is not None:
-        plans.check_budget(budget)
     index = data_index(data)
     full = signal_frame(strategy_fn(data, params), "strategy_fn on the full data")
-    check_repeat(full, signal_frame(strategy_fn(data, params), "strategy_fn on the full data"), tolerance)
+    check_repeat(full, signal_frame(strategy_fn(data, params), "strategy_fn on the full data"), options.tolerance)
     if not full.index.is_monotonic_increasing:
         raise ValidationError("strategy_fn", "returned signals whose index is not sorted ascending; sort it")
     values = numbers(full, "strategy_fn on the full data")
-    allowed = plans.candidates(len(index), float(min_history))
-    if boundaries is not None:
-        plan = plans.explicit(index, boundaries)
-    elif exhaustive:
+    allowed = plans.candidates(len(index), float(options.min_history))
+    budget = options.budget
+    if options.boundaries is not None:
+        plan = plans.explicit(index, options.boundaries)
+    elif options.exhaustive:
         plan = plans.exhaustive(allowed)
     else:
         budget = plans.DEFAULT_BUDGET if budget is None else budget
-        changes = plans.signal_changes(values, full.index, index)
-        plan = plans.sampled(allowed, changes, budget, seed)
+        plan = plans.sampled(allowed, plans.signal_changes(values, full.index, index), budget, options.seed)
     finite = values[np.isfinite(values)]
     task = Task(
         strategy_fn=strategy_fn,
@@ -151,19 +121,23 @@ def check_lookahead(
         params=params,
         full=full,
         values=values,
-        tolerance=float(tolerance),
-        perturbation=perturbation,
-        seed=seed,
+        tolerance=float(options.tolerance),
+        perturbation=options.perturbation,
+        seed=options.seed,
         centre=float(finite.mean()) if finite.size else 0.0,
     )
-    outcomes = evaluate(task, plan.positions, jobs)
+    return Prepared(task, plan, budget)
+
+
+def conclude(check: Prepared, outcomes: list[Outcome], options: LookaheadOptions) -> LookaheadResult:
+    """The result of a check from its boundaries' outcomes."""
     violations = [o.violation() for o in outcomes if o.changed]
-    metrics = _metrics(outcomes, violations, plan, budget, float(tolerance))
-    metrics["perturbation"] = perturbation
-    metrics["seed"] = seed
-    if returns is not None:
+    metrics = _metrics(outcomes, violations, check.plan, check.budget, float(options.tolerance))
+    metrics["perturbation"] = options.perturbation
+    metrics["seed"] = options.seed
+    if options.returns is not None:
         at_boundary = {o.at_label: o.at_boundary for o in outcomes if o.at_label is not None}
-        metrics["performance_change"] = _performance_change(full, at_boundary, returns)
+        metrics["performance_change"] = _performance_change(check.task.full, at_boundary, options.returns)
     return LookaheadResult(
         passed=not violations, num_violations=len(violations), metrics=metrics, violations=violations
     )
@@ -238,53 +212,52 @@ class LookaheadMonitor:
     """Runtime look-ahead check for `TrackingCallback`: knows the strategy and the data, checks the
     params of a trial. Each params get their own uniform boundaries (seeded by `seed` and the
     params), so the checks of a study do not all look at the same rows; the same params always get
-    the same boundaries. The options are those of `check_lookahead`."""
+    the same boundaries. The options are those of `check_lookahead`: a LookaheadOptions, or its
+    fields as keyword arguments."""
 
     def __init__(
-        self,
-        strategy_fn: StrategyFn,
-        data: Any,
-        *,
-        budget: int | None = None,
-        boundaries: Sequence[Any] | None = None,
-        exhaustive: bool = False,
-        n_jobs: int = 1,
-        tolerance: float = 1e-9,
-        perturbation: Perturbation = "truncate",
-        returns: pd.Series | pd.DataFrame | None = None,
-        min_history: float = 0.0,
-        seed: int = 0,
-        checkpoints: int | Sequence[Any] | None = None,
+        self, strategy_fn: StrategyFn, data: Any, options: LookaheadOptions | None = None, **keywords: Any
     ) -> None:
-        self.budget, self.boundaries = _checked_options(budget, boundaries, exhaustive, checkpoints)
+        self.options = LookaheadOptions.of(options, keywords, "LookaheadMonitor")
         self.strategy_fn = strategy_fn
         self.data = data
-        self.exhaustive = exhaustive
-        self.n_jobs = n_jobs
-        self.tolerance = tolerance
-        self.perturbation: Perturbation = perturbation
-        self.returns = returns
-        self.min_history = min_history
-        self.seed = seed
+
+    def __getattr__(self, name: str) -> Any:
+        """The options as attributes, as before they were an object (`monitor.budget`, ...)."""
+        if name in _OPTION_NAMES:
+            return getattr(self.__dict__["options"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def seed_for(self, params: Mapping[str, Any]) -> int:
         """The seed of the check of `params`: a CRC-32 of the monitor's seed and the params."""
         text = repr(sorted((str(key), repr(value)) for key, value in params.items()))
-        return zlib.crc32(f"{self.seed}:{text}".encode())
+        return zlib.crc32(f"{self.options.seed}:{text}".encode())
 
     def check(self, params: Mapping[str, Any]) -> LookaheadResult:
         """`check_lookahead` of the monitor's strategy and data with `params`; raises as it does."""
-        return check_lookahead(
-            self.strategy_fn,
-            self.data,
-            params,
-            budget=self.budget,
-            boundaries=self.boundaries,
-            exhaustive=self.exhaustive,
-            n_jobs=self.n_jobs,
-            tolerance=self.tolerance,
-            perturbation=self.perturbation,
-            returns=self.returns,
-            min_history=self.min_history,
-            seed=self.seed_for(params),
-        )
+        return check_lookahead(self.strategy_fn, self.data, params, self.options, seed=self.seed_for(params))
+
+    def check_many(self, many: Sequence[Mapping[str, Any]]) -> list[LookaheadResult | Exception]:
+        """The checks of every params in `many`, their boundaries evaluated together (on the
+        executor, all of them spread over its workers): for each, its result or the exception its
+        check raised (as `check` would have). Results equal those of `check`."""
+        prepared: list[tuple[Prepared, LookaheadOptions] | Exception] = []
+        for params in many:
+            options = dataclasses.replace(self.options, seed=self.seed_for(params))
+            try:
+                prepared.append((prepare(self.strategy_fn, self.data, params, options), options))
+            except Exception as exc:  # noqa: BLE001 - the caller stores each check's failure
+                prepared.append(exc)
+        ready = [p for p in prepared if not isinstance(p, Exception)]
+        outcomes = iter(run_each([Job(check.task, check.plan.positions) for check, _ in ready], self.options))
+        results: list[LookaheadResult | Exception] = []
+        for item in prepared:
+            if isinstance(item, Exception):
+                results.append(item)
+                continue
+            found = next(outcomes)
+            results.append(found if isinstance(found, Exception) else conclude(item[0], found, item[1]))
+        return results
+
+
+_OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(LookaheadOptions))
