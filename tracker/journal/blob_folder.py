@@ -18,12 +18,13 @@ class BlobFolder:
     def __init__(self, journal: Path) -> None:
         self.path = journal.with_name(journal.name + ".artifacts")
 
-    def _file(self, sha: str) -> Path:
+    def file(self, sha: str) -> Path:
+        """The file holding the content `sha`: a tag byte (Z zstd, N none), then the bytes."""
         return self.path / f"{sha}.zst"
 
     def put(self, sha: str, data: bytes) -> None:
         """Store `data` under its SHA-256 (nothing to do when it is there already)."""
-        target = self._file(sha)
+        target = self.file(sha)
         if target.exists():
             return
         codec, packed = blobs.pack(data)
@@ -35,7 +36,7 @@ class BlobFolder:
 
     def get(self, sha: str) -> bytes:
         """The bytes stored under `sha`; raises NotFoundError when the file is gone."""
-        target = self._file(sha)
+        target = self.file(sha)
         try:
             payload = target.read_bytes()
         except FileNotFoundError:

@@ -22,11 +22,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from tracker.errors import NotFoundError
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.digest import CheckFeed, TrialFeed
+from tracker.read.downloads import Download
 from tracker.sql.models import MYSQL_DIALECTS, experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
 from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TTPT_COLUMNS, RecordReader
 from tracker.sql.unit_of_work import UnitOfWork
-from tracker.store.records import Experiment, Trial, TTPTResult
+from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 T = TypeVar("T")
 GAP_SECONDS = 120.0
@@ -48,6 +49,21 @@ class SqlBrowser(Browser[Connection]):
 
     def _run(self, work: Callable[[Connection], T]) -> T:
         return self.uow.read(work)
+
+    def _artifacts(self, conn: Connection, owner: Owner) -> list[Artifact]:
+        from tracker.sql.attachments import list_artifacts
+
+        return list_artifacts(conn, owner, False)
+
+    def _step_metrics(self, conn: Connection, trial_id: int) -> list[StepMetric]:
+        from tracker.sql.attachments import list_step_metrics
+
+        return list_step_metrics(conn, trial_id, None)
+
+    def download(self, owner: Owner, name: str) -> Download:
+        from tracker.sql.downloads import download
+
+        return download(self.uow, owner, name)
 
     # digests ---------------------------------------------------------------------------------
 

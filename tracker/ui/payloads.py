@@ -15,22 +15,24 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracker.errors import ValidationError
+from tracker.errors import NotFoundError, ValidationError
 from tracker.read.browser import (
+    ID_LIMIT,
     Browser,
     ExperimentOverview,
     ExperimentPageQuery,
+    ExperimentView,
     Page,
     Sample,
     TrialDetail,
     TrialPageQuery,
     TrialRow,
 )
-from tracker.store.records import TRIAL_STATES, Experiment, Owner, Trial, TTPTResult, stored_fields
+from tracker.store.records import TRIAL_STATES, Artifact, Experiment, Trial, TTPTResult, stored_fields
 from tracker.ui import artifacts, steps
 
 if TYPE_CHECKING:
-    from tracker.store.repository import Repository
+    from starlette.requests import Request
 
 MAX_COLUMNS = 12
 MAX_COMPARE = 10
@@ -86,13 +88,25 @@ def window(params: Mapping[str, str]) -> tuple[int, int]:
 
 
 def int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    """The integer query parameter `name`; ValidationError unless it is one of 64 bits."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValidationError(name, f"must be an integer, got {raw!r}") from None
+    if not -ID_LIMIT <= value < ID_LIMIT:
+        raise ValidationError(name, f"must be between -2**63 and 2**63 - 1, got {raw}")
+    return value
+
+
+def path_id(request: Request, key: str, kind: str) -> int:
+    """The id in the path (digits only, by the route); NotFoundError for one no store can hold."""
+    value = int(request.path_params[key])
+    if value >= ID_LIMIT:
+        raise NotFoundError(f"{kind} {value} does not exist (ids are below 2**63)")
+    return value
 
 
 def float_param(params: Mapping[str, str], name: str) -> float | None:
@@ -133,11 +147,12 @@ def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
     """The query of `GET /api/experiments` and of the experiments page."""
     ids = params.get("ids")
     offset, limit = window(params)
+    order = order_param(params)
     return ExperimentPageQuery(
         offset=offset,
         limit=limit,
         sort=params.get("sort") or "id",
-        descending=bool(order_param(params)),
+        descending=order if order is not None else not params.get("sort"),  # newest first by default
         text=(params.get("q") or "").strip() or None,
         max_violation_rate=float_param(params, "max_violation_rate"),
         min_best_value=float_param(params, "min_best"),
@@ -157,8 +172,9 @@ def tag_param(params: Mapping[str, str]) -> tuple[str, str | None] | None:
     return name.strip(), value if equals else None
 
 
-def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQuery:
-    """The query of `GET /api/experiments/{id}/trials`; `states` are the values of `state`
+def trial_query(params: Mapping[str, str], states: Sequence[str], default_sort: str = "trial_number") -> TrialPageQuery:
+    """The query of `GET /api/experiments/{id}/trials` (by trial number unless `sort` says
+    otherwise; the experiment page passes "value"); `states` are the values of `state`
     (repeated, or comma-separated)."""
     chosen = [s for raw in states for s in raw.split(",") if s]
     for state in chosen:
@@ -168,7 +184,7 @@ def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQu
     return TrialPageQuery(
         offset=offset,
         limit=limit,
-        sort=params.get("sort") or "trial_number",
+        sort=params.get("sort") or default_sort,
         descending=order_param(params),
         states=tuple(chosen) or None,  # type: ignore[arg-type]
         ttpt=params.get("ttpt") or None,  # type: ignore[arg-type]
@@ -182,6 +198,9 @@ def id_list(raw: str | Sequence[str], name: str) -> list[int]:
         ids = [int(p) for p in parts]
     except ValueError:
         raise ValidationError(name, f"must be experiment ids separated by commas, e.g. 1,2; got {raw!r}") from None
+    for i in ids:
+        if not 0 <= i < ID_LIMIT:
+            raise ValidationError(name, f"ids are between 0 and 2**63 - 1, got {i}")
     return list(dict.fromkeys(ids))
 
 
@@ -238,21 +257,23 @@ def experiments(browser: Browser[Any], query: ExperimentPageQuery) -> dict[str, 
     return page(found, [overview(o) for o in found.items], sort=query.sort, order="desc" if query.descending else "asc")
 
 
-def experiment(browser: Browser[Any], repository: Repository, experiment_id: int, root: str = "") -> dict[str, Any]:
+def experiment(browser: Browser[Any], experiment_id: int, root: str = "") -> dict[str, Any]:
     """`GET /api/experiments/{id}`: the overview with config, summary, the best trial, note,
     provenance and artifacts (their URLs under `root`). Raises NotFoundError."""
-    o = browser.overview(experiment_id)
-    e = o.experiment
+    answer: dict[str, Any] = experiment_view(browser, experiment_id, TrialPageQuery(limit=1), root)["experiment"]
+    return answer
+
+
+def experiment_view(browser: Browser[Any], experiment_id: int, query: TrialPageQuery, root: str) -> dict[str, Any]:
+    """The experiment page's data from one snapshot: {"experiment": what `experiment` answers,
+    "trials": what `trials` answers for `query`}."""
+    view: ExperimentView = browser.experiment_view(experiment_id, query)
+    o, e = view.overview, view.overview.experiment
     best = None
-    if o.best_trial_id is not None:
-        detail = browser.trial(o.best_trial_id)
-        best = {
-            "id": detail.trial.id,
-            "trial_number": detail.trial.trial_number,
-            "value": _number(detail.trial.value),
-            "params": detail.trial.params,
-        }
-    return {
+    if view.best is not None:
+        t = view.best.trial
+        best = {"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": t.params}
+    answer = {
         **overview(o),
         "config": e.config,
         "summary": e.summary,
@@ -260,13 +281,14 @@ def experiment(browser: Browser[Any], repository: Repository, experiment_id: int
         "improvement": _number(o.improvement),
         "note": e.note,
         "provenance": e.provenance,
-        "artifacts": artifact_list(repository, Owner("experiment", e.id), root),
+        "artifacts": artifact_list(view.artifacts, root),
     }
+    return {"experiment": answer, "trials": trial_page(view.trials, query, e)}
 
 
-def artifact_list(repository: Repository, owner: Owner, root: str) -> list[dict[str, Any]]:
-    """The owner's artifacts by name, each with the URL of its bytes under `root`."""
-    return [artifacts.describe(a, root) for a in repository.list_artifacts(owner)]
+def artifact_list(found: Sequence[Artifact], root: str) -> list[dict[str, Any]]:
+    """Artifacts by name, each with the URL of its bytes under `root`."""
+    return [artifacts.describe(a, root) for a in found]
 
 
 def trial_row(row: TrialRow) -> dict[str, Any]:
@@ -287,17 +309,17 @@ def trial_row(row: TrialRow) -> dict[str, Any]:
 
 
 def columns(rows: Sequence[TrialRow], objective: str) -> dict[str, list[str]]:
-    """The performance and param keys of a page's trials (dotted for nested), sorted, the
-    objective first (stores keep keys in different orders: PostgreSQL's JSONB sorts them)."""
+    """The performance and param keys of a page's trials (dotted for nested), sorted (stores
+    keep keys in different orders: PostgreSQL's JSONB sorts them); the objective is left out of
+    the performance keys, as the value column shows it."""
     out: dict[str, set[str]] = {"performance": set(), "params": set()}
     for row in rows:
         for field, keys in out.items():
             value = getattr(row.trial, field)
             if isinstance(value, dict):
                 keys.update(flatten(value))
+    out["performance"].discard(objective)
     ordered = {field: sorted(keys) for field, keys in out.items()}
-    if objective in out["performance"]:
-        ordered["performance"] = [objective, *(k for k in ordered["performance"] if k != objective)]
     return {field: keys[:MAX_COLUMNS] for field, keys in ordered.items()}
 
 
@@ -314,8 +336,10 @@ def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def trials(browser: Browser[Any], experiment_id: int, query: TrialPageQuery) -> dict[str, Any]:
     """`GET /api/experiments/{id}/trials`."""
-    found = browser.trials(experiment_id, query)
-    e = browser.overview(experiment_id).experiment
+    return trial_page(browser.trials(experiment_id, query), query, browser.overview(experiment_id).experiment)
+
+
+def trial_page(found: Page[TrialRow], query: TrialPageQuery, e: Experiment) -> dict[str, Any]:
     return page(
         found,
         [trial_row(r) for r in found.items],
@@ -368,13 +392,14 @@ def ttpt_result(r: TTPTResult) -> dict[str, Any]:
     }
 
 
-def trial(browser: Browser[Any], repository: Repository, trial_id: int, root: str = "") -> dict[str, Any]:
+def trial(browser: Browser[Any], trial_id: int, root: str = "") -> dict[str, Any]:
     """`GET /api/trials/{id}`: the trial with its experiment, rank, TTPT results, tags, note,
     attributes, artifacts (their URLs under `root`) and step metrics (at most `STEP_POINTS` per
     key; `step_counts` says how many each has). Raises NotFoundError."""
-    d: TrialDetail = browser.trial(trial_id)
+    view = browser.trial_view(trial_id)
+    d: TrialDetail = view.detail
     t: Trial = d.trial
-    series, counts = steps.series(repository.list_step_metrics(trial_id=t.id), STEP_POINTS)
+    series, counts = steps.series(view.step_metrics, STEP_POINTS)
     return {
         "id": t.id,
         "experiment": experiment_brief(d.experiment),
@@ -396,10 +421,15 @@ def trial(browser: Browser[Any], repository: Repository, trial_id: int, root: st
         "tags": dict(t.tags),
         "note": t.note,
         "attributes": t.attributes,
-        "artifacts": artifact_list(repository, Owner("trial", t.id), root),
+        "artifacts": artifact_list(view.artifacts, root),
         "step_metrics": {key: [[step, _number(value)] for step, value in points] for key, points in series.items()},
         "step_counts": counts,
     }
+
+
+def sample_of(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
+    """`GET /api/experiments/{id}/sample`."""
+    return sample(browser.sample(experiment_id), browser.overview(experiment_id).experiment.direction)
 
 
 def sample(s: Sample, direction: str) -> dict[str, Any]:
