@@ -142,6 +142,7 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     a = ids["alpha"]
     listing = api(page, f"{server.url}/api/experiments")["items"]
     page.goto(server.url + "/")
+    assert [e["id"] for e in listing] == sorted((e["id"] for e in listing), reverse=True)  # newest first
     assert cells(page, "#experiments tbody td.name") == [e["name"] for e in listing]
     assert cells(page, "#experiments tbody td.best") == [number(e["best_value"]) for e in listing]
     assert cells(page, "#experiments tbody td.trials") == [number(e["n_trials"]) for e in listing]
@@ -149,7 +150,7 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert cells(page, "#experiments tbody .verdict") == [e["verdict"]["status"] for e in listing]
     coverage = [v.get_attribute("title") for v in page.locator("#experiments tbody .verdict").all()]
     assert coverage == [e["verdict"]["coverage"] for e in listing]  # the verdict's tooltip
-    assert cells(page, "#experiments tbody td.rate")[0] == "33%"  # 5 of 15 checks failed
+    assert cells(page, f"#experiments tr[data-id='{a}'] td.rate") == ["33%"]  # 5 of 15 checks failed
 
     e = api(page, f"{server.url}/api/experiments/{a}")
     page.goto(f"{server.url}/experiments/{a}")
@@ -158,7 +159,10 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert page.locator("#facts dd.best").inner_text().startswith(number(e["best_value"]))
     assert page.locator("#facts dd.trials").inner_text().startswith("30 (30 complete)")
     assert page.locator("#facts dd.checks").inner_text() == "15 (5 failed, violation rate 33%)"
-    rows = api(page, f"{server.url}/api/experiments/{a}/trials")["items"]
+    rows = api(page, f"{server.url}/api/experiments/{a}/trials?sort=value")["items"]  # the page's default
+    assert [r["trial_number"] for r in rows[:3]] == [29, 28, 27]
+    assert cells(page, "#trials-table thead th a")[1] == "sharpe"  # the objective, once
+    assert "sharpe" not in cells(page, "#trials-table thead th a")[2:]
     assert cells(page, "#trials-table tbody td.value") == [number(r["value"]) for r in rows]
     assert cells(page, "#trials-table tbody td.ttpt") == [r["ttpt"] or "-" for r in rows]
     for chart in ("history-chart", "ttpt-chart", "importance-chart", "parallel-chart", "slice-charts"):
@@ -204,6 +208,8 @@ def test_tags_notes_provenance_artifacts_and_step_metrics_show_as_the_api_serves
     assert cells(page, "#facts .tag") == ["desk=fx", "stage=final"]
     assert page.locator("#experiment-note h1").inner_text() == "Why momentum"  # Markdown, rendered
     assert page.locator("#experiment-note em").inner_text() == "first"
+    assert not page.locator("#provenance").is_visible()  # folded
+    page.click("#provenance-box summary")
     provenance = dict(zip(cells(page, "#provenance th"), cells(page, "#provenance td"), strict=True))
     assert provenance["python"] == e["provenance"]["python"]
     assert provenance["git_commit"] == (e["provenance"]["git_commit"] or "-")
@@ -259,9 +265,7 @@ def test_sort_filter_paginate_and_jump(served: tuple[Served, dict[str, int], str
     assert cells(page, "#experiments tbody td.num:nth-child(2)") == ["11", "12", "13", "14"]
 
     a = ids["alpha"]
-    page.goto(f"{server.url}/experiments/{a}?limit=10")
-    page.click("#trials-table thead a[data-sort=value]")
-    page.wait_for_url(re.compile(r"sort=value"))
+    page.goto(f"{server.url}/experiments/{a}?limit=10")  # by the objective, best first
     assert cells(page, "#trials-table tbody td.num:first-child") == [str(n) for n in range(29, 19, -1)]
     page.click("#live-trials nav.pager a.next")
     page.wait_for_url(re.compile(r"after="))

@@ -142,6 +142,7 @@ class JournalBrowser(Browser[JournalState]):
                     t["value"],
                     bool(item["passed"]),
                     int(item["num_violations"]),
+                    _boundaries(item.get("metrics")),
                 )
             )
         digests.feed(feeds, checks)
@@ -348,3 +349,9 @@ def _ties_ascending(ids: list[int], key: Callable[[int], Any]) -> list[int]:
         out.extend(sorted(ids[start:end]))
         start = end
     return out
+
+
+def _boundaries(metrics: Any) -> int | None:
+    """The `boundaries` count in a check's metrics, when it is a whole number."""
+    found = metrics.get("boundaries") if isinstance(metrics, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None

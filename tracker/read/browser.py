@@ -156,6 +156,7 @@ class Browser(ABC, Generic[H]):
             raise ValidationError("max_points", f"must be between 10 and 100000, got {max_points}")
 
         def work(handle: H) -> History:
+            objective = self._experiments(handle, [experiment_id])[experiment_id].objective
             with self._lock:
                 self._update(handle)
                 digest = self._digest(experiment_id)
@@ -168,6 +169,7 @@ class Browser(ABC, Generic[H]):
                         outcomes[p.trial_id] = outcome
                 return History(
                     experiment_id,
+                    objective,
                     digest.direction,
                     digest.n_trials,
                     digest.n_ranked,

@@ -200,6 +200,7 @@ class History:
     trial). `sampled` says whether anything was left out."""
 
     experiment_id: int
+    objective: str
     direction: str
     n_trials: int
     n_ranked: int

@@ -120,8 +120,7 @@ class SqlBrowser(Browser[Connection]):
             yield rows
             last = rows[-1][0]
 
-    @staticmethod
-    def _checks_base() -> Select[Any]:
+    def _checks_base(self) -> Select[Any]:
         columns = (
             ttpt_results.c.id,
             ttpt_results.c.trial_id,
@@ -131,6 +130,7 @@ class SqlBrowser(Browser[Connection]):
             trials.c.value,
             ttpt_results.c.passed,
             ttpt_results.c.num_violations,
+            self._json_leaf(ttpt_results.c.metrics, ("boundaries",))[0],
         )
         return select(*columns).join(trials, trials.c.id == ttpt_results.c.trial_id)
 
@@ -297,7 +297,10 @@ class SqlBrowser(Browser[Connection]):
 
     def _metric(self, field: str, path: tuple[str, ...]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """(number, text) sort keys of a JSON leaf: numbers sort numerically, strings as text."""
-        column = trials.c[field]
+        return self._json_leaf(trials.c[field], path)
+
+    def _json_leaf(self, column: Any, path: tuple[str, ...]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        """(number, text) of the leaf at `path` in a JSON column: NULL when it is not that kind."""
         if self.dialect in MYSQL_DIALECTS:
             steps = "".join('."' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in path)
             leaf = func.json_extract(column, literal("$" + steps, String()))
@@ -381,7 +384,9 @@ def _ttpt_condition(outcome: str) -> ColumnElement[bool]:
 
 
 def _check_feed(row: Any) -> CheckFeed:
-    return CheckFeed(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), int(row[7]))
+    boundaries = None if row[8] is None else float(row[8])
+    count = int(boundaries) if boundaries is not None and boundaries.is_integer() else None
+    return CheckFeed(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), int(row[7]), count)
 
 
 def _noting(rows: Iterator[Any], above: int, seen: set[int]) -> Iterator[Any]:

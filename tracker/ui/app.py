@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
 from tracker.store.records import OwnerKind
-from tracker.ui import download, pages, payloads
+from tracker.ui import download, pages, params, payloads
 from tracker.ui.dashboard import Dashboard
 from tracker.ui.pages import compare_ids, experiment_id, root, trial_id, trial_query
 from tracker.ui.render import code_css, render
@@ -40,13 +40,13 @@ Build = Callable[[Dashboard, Request], Any]
 
 API: dict[str, Build] = {
     "/api": lambda d, r: _endpoints(),
-    "/api/experiments": lambda d, r: payloads.experiments(d.browser, payloads.experiment_query(r.query_params)),
+    "/api/experiments": lambda d, r: payloads.experiments(d.browser, params.experiment_query(r.query_params)),
     "/api/experiments/{experiment_id:int}": lambda d, r: payloads.experiment(d.browser, experiment_id(r), root(r)),
     "/api/experiments/{experiment_id:int}/trials": lambda d, r: payloads.trials(
         d.browser, experiment_id(r), trial_query(r)
     ),
     "/api/experiments/{experiment_id:int}/history": lambda d, r: payloads.history(
-        d.browser, experiment_id(r), payloads.int_param(r.query_params, "max_points", HISTORY_POINTS)
+        d.browser, experiment_id(r), params.int_param(r.query_params, "max_points", HISTORY_POINTS)
     ),
     "/api/experiments/{experiment_id:int}/sample": lambda d, r: payloads.sample_of(d.browser, experiment_id(r)),
     "/api/experiments/{experiment_id:int}/importance": lambda d, r: d.importance(experiment_id(r)),

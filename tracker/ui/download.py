@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tracker.read.browser import Browser
 from tracker.store.records import Owner, OwnerKind
-from tracker.ui import artifacts, payloads
+from tracker.ui import artifacts, params
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -35,7 +35,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
 
 def respond(browser: Browser[Any], kind: OwnerKind, request: Request) -> Response:
     """The artifact named in the request's path, streamed; raises NotFoundError."""
-    owner = Owner(kind, payloads.path_id(request, f"{kind}_id", kind))
+    owner = Owner(kind, params.path_id(request, f"{kind}_id", kind))
     found = browser.download(owner, request.path_params["name"])
     a = found.artifact
     etag = f'"{a.sha256}"'

@@ -5,20 +5,20 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tracker.errors import NotFoundError, ValidationError
-from tracker.read.browser import TrialPageQuery, encode_cursor
-from tracker.ui import payloads
+from tracker.errors import ValidationError
+from tracker.read.browser import TrialPageQuery
+from tracker.ui import params, payloads
 from tracker.ui.dashboard import Dashboard
 from tracker.ui.render import render
 
 
 def experiment_id(request: Request) -> int:
     """The experiment id in the path; NotFoundError beyond what a store's ids can be."""
-    return payloads.path_id(request, "experiment_id", "experiment")
+    return params.path_id(request, "experiment_id", "experiment")
 
 
 def trial_id(request: Request) -> int:
-    return payloads.path_id(request, "trial_id", "trial")
+    return params.path_id(request, "trial_id", "trial")
 
 
 def root(request: Request) -> str:
@@ -26,18 +26,18 @@ def root(request: Request) -> str:
 
 
 def trial_query(request: Request) -> TrialPageQuery:
-    return payloads.trial_query(request.query_params, request.query_params.getlist("state"))
+    return params.trial_query(request.query_params, request.query_params.getlist("state"))
 
 
 def compare_ids(request: Request) -> list[int]:
     raw = request.query_params.getlist("ids")
     if not raw:
         raise ValidationError("ids", "compare takes 2 or more experiment ids, e.g. /compare?ids=1,2")
-    return payloads.id_list(raw, "ids")
+    return params.id_list(raw, "ids")
 
 
 def experiments_page(d: Dashboard, request: Request) -> Response:
-    query = payloads.experiment_query(request.query_params)
+    query = params.experiment_query(request.query_params)
     data = payloads.experiments(d.browser, query)
     return HTMLResponse(render("experiments.html", **d.context(request, data=data, query=query)))
 
@@ -46,7 +46,7 @@ def experiment_page(d: Dashboard, request: Request) -> Response:
     eid = experiment_id(request)
     if request.query_params.get("goto"):
         return _goto(d, request, eid)
-    query = payloads.trial_query(request.query_params, request.query_params.getlist("state"), "value")
+    query = params.trial_query(request.query_params, request.query_params.getlist("state"), "value")
     view = payloads.experiment_view(d.browser, eid, query, root(request))
     states = request.query_params.getlist("state")
     return HTMLResponse(
@@ -55,17 +55,17 @@ def experiment_page(d: Dashboard, request: Request) -> Response:
 
 
 def _goto(d: Dashboard, request: Request, eid: int) -> Response:
-    number = payloads.int_param(request.query_params, "goto", 0)
+    number = params.int_param(request.query_params, "goto", 0)
     if number < 0:
         raise ValidationError("goto", f"must be a trial number (0 or more), got {number}")
-    found = d.browser.trials(eid, TrialPageQuery(limit=1, after=encode_cursor((0, None, number - 1))))
-    if found.items and found.items[0].trial.trial_number == number:
-        return RedirectResponse(f"{root(request)}/trials/{found.items[0].trial.id}", 303)
-    raise NotFoundError(f"experiment {eid} has no trial number {number}")
+    return RedirectResponse(f"{root(request)}/trials/{params.trial_by_number(d.browser, eid, number)}", 303)
 
 
 def trial_page(d: Dashboard, request: Request) -> Response:
     data = payloads.trial(d.browser, trial_id(request), root(request))
+    against = request.query_params.get("diff")
+    if against:
+        data["diff"] = payloads.strategy_diff(d.browser, data, against)
     return HTMLResponse(render("trial.html", **d.context(request, t=data)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,6 @@ import orjson
 
 from tracker.errors import NotFoundError, ValidationError
 from tracker.read.browser import (
-    ID_LIMIT,
     Browser,
     ExperimentOverview,
     ExperimentPageQuery,
@@ -28,11 +27,11 @@ from tracker.read.browser import (
     TrialPageQuery,
     TrialRow,
 )
-from tracker.store.records import TRIAL_STATES, Artifact, Experiment, Trial, TTPTResult, stored_fields
-from tracker.ui import artifacts, steps
+from tracker.store.records import Artifact, Experiment, Trial, TTPTResult, stored_fields
+from tracker.ui import artifacts, checks, params, steps
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
+    pass
 
 MAX_COLUMNS = 12
 MAX_COMPARE = 10
@@ -70,138 +69,6 @@ def _time(value: datetime | None) -> str | None:
 
 def _number(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-# parsing ---------------------------------------------------------------------------------------
-
-
-def window(params: Mapping[str, str]) -> tuple[int, int]:
-    """(offset, limit); a `page` (from 1) sets the offset when given."""
-    limit = int_param(params, "limit", 50)
-    page = params.get("page")
-    if page:
-        number = int_param(params, "page", 1)
-        if number < 1:
-            raise ValidationError("page", f"must be 1 or more, got {number}")
-        return (number - 1) * limit, limit
-    return int_param(params, "offset", 0), limit
-
-
-def int_param(params: Mapping[str, str], name: str, default: int) -> int:
-    """The integer query parameter `name`; ValidationError unless it is one of 64 bits."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(name, f"must be an integer, got {raw!r}") from None
-    if not -ID_LIMIT <= value < ID_LIMIT:
-        raise ValidationError(name, f"must be between -2**63 and 2**63 - 1, got {raw}")
-    return value
-
-
-def path_id(request: Request, key: str, kind: str) -> int:
-    """The id in the path (digits only, by the route); NotFoundError for one no store can hold."""
-    value = int(request.path_params[key])
-    if value >= ID_LIMIT:
-        raise NotFoundError(f"{kind} {value} does not exist (ids are below 2**63)")
-    return value
-
-
-def float_param(params: Mapping[str, str], name: str) -> float | None:
-    raw = params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError(name, f"must be a number, got {raw!r}") from None
-    if math.isnan(value):
-        raise ValidationError(name, "must be a number, got NaN")
-    return value
-
-
-def time_param(params: Mapping[str, str], name: str) -> datetime | None:
-    raw = params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    from tracker.store.codec import parse_time
-
-    try:
-        return parse_time(raw.strip())
-    except ValueError:
-        raise ValidationError(name, f"must be a date or an ISO 8601 time (2026-01-31), got {raw!r}") from None
-
-
-def order_param(params: Mapping[str, str]) -> bool | None:
-    raw = params.get("order")
-    if raw is None or raw == "":
-        return None
-    if raw not in ("asc", "desc"):
-        raise ValidationError("order", f"must be asc or desc, got {raw!r}")
-    return raw == "desc"
-
-
-def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
-    """The query of `GET /api/experiments` and of the experiments page."""
-    ids = params.get("ids")
-    offset, limit = window(params)
-    order = order_param(params)
-    return ExperimentPageQuery(
-        offset=offset,
-        limit=limit,
-        sort=params.get("sort") or "id",
-        descending=order if order is not None else not params.get("sort"),  # newest first by default
-        text=(params.get("q") or "").strip() or None,
-        max_violation_rate=float_param(params, "max_violation_rate"),
-        min_best_value=float_param(params, "min_best"),
-        created_after=time_param(params, "created_after"),
-        created_before=time_param(params, "created_before"),
-        tag=tag_param(params),
-        ids=None if not ids else tuple(id_list(ids, "ids")),
-    )
-
-
-def tag_param(params: Mapping[str, str]) -> tuple[str, str | None] | None:
-    """`tag=NAME` as (NAME, None), `tag=NAME=VALUE` as (NAME, VALUE) (tag names hold no `=`)."""
-    raw = (params.get("tag") or "").strip()
-    if not raw:
-        return None
-    name, equals, value = raw.partition("=")
-    return name.strip(), value if equals else None
-
-
-def trial_query(params: Mapping[str, str], states: Sequence[str], default_sort: str = "trial_number") -> TrialPageQuery:
-    """The query of `GET /api/experiments/{id}/trials` (by trial number unless `sort` says
-    otherwise; the experiment page passes "value"); `states` are the values of `state`
-    (repeated, or comma-separated)."""
-    chosen = [s for raw in states for s in raw.split(",") if s]
-    for state in chosen:
-        if state not in TRIAL_STATES:
-            raise ValidationError("state", f"must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
-    offset, limit = window(params)
-    return TrialPageQuery(
-        offset=offset,
-        limit=limit,
-        sort=params.get("sort") or default_sort,
-        descending=order_param(params),
-        states=tuple(chosen) or None,  # type: ignore[arg-type]
-        ttpt=params.get("ttpt") or None,  # type: ignore[arg-type]
-        after=None if params.get("page") else params.get("after") or None,
-    )
-
-
-def id_list(raw: str | Sequence[str], name: str) -> list[int]:
-    parts = [p for chunk in ([raw] if isinstance(raw, str) else raw) for p in chunk.split(",") if p.strip()]
-    try:
-        ids = [int(p) for p in parts]
-    except ValueError:
-        raise ValidationError(name, f"must be experiment ids separated by commas, e.g. 1,2; got {raw!r}") from None
-    for i in ids:
-        if not 0 <= i < ID_LIMIT:
-            raise ValidationError(name, f"ids are between 0 and 2**63 - 1, got {i}")
-    return list(dict.fromkeys(ids))
 
 
 # answers ---------------------------------------------------------------------------------------
@@ -365,6 +232,7 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
 
     return {
         "experiment_id": h.experiment_id,
+        "objective": h.objective,
         "direction": h.direction,
         "n_trials": h.n_trials,
         "n_ranked": h.n_ranked,
@@ -379,6 +247,7 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
                 "trial_number": c.trial_number,
                 "passed": c.passed,
                 "num_violations": c.num_violations,
+                "boundaries": c.boundaries,
             }
             for c in h.checks
         ],
@@ -386,10 +255,12 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
 
 
 def ttpt_result(r: TTPTResult) -> dict[str, Any]:
-    return {
+    """The result as stored, with its `summary` (`tracker.ui.checks.summary`)."""
+    stored = {
         f.name: (_time(getattr(r, f.name)) if f.name == "created_at" else getattr(r, f.name))
         for f in stored_fields(TTPTResult)
     }
+    return {**stored, "summary": checks.summary(r)}
 
 
 def trial(browser: Browser[Any], trial_id: int, root: str = "") -> dict[str, Any]:
@@ -427,12 +298,37 @@ def trial(browser: Browser[Any], trial_id: int, root: str = "") -> dict[str, Any
     }
 
 
+def strategy_diff(browser: Browser[Any], shown: dict[str, Any], against: str) -> dict[str, Any]:
+    """The unified diff from another trial's strategy code to the shown trial's: `against` is
+    "best" (the experiment's best trial) or a trial number of the same experiment. Raises
+    ValidationError for anything else, NotFoundError for a trial that does not exist."""
+    from tracker.reports.diff import code_diff
+
+    experiment_id = shown["experiment"]["id"]
+    if against == "best":
+        other_id = browser.overview(experiment_id).best_trial_id
+        if other_id is None:
+            raise NotFoundError(f"experiment {experiment_id} has no best trial yet (no complete trial with a value)")
+    else:
+        number = params.int_param({"diff": against}, "diff", 0)
+        other_id = params.trial_by_number(browser, experiment_id, number)
+    other = browser.trial(other_id).trial
+    text = code_diff(
+        other.strategy_code,
+        shown["strategy_code"],
+        f"trial {other.trial_number} (#{other.id})",
+        f"trial {shown['trial_number']} (#{shown['id']})",
+    )
+    return {"against": against, "trial_id": other.id, "trial_number": other.trial_number, "text": text}
+
+
 def sample_of(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
     """`GET /api/experiments/{id}/sample`."""
-    return sample(browser.sample(experiment_id), browser.overview(experiment_id).experiment.direction)
+    e = browser.overview(experiment_id).experiment
+    return sample(browser.sample(experiment_id), e.direction, e.objective)
 
 
-def sample(s: Sample, direction: str) -> dict[str, Any]:
+def sample(s: Sample, direction: str, objective: str = "value") -> dict[str, Any]:
     """`GET /api/experiments/{id}/sample`: the sample's scalar params and values."""
     keys: dict[str, None] = {}
     rows = []
@@ -446,6 +342,7 @@ def sample(s: Sample, direction: str) -> dict[str, Any]:
         "n_random": s.n_random,
         "of": s.of,
         "direction": direction,
+        "objective": objective,
         "params": sorted(keys),
         "trials": rows,
     }
