@@ -238,9 +238,68 @@ def measure_tracker(store: Path, big_id: int) -> dict[str, Any]:
         }
         results = {name: server.cold_and_warm(path) for name, path in views.items()}
         results[FIRST] = (first, first)
-        return {"started_in": server.started_in, "views": results}
+        page = ("summary", "first trials page, by objective", "history, max_points=2000")
+        size = sum(len(server.get(views[name])[1]) for name in page)
+        return {"started_in": server.started_in, "views": results, "bytes": size}
     finally:
         server.stop()
+
+
+DOWNLOAD_MIB = 100
+DOWNLOAD_CLIENTS = 10
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak so far) of a process, in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def measure_download(folder: Path) -> dict[str, float]:
+    """Peak RSS of `tracker ui` while DOWNLOAD_CLIENTS clients download one 100 MiB artifact at
+    once (random bytes: zstd cannot shrink them, the worst case), against its RSS before."""
+    from tracker import ExperimentTracker
+
+    store = folder / "download.db"
+    data = random.Random(1).randbytes(DOWNLOAD_MIB * 1024 * 1024)
+    with ExperimentTracker(str(store)) as t:
+        e = t.create_experiment("download", "Bench", "grid")
+        trial = t.log_trial(e, 0, {"x": 1}, {"sharpe": 1.0})
+        t.log_artifact(("trial", trial), data, name="big.bin")
+    del data
+    tracker = str(Path(sys.executable).parent / "tracker")
+    server = Server([tracker, "--url", str(store), "ui", "--no-open", "--port", "0"], None, "tracker ui: serving")
+    try:
+        server.get("/api/experiments")
+        before = _rss_kib(server.process.pid, "VmRSS")
+        sizes: list[int] = []
+
+        def fetch() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+            connection.request("GET", f"/api/trials/{trial}/artifacts/big.bin")
+            answer = connection.getresponse()
+            got = 0
+            while piece := answer.read(1 << 20):
+                got += len(piece)
+            sizes.append(got)
+            connection.close()
+
+        started = time.perf_counter()
+        clients = [threading.Thread(target=fetch) for _ in range(DOWNLOAD_CLIENTS)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        seconds = time.perf_counter() - started
+        if sizes != [DOWNLOAD_MIB * 1024 * 1024] * DOWNLOAD_CLIENTS:
+            raise RuntimeError(f"downloads incomplete: {sizes}")
+        peak = _rss_kib(server.process.pid, "VmHWM")
+        return {"before_mib": before / 1024, "peak_mib": peak / 1024, "seconds": seconds}
+    finally:
+        server.stop()
+        store.unlink()
 
 
 def main() -> int:
@@ -313,6 +372,9 @@ def main() -> int:
         peer = Server(command, port, "Listening on")
         try:
             cold_peer, warm_peer = peer.cold_and_warm(f"/api/studies/{study_id}?after=0")
+            first_body = peer.get(f"/api/studies/{study_id}?after=0")[1]
+            after = len(json.loads(first_body).get("trials", []))
+            follow_body = peer.get(f"/api/studies/{study_id}?after={after}")[1]
         finally:
             peer.stop()
         views = measured[small]["views"]
@@ -328,6 +390,28 @@ def main() -> int:
                 f"optuna-dashboard {warm_peer * 1e3:.0f} ms warm ({cold_peer * 1e3:.0f} ms cold)",
                 f"{warm_peer / ours_warm:.0f}× faster warm, {cold_peer / ours_cold:.0f}× cold",
                 "≥ 20× warm" + (" ✅" if warm_peer / ours_warm >= 20 else " ❌"),
+            )
+        )
+        ours_bytes = measured[small]["bytes"]
+        rows.append(
+            (
+                f"payload of the experiment page's data, {small:,} trials",
+                f"tracker {ours_bytes / 1024:.0f} KiB (summary + first trials page + history)",
+                f"optuna-dashboard {len(first_body) / 1024**2:.1f} MiB (`?after=0`), then "
+                f"{len(follow_body) / 1024:.1f} KiB (its follow-up `?after={after}`)",
+                f"{len(first_body) / ours_bytes:.0f}× smaller",
+                "reported",
+            )
+        )
+        download = measure_download(Path(folder))
+        rows.append(
+            (
+                f"peak RSS of `tracker ui` while {DOWNLOAD_CLIENTS} clients download a {DOWNLOAD_MIB} MiB artifact",
+                f"{download['before_mib']:.0f} MiB before",
+                f"{download['peak_mib']:.0f} MiB peak ({download['seconds']:.1f} s for all)",
+                f"+{download['peak_mib'] - download['before_mib']:.0f} MiB",
+                "bounded (streamed in 1 MiB pieces)"
+                + (" ✅" if download["peak_mib"] - download["before_mib"] < 100 else " ❌"),
             )
         )
     header = (

@@ -27,18 +27,21 @@ class Download:
     artifact: Artifact
     codec: str
     read_packed: ReadPacked
+    piece: int = CHUNK
+    """Stored bytes per read (larger where each read costs the store the whole value)."""
 
     def pieces(self, start: int, stop: int) -> Iterator[bytes]:
         if self.codec == "none":
-            yield from _plain(self.read_packed, start, stop)
+            for piece in _plain(self.read_packed, start, stop, self.piece):
+                yield from (piece[i : i + CHUNK] for i in range(0, len(piece), CHUNK))
         else:
-            yield from _window(_unzstd(self.read_packed), start, stop)
+            yield from _window(_unzstd(self.read_packed, self.piece), start, stop)
 
 
-def _plain(read: ReadPacked, start: int, stop: int) -> Iterator[bytes]:
+def _plain(read: ReadPacked, start: int, stop: int, size: int) -> Iterator[bytes]:
     at = start
     while at < stop:
-        piece = read(at, min(CHUNK, stop - at))
+        piece = read(at, min(size, stop - at))
         if not piece:
             raise StoreError("the artifact's stored bytes ended early; was it deleted meanwhile?")
         yield piece
@@ -57,11 +60,11 @@ class _Source:
         return piece
 
 
-def _unzstd(read: ReadPacked) -> Iterator[bytes]:
+def _unzstd(read: ReadPacked, size: int) -> Iterator[bytes]:
     import zstandard
 
     source: Any = _Source(read)  # a file-like object: read(n) is all zstandard calls
-    yield from zstandard.ZstdDecompressor().read_to_iter(source, read_size=CHUNK, write_size=CHUNK)
+    yield from zstandard.ZstdDecompressor().read_to_iter(source, read_size=size, write_size=CHUNK)
 
 
 def _window(pieces: Iterator[bytes], start: int, stop: int) -> Iterator[bytes]:
