@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.test_ui_api import LOCAL, TOKEN, seed, strict
+from tests.test_ui_api import HOSTILE, LOCAL, TOKEN, seed, strict
 from tracker import ExperimentTracker, ValidationError
 from tracker.read.downloads import CHUNK
 from tracker.ui import create_app
@@ -235,3 +235,23 @@ def test_the_asgi_factory_bound_to_every_address_needs_a_token(tmp_path: Path, w
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_the_strategy_diff_is_computed_on_the_server_and_escaped(store_url: str) -> None:
+    ids = seed(store_url)
+    with ExperimentTracker(store_url) as t:
+        changed = t.log_trial(
+            ids["alpha"], 30, {"lookback": 1, "kind": "ema"}, {"sharpe": -1.0}, strategy_code=f"# {HOSTILE}\n"
+        )
+    with TestClient(create_app(store_url), base_url=LOCAL) as client:
+        best = client.get(f"/trials/{changed}?diff=best")
+        assert best.status_code == 200
+        box = best.text.split('id="strategy-diff"', 1)[1].split("</div>\n</div>", 1)[0]
+        assert "trial 29" in box  # the best trial
+        assert "shift" in box and "&lt;script&gt;" in box and "<script>document" not in box
+        assert 'class="gd"' in box and 'class="gi"' in box  # highlighted deletions and insertions
+        same = client.get(f"/trials/{ids['first']}?diff=5")
+        assert "is the same" in same.text
+        assert client.get(f"/trials/{changed}?diff=abc").status_code == 400
+        assert client.get(f"/trials/{changed}?diff=999").status_code == 404
+        assert client.get(f"/trials/{changed}").text.count('id="strategy-diff"') == 0
