@@ -28,9 +28,10 @@ _LOCKS = "tracker_session_locks"
 
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
     """The engine for the store; JSON columns go through the codec's text form. A `read_only`
-    engine cannot write: SQLite connections are `query_only` on a file opened without creating it
-    (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
-    mode=ro where the file cannot be written), PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
+    engine cannot write: SQLite files are opened with a read-only URI (mode=ro: SQLite itself
+    refuses every write; a WAL database gets its -shm side file, which a read-only connection does
+    not remove when it closes) and `query_only` besides; PostgreSQL and MariaDB/MySQL sessions are
+    READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": decode_text}
     url: Any = location.url
@@ -43,8 +44,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if read_only and location.path is not None:
             path = quote(str(location.path.resolve()))
-            mode = "rw" if os.access(location.path, os.W_OK) else "ro"
-            url = URL.create("sqlite", database=f"file:{path}", query={"mode": mode, "uri": "true"})
+            url = URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:  # the driver is not installed
