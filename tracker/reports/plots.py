@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.errors import ValidationError
-from tracker.reports.analysis import flatten, running_best
+from tracker.reports.analysis import flat, running_best
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,9 +102,7 @@ def params(tracker: Source, experiment_id: int) -> Figure:
     e = tracker.get_experiment(experiment_id)
     columns: dict[str, list[tuple[Any, float]]] = {}
     for t in tracker.get_trials(experiment_id, states="complete"):
-        flat: dict[str, Any] = {}
-        flatten(t["params"], "", flat)
-        for key, value in flat.items():
+        for key, value in flat(t["params"]).items():
             if isinstance(value, int | float | str | bool) and t["value"] is not None:
                 columns.setdefault(key, []).append((value, t["value"]))
     names = sorted(columns) or ["(no parameters)"]

@@ -27,6 +27,7 @@ from tracker.read.browser import (
     TrialPageQuery,
     TrialRow,
 )
+from tracker.reports.analysis import flat
 from tracker.store.records import Artifact, Experiment, Trial, TTPTResult, stored_fields
 from tracker.ui import artifacts, checks, params, steps
 
@@ -184,21 +185,10 @@ def columns(rows: Sequence[TrialRow], objective: str) -> dict[str, list[str]]:
         for field, keys in out.items():
             value = getattr(row.trial, field)
             if isinstance(value, dict):
-                keys.update(flatten(value))
+                keys.update(flat(value))
     out["performance"].discard(objective)
     ordered = {field: sorted(keys) for field, keys in out.items()}
     return {field: keys[:MAX_COLUMNS] for field, keys in ordered.items()}
-
-
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Leaves of nested dicts by dotted key."""
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, dict) and item:
-            out.update(flatten(item, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = item
-    return out
 
 
 def trials(browser: Browser[Any], experiment_id: int, query: TrialPageQuery) -> dict[str, Any]:
@@ -333,9 +323,9 @@ def sample(s: Sample, direction: str, objective: str = "value") -> dict[str, Any
     keys: dict[str, None] = {}
     rows = []
     for t in s.trials:
-        flat = {k: v for k, v in flatten(t.params if isinstance(t.params, dict) else {}).items() if _scalar(v)}
-        keys.update(dict.fromkeys(flat))
-        rows.append({"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": flat})
+        scalars = {k: v for k, v in flat(t.params if isinstance(t.params, dict) else {}).items() if _scalar(v)}
+        keys.update(dict.fromkeys(scalars))
+        rows.append({"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": scalars})
     return {
         "description": s.description,
         "n_best": s.n_best,
@@ -367,7 +357,7 @@ def compare(browser: Browser[Any], experiment_ids: Sequence[int]) -> dict[str, A
         params: dict[str, Any] = {}
         if o.best_trial_id is not None:
             t = browser.trial(o.best_trial_id).trial
-            params = flatten(t.params) if isinstance(t.params, dict) else {}
+            params = flat(t.params) if isinstance(t.params, dict) else {}
         best_params.append(params)
         last = max((p.trial_number for p in (*h.points, *h.marks)), default=None)
         rows.append(

@@ -73,9 +73,9 @@ def pick(value: Any, key: str) -> Any:
 
 def flat(value: Any) -> list[tuple[str, Any]]:
     """A dict's leaves by dotted key, for key-value tables."""
-    from tracker.ui.payloads import flatten
+    from tracker.reports.analysis import flat as leaves
 
-    return list(flatten(value).items()) if isinstance(value, dict) else []
+    return list(leaves(value).items()) if isinstance(value, dict) else []
 
 
 def size(n: int) -> str:
