@@ -131,7 +131,7 @@ def test_the_upgrade_keeps_every_value_and_stores_each_code_once(at_0002: str) -
     db = UnitOfWork(resolve(at_0002, None, None))
     report = schema.upgrade(db, "head")
     db.dispose()
-    assert report.applied == ["0003 (up)"]
+    assert report.applied == ["0003 (up)", "0005 (up)"]
     assert report.rows == {"blobs": 3, "trials (strategy code stored once)": 5}  # long, short and empty
     with ExperimentTracker(at_0002) as tracker:
         assert_fixture_intact(tracker)

@@ -2,8 +2,9 @@
 
 Trial pages sorted by value walk the `(experiment_id, value)` index from the best end, those
 sorted by trial number the `(experiment_id, trial_number)` unique index; both stop after the page
-(LIMIT, or a keyset condition from the cursor). Sorting by a metric or a param reads that value
-out of every trial of the experiment: no index serves it.
+(LIMIT, or a keyset condition from the cursor). Sorting by a performance metric walks the
+`trial_performance` index (`tracker.sql.browse_metric`); sorting by a param, or past the trials
+that have a number for the metric, reads that value out of every trial's JSON.
 
 The digests are kept up to date by `tracker.sql.browse_feed`.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Select, String, and_, func, li
 from tracker.errors import NotFoundError
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.downloads import Download
+from tracker.sql import browse_metric
 from tracker.sql.browse_feed import DigestFeed, json_leaf
 from tracker.sql.models import MYSQL_DIALECTS, experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
@@ -104,15 +106,19 @@ class SqlBrowser(Browser[Connection]):
     def _trial_page(
         self, conn: Connection, experiment: Experiment, query: TrialPageQuery
     ) -> tuple[list[Trial], tuple[float | None, int] | None]:
-        stmt = select(*TRIAL_COLUMNS).where(trials.c.experiment_id == experiment.id)
-        if query.states is not None:
-            stmt = stmt.where(trials.c.state.in_(query.states))
-        if query.ttpt is not None:
-            stmt = stmt.where(_ttpt_condition(query.ttpt))
+        filters: list[ColumnElement[bool]] = [] if query.states is None else [trials.c.state.in_(query.states)]
+        filters += [] if query.ttpt is None else [_ttpt_condition(query.ttpt)]
+        stmt = select(*TRIAL_COLUMNS).where(trials.c.experiment_id == experiment.id, *filters)
         descending = query.is_descending(experiment.direction)
         cursor = decode_cursor(query.after) if query.after else None
         offset = 0 if cursor else query.offset
         metric = query.metric
+        if metric is not None and metric[0] == "performance":
+            window = (offset, query.limit)
+            numbers = browse_metric.page_numbers(conn, experiment.id, metric[1], descending, window, filters)
+            if numbers is not None:
+                rows = browse_metric.trials_by_number(conn, experiment.id, numbers)
+                return self.records.trials(conn, rows), None
         if metric is not None:
             number, text = self._metric(*metric)
             stmt = stmt.order_by(

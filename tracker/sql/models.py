@@ -245,6 +245,23 @@ class TrialMetricRow(Base):
     value: Mapped[float | None] = mapped_column(FloatType)
 
 
+class TrialPerformanceRow(Base):
+    """The finite numbers among a trial's performance, one row per leaf, for sorting trials by a
+    metric on an index: `key` is the leaf's path as a JSON array (`["risk", "var"]`), exact
+    whatever dots the keys hold. Written with the trial (trials never change their performance),
+    deleted with the experiment. One B-tree on SQLite (WITHOUT ROWID) and InnoDB (clustered)."""
+
+    __tablename__ = "trial_performance"
+    __table_args__ = ({"sqlite_with_rowid": False, **MYSQL_TABLE_OPTIONS},)
+
+    experiment_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[float] = mapped_column(FloatType, primary_key=True)
+    trial_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
 class ExperimentArtifactRow(Base):
     __tablename__ = "experiment_artifacts"
     __table_args__ = MYSQL_TABLE_OPTIONS
@@ -276,5 +293,6 @@ ttpt_results = cast(Table, TTPTResultRow.__table__)
 experiment_tags = cast(Table, ExperimentTagRow.__table__)
 trial_tags = cast(Table, TrialTagRow.__table__)
 trial_metrics = cast(Table, TrialMetricRow.__table__)
+trial_performance = cast(Table, TrialPerformanceRow.__table__)
 experiment_artifacts = cast(Table, ExperimentArtifactRow.__table__)
 trial_artifacts = cast(Table, TrialArtifactRow.__table__)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import DuplicateStepError, DuplicateTrialError, NotFoundError, TrackerError
-from tracker.sql import attachments, schema
+from tracker.sql import attachments, performance, schema
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
@@ -176,6 +176,7 @@ class SqlRepository(Repository):
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, checks = codec.trial_rows(new_trials)
         contents = code_contents(rows, Trial)
+        numbers = performance.rows(experiment_id, rows)
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
@@ -186,6 +187,8 @@ class SqlRepository(Repository):
                 sql_rows.append(sql_row)
                 tagged.append(tags)
             ids = writer.insert(trials, sql_rows)
+            if numbers:
+                writer.execute(performance.ADD, numbers, keep=True)
             if checks:
                 writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
             tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]
@@ -203,7 +206,7 @@ class SqlRepository(Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        simple = not checks and not contents and not any(row.get("tags") for row in rows)
+        simple = not checks and not contents and not numbers and not any(row.get("tags") for row in rows)
         try:
             return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
         except NotFoundError:
