@@ -356,4 +356,5 @@ def test_trials_diff_shows_what_changed_in_the_strategy_code(tmp_path: Path) -> 
     same = tracker_cli("--url", url, "trials", "diff", str(honest), str(honest)).stdout
     assert same == f"trials {honest} and {honest} have the same strategy code\n"
     missing = tracker_cli("--url", url, "trials", "diff", str(honest), "999", check=False)
-    assert missing.returncode != 0 and "trial 999 does not exist" in missing.stderr
+    assert missing.returncode != 0
+    assert "trial 999 does not exist" in missing.stderr

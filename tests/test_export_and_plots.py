@@ -132,7 +132,8 @@ def test_the_legend_covers_no_data_and_trial_numbers_are_whole(
     legend = ax.get_legend().get_window_extent(renderer)
     assert not legend.overlaps(ax.get_window_extent(renderer))  # outside the plotting area
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
-    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks), ticks
 
 
 @pytest.mark.parametrize(

@@ -314,8 +314,14 @@ class TestUpgrades:
         for _, experiment_id, number, perf in stored:
             expected += [(experiment_id, key, value, number) for key, value in performance.leaves(json.loads(perf))]
         assert got == sorted(expected)
-        assert ('["risk","var"]', -2.0) in {(k, v) for _, k, v, _ in got}
-        assert not {k for _, k, _, _ in got} & {'["flag"]', '["risk","tag"]', '["big","$float"]', '["big"]'}
+        assert ("sharpe", 1.5) in {(k, v) for _, k, v, _ in got}
+        assert not {k for _, k, _, _ in got} & {"flag", "risk", "big"}  # bool, nested, tagged
+        with ExperimentTracker(sql_url) as tracker:  # the writer makes the same rows
+            perf = {"sharpe": 1.5, "risk": {"var": -2}, "flag": True, "big": 1e20, "n": 3, "nan": math.nan}
+            tracker.log_trial(1, 500, {}, perf)
+        with engine.connect() as conn:
+            written = conn.execute(text("SELECT * FROM trial_performance WHERE trial_number = 500")).all()
+        assert sorted(tuple(r) for r in written) == [(1, "n", 3.0, 500), (1, "sharpe", 1.5, 500)]
         schema.downgrade(db, "0003")
         db.dispose()
         with engine.connect() as conn:

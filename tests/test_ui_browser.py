@@ -418,7 +418,8 @@ def test_each_security_point_holds_in_the_browser(store_url: str, chromium: Any,
         tab.goto(f"{origin}//evil.example/?token={TOKEN}")
         assert tab.url.startswith(origin + "/"), tab.url  # stayed here (the path answers 404)
         response = tab.goto(f"{origin}/?token={TOKEN}")
-        assert response is not None and response.status == 200
+        assert response is not None
+        assert response.status == 200
         assert tab.url == origin + "/"
         assert tab.locator("#experiments tbody tr").count() == 2  # the cookie carries the token
         big = 2**63

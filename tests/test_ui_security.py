@@ -90,7 +90,8 @@ class TestTokens:
         answer = call(create_app(url, token=TOKEN), path, f"token={TOKEN}&a=1")
         assert answer["status"] == 303
         location = answer["headers"]["location"]
-        assert location.startswith("/") and location[1:2] not in ("/", "\\"), location
+        assert location.startswith("/"), location
+        assert location[1:2] not in ("/", "\\"), location
         assert location.endswith("?a=1")
 
 
@@ -125,7 +126,8 @@ def test_the_json_error_shape_on_every_api_error(store_url: str) -> None:
             assert set(strict(response)) == {"error", "message"}, path
         for sort in ("performance.sharpe", "value", "trial_number", "params.kind"):
             last = client.get(f"/api/experiments/{ids['alpha']}/trials?offset={BIG - 1}&sort={sort}")
-            assert last.status_code == 200 and strict(last)["items"] == [], sort
+            assert last.status_code == 200, sort
+            assert strict(last)["items"] == [], sort
         for path, status in [
             (f"/experiments/{BIG}", 404),
             (f"/trials/{BIG}", 404),
@@ -155,7 +157,8 @@ def test_artifacts_stream_in_pieces_and_answer_byte_ranges(store_url: str) -> No
         for name, data in (("noise.bin", noise), ("rows.txt", text)):
             url = f"/api/trials/{ids['first']}/artifacts/{name}"
             whole = client.get(url)
-            assert whole.status_code == 200 and whole.content == data, name
+            assert whole.status_code == 200, name
+            assert whole.content == data, name
             assert whole.headers["accept-ranges"] == "bytes"
             assert whole.headers["content-length"] == str(len(data))
             n = len(data)
@@ -174,7 +177,8 @@ def test_artifacts_stream_in_pieces_and_answer_byte_ranges(store_url: str) -> No
             assert refused.status_code == 416
             assert refused.headers["content-range"] == f"bytes */{n}"
             stale = client.get(url, headers={"range": "bytes=0-9", "if-range": '"other"'})
-            assert stale.status_code == 200 and stale.content == data
+            assert stale.status_code == 200
+            assert stale.content == data
             assert client.get(url, headers={"range": "bytes=0-1,4-5"}).content == data
 
 
@@ -214,7 +218,7 @@ def test_the_asgi_factory_bound_to_every_address_needs_a_token(tmp_path: Path, w
     if with_token:
         env["TRACKER_UI_TOKEN"] = TOKEN
     command = [sys.executable, "-m", "uvicorn", "--factory", "tracker.ui:create_app", "--host", "0.0.0.0"]  # noqa: S104
-    server = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=ROOT, stderr=subprocess.PIPE)  # noqa: S603
+    server = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=ROOT, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -222,7 +226,8 @@ def test_the_asgi_factory_bound_to_every_address_needs_a_token(tmp_path: Path, w
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr
+                assert server.poll() is None, server.stderr
+                assert time.monotonic() < deadline
                 time.sleep(0.1)
         lan = f"http://{outward}:{port}/api/experiments"
         local = f"http://127.0.0.1:{port}/api/experiments"
@@ -248,8 +253,11 @@ def test_the_strategy_diff_is_computed_on_the_server_and_escaped(store_url: str)
         assert best.status_code == 200
         box = best.text.split('id="strategy-diff"', 1)[1].split("</div>\n</div>", 1)[0]
         assert "trial 29" in box  # the best trial
-        assert "shift" in box and "&lt;script&gt;" in box and "<script>document" not in box
-        assert 'class="gd"' in box and 'class="gi"' in box  # highlighted deletions and insertions
+        assert "shift" in box
+        assert "&lt;script&gt;" in box
+        assert "<script>document" not in box
+        assert 'class="gd"' in box
+        assert 'class="gi"' in box
         same = client.get(f"/trials/{ids['first']}?diff=5")
         assert "is the same" in same.text
         assert client.get(f"/trials/{changed}?diff=abc").status_code == 400

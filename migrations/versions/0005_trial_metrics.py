@@ -1,6 +1,7 @@
-"""The trial_performance table: the numbers among each trial's performance, by leaf, so that the
-dashboard sorts trials by a metric on an index. Filled here for existing trials (read in chunks
-by id); dropped on downgrade. FROZEN once released: imports only stdlib, alembic, sqlalchemy and
+"""The trial_performance table: the numbers among each trial's top-level performance metrics, so
+that the dashboard sorts trials by a metric on an index (SQLite makes the rows itself with
+json_each, as tracker's writer does there; elsewhere they are made here, in Python, from the
+trials read in chunks by id). Dropped on downgrade. FROZEN once released: imports only stdlib, alembic, sqlalchemy and
 tracker._migrations.frozen.
 
 Revision ID: 0005
@@ -33,15 +34,22 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _leaves(stored: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, float]]:
-    """(key, number) of every JSON number leaf of the stored performance (as tracker 0005 wrote it)."""
-    if type(stored) is dict:
-        for name, item in stored.items():
-            yield from _leaves(item, (*path, str(name)))
-    elif path and type(stored) in (int, float) and math.isfinite(stored):
-        key = json.dumps(list(path), ensure_ascii=False, separators=(",", ":"))
-        if len(key) <= MAX_KEY:
-            yield key, float(stored)
+SQLITE_FILL = (
+    "INSERT INTO trial_performance (experiment_id, key, value, trial_number) "
+    "SELECT t.experiment_id, j.key, j.value, t.trial_number "
+    "FROM trials AS t, json_each(t.performance) AS j "
+    "WHERE j.type IN ('integer', 'real') AND length(j.key) <= 250 "
+    "ORDER BY 2, 3, 4"
+)
+
+
+def _leaves(stored: Any) -> Iterator[tuple[str, float]]:
+    """(key, number) of every top-level JSON number of a stored performance."""
+    if type(stored) is not dict:
+        return
+    for name, value in stored.items():
+        if type(value) in (int, float) and math.isfinite(value) and len(name) <= MAX_KEY:
+            yield str(name), float(value)
 
 
 def upgrade() -> None:
@@ -51,12 +59,6 @@ def upgrade() -> None:
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", sa.Double(), nullable=False),
         sa.Column("trial_number", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["experiment_id"],
-            ["experiments.id"],
-            ondelete="CASCADE",
-            name="fk_trial_performance_experiment_id_experiments",
-        ),
         sa.PrimaryKeyConstraint("experiment_id", "key", "value", "trial_number", name="pk_trial_performance"),
         sqlite_with_rowid=False,
         **mysql.table_options(op.get_context()),
@@ -67,6 +69,9 @@ def upgrade() -> None:
 
 
 def _fill(conn: sa.Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.execute(sa.text(SQLITE_FILL))
+        return
     # The stored JSON text, parsed here: the engine's own JSON decoder would turn tagged floats
     # ({"$float": "nan"}) back into numbers, and the sort reads the stored form.
     trials = sa.table(

@@ -1,4 +1,4 @@
-"""Trials pages sorted by a performance metric, on the `trial_performance` index
+"""Trials pages sorted by a top-level performance metric, on the `trial_performance` index
 (`tracker.sql.performance`): the first `offset + limit` numbers of the metric in the asked
 order, the whole group tied with the last of them, and the page cut from those by (value, trial
 number). The index answers when at least `offset + limit` trials (after the filters) have a number
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, select
 
 from tracker.sql.models import trial_performance, trials
-from tracker.sql.performance import MAX_KEY, path_key
+from tracker.sql.performance import MAX_KEY
 from tracker.sql.rows import TRIAL_COLUMNS
 
 
@@ -26,11 +26,10 @@ def page_numbers(
 ) -> list[int] | None:
     """The trial numbers of the page (offset, limit) sorted by the metric at `path`, or None when
     the index cannot answer it alone."""
-    key = path_key(path)
-    if len(key) > MAX_KEY:
-        return None
+    if len(path) != 1 or len(path[0]) > MAX_KEY:
+        return None  # nested metrics and very long names are not in the table
     tp = trial_performance
-    stmt = select(tp.c.value, tp.c.trial_number).where(tp.c.experiment_id == experiment_id, tp.c.key == key)
+    stmt = select(tp.c.value, tp.c.trial_number).where(tp.c.experiment_id == experiment_id, tp.c.key == path[0])
     if filters:
         on = and_(trials.c.experiment_id == tp.c.experiment_id, trials.c.trial_number == tp.c.trial_number)
         stmt = stmt.join(trials, on).where(*filters)

@@ -246,17 +246,16 @@ class TrialMetricRow(Base):
 
 
 class TrialPerformanceRow(Base):
-    """The finite numbers among a trial's performance, one row per leaf, for sorting trials by a
-    metric on an index: `key` is the leaf's path as a JSON array (`["risk", "var"]`), exact
-    whatever dots the keys hold. Written with the trial (trials never change their performance),
-    deleted with the experiment. One B-tree on SQLite (WITHOUT ROWID) and InnoDB (clustered)."""
+    """The numbers among a trial's top-level performance metrics, one row per metric (`key`, its
+    name), for sorting trials by a metric on an index (`tracker.sql.performance`). Written with
+    the trial (trials never change their performance), deleted with the experiment by
+    `delete_experiment` (no foreign key: its check per row cost a fifth of the writes). One B-tree
+    on SQLite (WITHOUT ROWID) and InnoDB (clustered)."""
 
     __tablename__ = "trial_performance"
     __table_args__ = ({"sqlite_with_rowid": False, **MYSQL_TABLE_OPTIONS},)
 
-    experiment_id: Mapped[int] = mapped_column(
-        IdType, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
-    )
+    experiment_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[float] = mapped_column(FloatType, primary_key=True)
     trial_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -19,7 +19,7 @@ from tracker.sql import attachments, performance, schema
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
-from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
+from tracker.sql.models import MYSQL_DIALECTS, experiments, trial_performance, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id, listing_parameters, listing_statement, trial_table_statement
 from tracker.sql.rows import (
     EXPERIMENT_COLUMNS,
@@ -165,6 +165,7 @@ class SqlRepository(Repository):
     def delete_experiment(self, experiment_id: int) -> None:
         def work(conn: Connection) -> None:
             candidates = attachments.owned_blobs(conn, experiment_id)
+            conn.execute(delete(trial_performance).where(trial_performance.c.experiment_id == experiment_id))
             if conn.execute(delete(experiments).where(experiments.c.id == experiment_id)).rowcount == 0:
                 raise _missing("experiment", experiment_id)
             self.blobs.collect(conn, candidates)
@@ -176,7 +177,8 @@ class SqlRepository(Repository):
     def add_trials(self, experiment_id: int, new_trials: Sequence[NewTrial]) -> list[int]:
         rows, checks = codec.trial_rows(new_trials)
         contents = code_contents(rows, Trial)
-        numbers = performance.rows(experiment_id, rows)
+        sqlite = self.uow.dialect == "sqlite"
+        numbers = [] if sqlite else performance.rows(experiment_id, rows)
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
@@ -187,7 +189,9 @@ class SqlRepository(Repository):
                 sql_rows.append(sql_row)
                 tagged.append(tags)
             ids = writer.insert(trials, sql_rows)
-            if numbers:
+            if sqlite:  # SQLite makes the rows itself, from the trials just inserted (consecutive ids)
+                writer.execute(performance.SQLITE_FILL, [{"first": ids[0], "last": ids[-1]}], keep=True)
+            elif numbers:
                 writer.execute(performance.ADD, numbers, keep=True)
             if checks:
                 writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in checks.items()])
