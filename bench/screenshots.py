@@ -7,6 +7,7 @@ docs/images/ui-*.png."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import subprocess
@@ -81,9 +82,11 @@ def annotate(store: str) -> int | None:
                 "hit_rate_3m": float((window > 0).mean()),
             }
         t.log_step_metrics_batch(trial_id, steps)
-        # An honest variant of the best trial's code, as an LLM might propose it: the strategy diff.
-        code = best["strategy_code"] or ""
-        honest = code.replace("shift(-1)", "shift(1)") if "shift(-1)" in code else code + "\n# reviewed\n"
+        # The best trial's code (the demo's leaky signal), and an honest variant of it as an LLM
+        # might propose it: the strategy diff between them.
+        code = inspect.getsource(leaky_signal)
+        t.log_strategy_metadata(trial_id, code, "leaky_signal", "llm")
+        honest = code.replace(".shift(-1)", ".shift(1)").replace("Too good: momentum plus a peek at", "Honest:")
         last = max(r["trial_number"] for r in t.get_trials(LEAKY))
         t.log_trial(LEAKY, last + 1, params, {"sharpe": 0.4}, strategy_code=honest, generation_method="llm-fix")
         return last + 1
