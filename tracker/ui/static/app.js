@@ -280,7 +280,9 @@
   var compareForm = document.getElementById("compare-form");
   if (compareForm) {
     compareForm.addEventListener("submit", function (event) {
-      var ids = Array.from(compareForm.querySelectorAll("input[name=ids]:checked")).map(function (i) { return i.value; });
+      // Oldest first, whatever the list's order.
+      var ids = Array.from(compareForm.querySelectorAll("input[name=ids]:checked")).map(function (i) { return Number(i.value); })
+        .sort(function (a, b) { return a - b; });
       event.preventDefault();
       if (ids.length < 2) { window.alert("Select two or more experiments to compare."); return; }
       window.location.href = root + "/compare?ids=" + ids.join(",");
