@@ -607,6 +607,27 @@ CASES = [
         "already has an artifact named 'curve.csv'; choose another name, or pass replace=True",
         lambda t, c: t.log_artifact(("experiment", c["eid"]), b"other", name="curve.csv"),
     ),
+    Case(
+        "import_ttpt_logs",
+        "unknown experiment id",
+        N,
+        "experiment 999 does not exist",
+        lambda t, c: t.import_ttpt_logs(999, "."),
+    ),
+    Case(
+        "import_ttpt_logs",
+        "a folder that does not exist",
+        V,
+        "folder: 'no-such-logs' is not a folder; give the monitor's logs/ttpt_violations",
+        lambda t, c: t.import_ttpt_logs(c["eid"], "no-such-logs"),
+    ),
+    Case(
+        "import_ttpt_history",
+        "a history that is a dict, not a list",
+        V,
+        "history: expected the monitor's validation_history list, got dict",
+        lambda t, c: t.import_ttpt_history(c["eid"], {"trial_number": 1}),  # type: ignore[arg-type]
+    ),
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ import pytest
 
 from tests.test_cli import in_terminal, strict_json
 from tests.test_migrations import IN_HOUSE_DB, expected_in_house
+from tracker import DuplicateArtifactError, ExperimentTracker
 
 ROOT = Path(__file__).parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -309,3 +311,140 @@ def test_a_missing_driver_names_the_extra_that_installs_it(url: str, driver: str
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert f"install it with: pip install 'ttpt-tracker[{extra}]'" in run.stdout
+
+
+# -- the rough edges a new user met (issue 25), each with its test -----------------------------------
+
+
+def one_error(run: subprocess.CompletedProcess[str]) -> str:
+    """The one `tracker: error: ...` line of a failed command, without its prefix."""
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith("tracker: error: "), run.stderr
+    return run.stderr.removeprefix("tracker: error: ").strip()
+
+
+def test_a_confirmation_without_a_terminal_is_asked_for_in_a_sentence(tmp_path: Path) -> None:
+    shutil.copy(IN_HOUSE_DB, tmp_path / "experiments.db")
+    before = (tmp_path / "experiments.db").read_bytes()
+    upgrade = one_error(sh("tracker db upgrade", tmp_path, activated_shell()))
+    assert upgrade == (
+        "upgrading sqlite:///experiments.db needs confirmation; back up the database first, then run again with --yes"
+    )
+    assert (tmp_path / "experiments.db").read_bytes() == before
+    assert sh("tracker db upgrade --yes", tmp_path, activated_shell()).returncode == 0
+    deleting = one_error(sh("tracker experiments delete 1", tmp_path, activated_shell()))
+    assert deleting.startswith("deleting experiment(s) 1 (")
+    assert deleting.endswith("with all their trials needs confirmation; run again with --yes")
+    assert "?" not in upgrade + deleting
+    assert "--yes:" not in upgrade + deleting
+    assert sh("tracker experiments delete 1 --yes", tmp_path, activated_shell()).returncode == 0
+
+
+def test_the_command_line_speaks_of_its_own_options_not_library_keywords(tmp_path: Path) -> None:
+    with ExperimentTracker(tmp_path / "experiments.db") as tracker:
+        tracker.create_experiment("Momentum", "Momentum", "tpe")
+    (tmp_path / "equity.csv").write_text("day,equity\n1,100\n")
+    attach = "tracker artifacts log experiment 1 equity.csv"
+    assert sh(attach, tmp_path, activated_shell()).returncode == 0
+    message = one_error(sh(attach, tmp_path, activated_shell()))
+    assert message == (
+        "experiment 1 already has an artifact named 'equity.csv'; choose another name, "
+        "or run again with --replace to overwrite it"
+    )
+    assert sh(f"{attach} --replace", tmp_path, activated_shell()).returncode == 0
+    with ExperimentTracker(tmp_path / "experiments.db") as tracker, pytest.raises(DuplicateArtifactError) as library:
+        tracker.log_artifact(("experiment", 1), b"x", name="equity.csv")
+    assert "pass replace=True to overwrite it" in str(library.value)  # the library keeps its own words
+
+
+def test_inf_and_nan_read_the_same_in_every_table_cell_and_json_stays_strict(tmp_path: Path) -> None:
+    with ExperimentTracker(tmp_path / "experiments.db") as tracker:
+        eid = tracker.create_experiment("Momentum", "Momentum", "tpe")
+        tracker.log_trial(eid, 0, {"lookback": 5}, {"sharpe": math.inf, "floor": -math.inf, "skew": math.nan})
+        tracker.log_trial(eid, 1, {"lookback": 9}, {"sharpe": math.inf})
+    listed = sh("tracker trials list 1", tmp_path, activated_shell())
+    assert listed.returncode == 0, listed.stderr
+    assert '{"sharpe": inf, "floor": -inf, "skew": nan}' in listed.stdout
+    assert "null" not in listed.stdout
+    assert re.search(r"│ 0\s+│ complete │ inf ", listed.stdout), listed.stdout
+    compared = sh("tracker compare 1", tmp_path, activated_shell())
+    assert compared.returncode == 0, compared.stderr
+    cells = [cell.strip() for cell in compared.stdout.splitlines()[-2].split("│")]
+    assert cells[5] == "inf"  # best
+    assert cells[-3] == "nan"  # improvement: inf - inf
+    as_json = sh("tracker trials list 1 --format json", tmp_path, activated_shell())
+    assert strict_json(as_json.stdout)[0]["performance"] == {"sharpe": None, "floor": None, "skew": None}
+
+
+def test_a_misspelt_name_gets_the_closest_names(clone: Path, demo_output: str) -> None:
+    message = one_error(sh("tracker experiments show 'momentum (honset)'", clone, activated_shell()))
+    assert "no experiment is named 'momentum (honset)' (did you mean 'momentum (honest)'?)" in message
+    folder = clone.parent / "names"
+    folder.mkdir(exist_ok=True)
+    with ExperimentTracker(folder / "experiments.db") as tracker:
+        for name in ("Momentum", "Momentum 2", "Momentum 3", "Momentum 4", "MeanRev"):
+            tracker.create_experiment(name, "T", "m")
+    message = one_error(sh("tracker compare Momentun", folder, activated_shell()))
+    found = re.search(r"\(did you mean ('[^?]*)\?\)", message)
+    assert found is not None, message
+    names = re.findall(r"'([^']*)'", found[1])
+    assert names[0] == "Momentum"  # the closest first
+    assert len(names) == 3  # at most 3
+    assert set(names) < {"Momentum", "Momentum 2", "Momentum 3", "Momentum 4"}
+
+
+def test_the_demo_leaves_the_clone_clean_for_git(clone: Path, demo_output: str) -> None:
+    written = re.findall(r"^wrote (\S+)", demo_output, flags=re.MULTILINE)
+    assert "demo_prices.csv" in written
+    made = [*written, "experiments.db", "experiments.db-wal", "demo_2_ttpt.png"]  # with the printed plot command
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *made], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert sorted(ignored.stdout.split()) == sorted(made)
+
+
+def test_ttpt_check_help_says_where_the_module_comes_from_and_what_the_data_holds(
+    clone: Path, demo_output: str
+) -> None:
+    shown = " ".join(sh("tracker ttpt check --help", clone, activated_shell()).stdout.split())
+    assert "MODULE is imported from the current folder" in shown
+    assert "set PYTHONPATH=DIR to import it from DIR" in shown
+    assert "the first column is the dates, then one column per asset" in shown
+    assert "--data-key" in shown
+    elsewhere = clone.parent / "strategies"  # the help's advice, followed: a module in another folder
+    elsewhere.mkdir(exist_ok=True)
+    (elsewhere / "desk_strategies.py").write_text("from tracker.demo import leaky_signal as peek\n")
+    command = (
+        f"PYTHONPATH={elsewhere} tracker ttpt check 2 --strategy desk_strategies:peek"
+        " --data demo_prices.csv --data-key close --k 1"
+    )
+    run = sh(command, clone, activated_shell())
+    assert run.returncode == 0, run.stderr
+    assert "verdict: look-ahead" in run.stdout
+
+
+IMPORTS = (
+    "import json, sys\n"
+    "from tracker.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    "sys.stderr.write(json.dumps(sorted(sys.modules)))\n"
+)
+
+
+def imported_by(command: list[str], cwd: Path) -> set[str]:
+    """The modules a `tracker` command imports, from the process that ran it."""
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORTS, *command], cwd=cwd, env=activated_shell(), capture_output=True, text=True
+    )
+    return {name.partition(".")[0] for name in json.loads(run.stderr[run.stderr.index("[") :])}
+
+
+def test_a_command_imports_only_what_it_uses(clone: Path, demo_output: str) -> None:
+    assert "sqlalchemy" not in imported_by(["--help"], clone)
+    assert "sqlalchemy" not in imported_by(["ttpt", "check", "--help"], clone)
+    for reading in (["experiments", "list"], ["trials", "list", "1"], ["compare", "1", "2"], ["db", "current"]):
+        loaded = imported_by(reading, clone)
+        assert "sqlalchemy" in loaded, reading  # what the command does import, so the check is real
+        assert {"pandas", "numpy", "optuna", "matplotlib", "alembic"}.isdisjoint(loaded), (reading, loaded)
+    assert "pandas" in imported_by(["export", "1", "-o", "imports.csv"], clone)  # where pandas is used

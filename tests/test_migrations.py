@@ -397,7 +397,7 @@ class TestCommands:
             stdin=subprocess.DEVNULL,
         )
         assert run.returncode == 1
-        assert "pass --yes" in run.stderr
+        assert "back up the database first, then run again with --yes" in run.stderr
         assert "Traceback" not in run.stderr
         assert file_digest(path) == before
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import (
     AmbiguousNameError,
+    ConfirmationRequiredError,
     CorruptStoreError,
     DuplicateArtifactError,
     DuplicateStepError,
@@ -28,6 +29,7 @@ from tracker.errors import (
     StoreNotFoundError,
     TrackerError,
     TransactionRolledBackError,
+    UnknownKeyWarning,
     ValidationError,
 )
 
@@ -41,6 +43,7 @@ from tracker._version import __version__
 
 __all__ = [
     "AmbiguousNameError",
+    "ConfirmationRequiredError",
     "CorruptStoreError",
     "DuplicateArtifactError",
     "DuplicateStepError",
@@ -59,6 +62,7 @@ __all__ = [
     "StoreNotFoundError",
     "TrackerError",
     "TransactionRolledBackError",
+    "UnknownKeyWarning",
     "ValidationError",
     "__version__",
     "copy_store",

@@ -75,7 +75,19 @@ class DuplicateStepError(TrackerError, ValueError):
 
 
 class DuplicateArtifactError(TrackerError, ValueError):
-    """The owner already has an artifact of that name."""
+    """The owner already has an artifact of that name; `fix` says how to overwrite it (the
+    library's `replace=True`, the command line's `--replace`)."""
+
+    def __init__(self, owner: str, name: str, fix: str = "pass replace=True") -> None:
+        self.owner = owner
+        self.name = name
+        super().__init__(
+            f"{owner} already has an artifact named {name!r}; choose another name, or {fix} to overwrite it"
+        )
+
+
+class ConfirmationRequiredError(TrackerError):
+    """A command that changes a store was run without a terminal to ask at, and without --yes."""
 
 
 class StoreError(TrackerError):
@@ -126,6 +138,11 @@ class SchemaTooNewError(SchemaError):
 
 class MigrationError(SchemaError):
     """An upgrade or downgrade stopped; the database was left as it was before the command."""
+
+
+class UnknownKeyWarning(UserWarning):
+    """An in-house JSON file holds keys its format does not have; they are not imported. The
+    message names each key and where it is; `strict=True` refuses such a file instead."""
 
 
 class NondeterministicStrategyError(TrackerError, ValueError):

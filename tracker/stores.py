@@ -22,11 +22,12 @@ def open_repository(
     auto_upgrade: bool = False,
     synchronous: Synchronous | None = None,
     create: bool = True,
+    strict: bool = False,
 ) -> Repository:
     """Open the store the arguments name, creating it if new (unless `create` is False: then a
     missing store raises StoreNotFoundError); see `ExperimentTracker` for the rules."""
     return open_location(
-        resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous, create=create
+        resolve(url, backend, db_path), auto_upgrade=auto_upgrade, synchronous=synchronous, create=create, strict=strict
     )
 
 
@@ -37,17 +38,21 @@ def open_location(
     synchronous: Synchronous | None = None,
     create: bool = True,
     read_only: bool = False,
+    strict: bool = False,
 ) -> Repository:
     """Open the store at `location`, creating it unless `create` is False (then a missing store
     raises StoreNotFoundError). A `read_only` repository never writes, creates, upgrades or
     converts anything: writes raise ReadOnlyStoreError, and a missing or empty store, or one at an
-    older schema, is refused (StoreNotFoundError, SchemaError)."""
+    older schema, is refused (StoreNotFoundError, SchemaError). An in-house JSON file with keys
+    its format does not have warns (UnknownKeyWarning), or with `strict` is refused."""
     if read_only and location.path is not None and not location.path.is_file():
         raise StoreNotFoundError(str(location.path), "a reader creates nothing; check the path or URL")
     if location.backend == "json":
         from tracker.journal.repository import JsonRepository
 
-        return JsonRepository(location, synchronous=synchronous or "full", create=create, read_only=read_only)
+        return JsonRepository(
+            location, synchronous=synchronous or "full", create=create, read_only=read_only, strict=strict
+        )
     from tracker.sql.repository import SqlRepository
 
     return SqlRepository(

@@ -8,12 +8,13 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tracker._version import __version__
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, UnknownKeyWarning
 from tracker.store.location import ENV_URL, mask_password
 
 Handler = Callable[[argparse.Namespace], int]
@@ -24,6 +25,7 @@ COMMAND_MODULES = (
     "tracker.cli.maintenance",
     "tracker.cli.annotations",
     "tracker.cli.ttpt",
+    "tracker.cli.inhouse",
     "tracker.cli.dashboard",
 )
 """The modules whose `@command` functions make up the command line, in the order of `--help`."""
@@ -35,7 +37,7 @@ GROUPS = {
     "tags": "set, delete and list tags of experiments and trials",
     "notes": "edit the notes of experiments and trials",
     "artifacts": "list, get and attach files of experiments and trials",
-    "ttpt": "look-ahead checks after the fact",
+    "ttpt": "look-ahead checks after the fact, and the in-house monitor's logs",
 }
 """Help of the command groups (`tracker db ...`); a group without an entry gets none."""
 
@@ -181,6 +183,7 @@ def _configure_logging(verbosity: int) -> None:
     """Warnings only by default; -v: tracker's (and Alembic's) INFO lines; -vv: DEBUG lines
     too, with the time of every SQL statement. Other libraries stay at WARNING."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    warnings.showwarning = _show_warning
     if verbosity <= 0:
         return
     level = logging.INFO if verbosity == 1 else logging.DEBUG
@@ -188,6 +191,19 @@ def _configure_logging(verbosity: int) -> None:
         logging.getLogger(name).setLevel(level)
     if verbosity >= 2:
         _log_sql_timings()
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """tracker's own warnings as one line, `tracker: warning: ...`; others as Python shows them."""
+    if issubclass(category, UnknownKeyWarning):
+        sys.stderr.write(f"tracker: warning: {mask_password(str(message))}\n")
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
 
 
 def _log_sql_timings() -> None:

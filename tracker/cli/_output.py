@@ -2,7 +2,8 @@
 
 JSON and CSV carry the API's dicts, each field once under its API name. JSON is RFC 8259: NaN
 and ±inf become null. In CSV, nested values are JSON text, NaN is an empty field and ±inf are
-`inf`/`-inf`; timestamps keep the API's ISO 8601 form (with `T`).
+`inf`/`-inf`; timestamps keep the API's ISO 8601 form (with `T`). In a table every cell shows
+NaN and ±inf as `nan`, `inf` and `-inf`, nested values (`{"sharpe": inf}`) too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,21 +64,45 @@ def field(key: str, header: str | None = None, show: Callable[[Any], str] | None
 
 
 def plain(value: Any) -> str:
+    """A table cell: None is `-`, floats to 4 significant digits, NaN and ±inf as `nan`, `inf`,
+    `-inf` (nested values too, in JSON text that is otherwise strict)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict | list):
-        return json_text(value)
+        return f"{value:.4g}"  # nan, inf, -inf
+    if isinstance(value, dict | list | tuple):
+        return nested_text(value)
     return str(value)
+
+
+_NON_FINITE = "\x00non-finite:"
+
+
+def nested_text(value: Any) -> str:
+    """JSON text of a nested value for a table cell, with NaN and ±inf written as in every other
+    cell (`nan`, `inf`, `-inf`), not as JSON's null."""
+    marked = json.dumps(_mark(value), ensure_ascii=False, default=str)
+    return re.sub(r'"\\u0000non-finite:(nan|inf|-inf)"', r"\1", marked)
+
+
+def _mark(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{_NON_FINITE}{value}"
+    if isinstance(value, dict):
+        return {str(k): _mark(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark(v) for v in value]
+    return value
 
 
 def percent(value: Any) -> str:
     """A rate as the demo shows it: 0.25 -> 25%."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
     return f"{value:.0%}"
 
 

@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from tracker.errors import AmbiguousNameError, NotFoundError, ValidationError
+from tracker.errors import AmbiguousNameError, ConfirmationRequiredError, NotFoundError, ValidationError
 from tracker.store.location import mask_password
 
 if TYPE_CHECKING:
@@ -51,13 +51,13 @@ def experiment_ids(args: argparse.Namespace, tracker: ExperimentTracker, refs: l
     return ids
 
 
-def confirm(args: argparse.Namespace, question: str) -> bool:
-    """True with --yes, or when the person at the terminal answers y or yes."""
+def confirm(args: argparse.Namespace, question: str, refusal: str) -> bool:
+    """True with --yes, or when the person at the terminal answers y or yes to `question`.
+    Without a terminal, raises ConfirmationRequiredError with `refusal`: a sentence saying what
+    needs confirming and how to give it ("upgrading ... needs confirmation; ... run again with --yes")."""
     if getattr(args, "yes", False):
         return True
     if not sys.stdin.isatty():
-        raise ValidationError(
-            "--yes", f"{question}: this needs confirmation; pass --yes when running without a terminal"
-        )
+        raise ConfirmationRequiredError(refusal)
     answer = input(f"{question} [y/N] ")
     return answer.strip().lower() in ("y", "yes")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.cli._app import arg, command
 from tracker.cli._output import emit, field, out
 from tracker.cli._store import confirm, experiment_ids, open_tracker
-from tracker.errors import ValidationError
+from tracker.errors import DuplicateArtifactError, ValidationError
 from tracker.store.records import Owner
 
 if TYPE_CHECKING:
@@ -123,7 +123,12 @@ def artifacts_get(args: argparse.Namespace) -> int:
 )
 def artifacts_log(args: argparse.Namespace) -> int:
     with open_tracker(args) as tracker:
-        found = tracker.log_artifact(owner(args, tracker), args.path, args.name, args.media_type, replace=args.replace)
+        try:
+            found = tracker.log_artifact(
+                owner(args, tracker), args.path, args.name, args.media_type, replace=args.replace
+            )
+        except DuplicateArtifactError as exc:  # the library's advice (replace=True) in command-line words
+            raise DuplicateArtifactError(exc.owner, exc.name, "run again with --replace") from None
     what = f"{found['name']} ({found['size']} bytes, {found['media_type']})"
     out(f"attached {what} to {found['owner']} {found['owner_id']}")
     return 0
@@ -156,7 +161,8 @@ def archive(args: argparse.Namespace) -> int:
         )
     with open_tracker(args) as tracker:
         chosen = experiment_ids(args, tracker, args.id) if args.id else None
-        if not confirm(args, f"Move the chosen experiments of {tracker.url} to {args.to}?"):
+        question = f"Move the chosen experiments of {tracker.url} to {args.to}?"
+        if not confirm(args, question, f"moving experiments to {args.to} needs confirmation; run again with --yes"):
             out("cancelled; nothing was moved")
             return 1
         report = tracker.archive(args.to, older_than=args.older_than, tags=pairs(args.tag, "--tag") or None, ids=chosen)

@@ -100,11 +100,16 @@ def _migrate(args: argparse.Namespace, direction: Literal["upgrade", "downgrade"
                 out("already up to date")
                 return 0
             question = f"Upgrade {where} to {args.revision}? Back up the database first."
+            refusal = f"upgrading {where} needs confirmation; back up the database first, then run again with --yes"
         else:
             undone = schema.REVISIONS[_position(args.revision) + 1 : _position(before) + 1]
             dropped = "; ".join(DROPPED[r] for r in undone if r in DROPPED) or "columns newer than it"
             question = f"Downgrade {where} to {args.revision}? This drops {dropped}."
-        if not confirm(args, question):
+            refusal = (
+                f"downgrading {where} to {args.revision} drops {dropped} and needs confirmation; "
+                "back up the database first, then run again with --yes"
+            )
+        if not confirm(args, question, refusal):
             out("cancelled; nothing was changed")
             return 1
         migrate = schema.upgrade if direction == "upgrade" else schema.downgrade

@@ -63,7 +63,9 @@ def experiments_delete(args: argparse.Namespace) -> int:
         ids = list(dict.fromkeys(experiment_ids(args, tracker, args.experiments)))
         names = {i: tracker.get_experiment(i)["name"] for i in ids}
         shown = ", ".join(f"{i} ({names[i]})" for i in ids)
-        if not confirm(args, f"Delete experiment(s) {shown} with all their trials from {tracker.url}?"):
+        question = f"Delete experiment(s) {shown} with all their trials from {tracker.url}?"
+        refusal = f"deleting experiment(s) {shown} with all their trials needs confirmation; run again with --yes"
+        if not confirm(args, question, refusal):
             out("cancelled; nothing was deleted")
             return 1
 

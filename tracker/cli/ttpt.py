@@ -63,12 +63,22 @@ def load_data(path: str, key: str | None) -> Any:
     return frame if key is None else {key: frame}
 
 
+STRATEGY_HELP = (
+    "the strategy, function(data, params) -> signals; MODULE is imported from the current folder "
+    "(run from the folder that holds it, or set PYTHONPATH=DIR to import it from DIR)"
+)
+DATA_HELP = (
+    "the prices the strategy ran on, a .csv or .parquet file: the first column is the dates, then one "
+    "column per asset (with --data-key, the strategy gets {NAME: that table})"
+)
+
+
 @command(
     "ttpt check",
     "run the look-ahead check on the best trials of an experiment and store the results",
     arg("experiment", help="an experiment's id or exact name"),
-    arg("--strategy", required=True, metavar="MODULE:FUNCTION", help="the strategy: function(data, params) -> signal"),
-    arg("--data", required=True, metavar="FILE", help="the prices the strategy ran on: a .csv or .parquet file"),
+    arg("--strategy", required=True, metavar="MODULE:FUNCTION", help=STRATEGY_HELP),
+    arg("--data", required=True, metavar="FILE", help=DATA_HELP),
     arg("--data-key", metavar="NAME", help="pass the data as {NAME: frame}, for strategies that take a dict"),
     arg("--k", type=int, default=3, help="how many of the best complete trials to check (default 3)"),
     arg("--budget", type=int, help="evaluations per check (default 122: see docs/optuna-and-ttpt.md)"),

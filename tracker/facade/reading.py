@@ -59,10 +59,21 @@ class Reading(Core):
             return experiment_id
         ids = self.experiment_ids(ref)
         if not ids:
-            raise NotFoundError(f"no experiment is named {ref!r}")
+            raise NotFoundError(f"no experiment is named {ref!r}{self._closest_names(ref)}")
         if len(ids) > 1:
             raise AmbiguousNameError(ref, ids)
         return ids[0]
+
+    def _closest_names(self, name: str) -> str:
+        """` (did you mean 'a', 'b' or 'c'?)` with the (at most 3) closest experiment names, or ""."""
+        import difflib
+
+        names = {s.experiment.name for s in self._repo.list_experiments(ExperimentQuery(trial_stats=False))}
+        close = [repr(n) for n in difflib.get_close_matches(name, sorted(names), n=3)]
+        if not close:
+            return ""
+        shown = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+        return f" (did you mean {shown}?)"
 
     def get_trials(
         self,

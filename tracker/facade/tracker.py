@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 from tracker.facade.analysis import Analysis
 from tracker.facade.annotations import Annotations
+from tracker.facade.inhouse import InHouse
 from tracker.facade.transfer import Transfer
 from tracker.facade.writing import Writing
 
 
-class ExperimentTracker(Writing, Analysis, Annotations, Transfer):
+class ExperimentTracker(Writing, Analysis, Annotations, Transfer, InHouse):
     """Log and query optimisation experiments, trials and TTPT results.
 
     `ExperimentTracker()` opens `$TRACKER_URL`, else `./experiments.db`. A SQLAlchemy URL
@@ -42,6 +43,9 @@ class ExperimentTracker(Writing, Analysis, Annotations, Transfer):
     A store that does not exist yet is created, as the in-house class did; with `create=False`
     it is not, and StoreNotFoundError names the missing file (or the database without tracker
     tables). A malformed URL raises ValidationError before anything is touched.
+
+    Opening an in-house JSON file warns (UnknownKeyWarning) about each key its format does not
+    have, naming where it is; with `strict=True` such a file is refused (CorruptStoreError).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class ExperimentTracker(Writing, Analysis, Annotations, Transfer):
         auto_upgrade: bool = False,
         synchronous: Synchronous | None = None,
         create: bool = True,
+        strict: bool = False,
     ) -> None:
         if synchronous is not None and synchronous not in ("off", "normal", "full"):
             raise ValidationError("synchronous", f"must be 'off', 'normal' or 'full', got {synchronous!r}")
@@ -61,6 +66,10 @@ class ExperimentTracker(Writing, Analysis, Annotations, Transfer):
         self.db_path: str | None = None if location.path is None else str(location.path)
         self.url: str = location.safe_url
         self._store: Repository | None = open_location(
-            location, auto_upgrade=auto_upgrade, synchronous=synchronous, create=check_bool(create, "create")
+            location,
+            auto_upgrade=auto_upgrade,
+            synchronous=synchronous,
+            create=check_bool(create, "create"),
+            strict=check_bool(strict, "strict"),
         )
         self._objectives: dict[int, tuple[str, Direction]] = {}

@@ -2,22 +2,49 @@
 `{"experiments": [{..., "trials": [{..., "ttpt_result": {...}}]}]}` with trial ids counted per
 experiment. It becomes journal operations built from the records, through the codec, like any
 write. Trial and TTPT ids are renumbered 1, 2, ... in file order; experiment ids are kept.
+
+Keys the in-house file format does not have (a `ttpt_results` list where the key is
+`ttpt_result`) are not imported: each is named, with where it is, in an UnknownKeyWarning, or,
+with `strict`, the file is refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tracker.errors import CorruptStoreError, ValidationError
+from tracker.errors import CorruptStoreError, UnknownKeyWarning, ValidationError
 from tracker.store import codec
 from tracker.store.records import NewExperiment, NewTrial, NewTTPTResult
 
 IN_HOUSE_OBJECTIVE = "sharpe"
+KNOWN_KEYS = {
+    "": frozenset({"experiments"}),
+    "experiment": frozenset({"id", "name", "template", "mode", "config", "created_at", "summary", "trials"}),
+    "trial": frozenset(
+        {
+            "id",
+            "experiment_id",
+            "trial_number",
+            "params",
+            "performance",
+            "strategy_code",
+            "strategy_template",
+            "generation_method",
+            "created_at",
+            "ttpt_result",
+        }
+    ),
+    "ttpt_result": frozenset({"id", "trial_id", "passed", "num_violations", "metrics", "created_at"}),
+}
+"""The keys of the in-house JSON file at each level: the columns of its SQLite tables, and the
+nesting (`experiments`, `trials`, `ttpt_result`)."""
 
 
 def parse_timestamp(value: Any, where: str) -> datetime:
@@ -37,9 +64,57 @@ def objective_value(performance: Any) -> float | None:
     return float(value)
 
 
-def read_in_house_json(data: bytes, path: Path) -> Iterator[dict[str, Any]]:
+def unknown_keys(document: Any) -> list[str]:
+    """Each key of an in-house document that its format does not have, as `where: 'key'`, with
+    the closest known key when one is close (`did you mean 'ttpt_result'?`)."""
+    found = _unknown(document, "", "")
+    if not isinstance(document, dict):
+        return found
+    for i, experiment in enumerate(document.get("experiments") or []):
+        where = f"experiments[{i}]"
+        found += _unknown(experiment, "experiment", where)
+        trials = experiment.get("trials") if isinstance(experiment, dict) else None
+        for j, trial in enumerate(trials if isinstance(trials, list) else []):
+            found += _unknown(trial, "trial", f"{where}.trials[{j}]")
+            if isinstance(trial, dict) and isinstance(trial.get("ttpt_result"), dict):
+                found += _unknown(trial["ttpt_result"], "ttpt_result", f"{where}.trials[{j}].ttpt_result")
+    return found
+
+
+def _unknown(item: Any, level: str, where: str) -> list[str]:
+    if not isinstance(item, dict):
+        return []
+    known = KNOWN_KEYS[level]
+    found = []
+    for key in item:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            found.append(f"{where or 'top level'}: {key!r}{hint}")
+    return found
+
+
+def check_keys(document: Any, path: Path, *, strict: bool) -> None:
+    """Warn (UnknownKeyWarning) about each key the in-house format does not have, or, with
+    `strict`, raise CorruptStoreError listing them."""
+    found = unknown_keys(document)
+    if not found:
+        return
+    listed = "; ".join(found)
+    if strict:
+        raise CorruptStoreError(
+            f"{path} has key(s) the in-house JSON format does not have: {listed}; rename or remove them "
+            "(the format is in docs/compatibility.md), or open it without strict=True to import the rest"
+        )
+    warnings.warn(
+        UnknownKeyWarning(f"{path}: key(s) not in the in-house JSON format, not imported: {listed}"), stacklevel=2
+    )
+
+
+def read_in_house_json(data: bytes, path: Path, *, strict: bool = False) -> Iterator[dict[str, Any]]:
     """Journal operations equivalent to an in-house JSON file; raises CorruptStoreError naming
-    the place of anything it cannot read."""
+    the place of anything it cannot read. Unknown keys warn, or with `strict` are refused
+    (`check_keys`)."""
     try:
         document = json.loads(data) if data.strip() else None
     except ValueError as exc:
@@ -48,6 +123,7 @@ def read_in_house_json(data: bytes, path: Path) -> Iterator[dict[str, Any]]:
         raise CorruptStoreError(
             f'{path} is neither a tracker journal nor an in-house JSON file (expected {{"experiments": [...]}})'
         )
+    check_keys(document, path, strict=strict)
     ids = {"trial": 1, "ttpt": 1}
     for index, e in enumerate(document["experiments"]):
         where = f"{path}: experiments[{index}]"

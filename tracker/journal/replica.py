@@ -37,8 +37,11 @@ class JournalReplica:
     empty file when it may not create one.
     """
 
-    def __init__(self, path: Path, synchronous: Synchronous, *, create: bool, read_only: bool) -> None:
+    def __init__(
+        self, path: Path, synchronous: Synchronous, *, create: bool, read_only: bool, strict: bool = False
+    ) -> None:
         self.path = path
+        self.strict = strict  # refuse an in-house file with unknown keys instead of warning
         self.file = JournalFile(path, synchronous)
         self.read_only = read_only
         self.state = JournalState()
@@ -202,7 +205,7 @@ class JournalReplica:
         from tracker.journal.inhouse import read_in_house_json
 
         self.state = JournalState()
-        for op in read_in_house_json(self.file.read_all(), self.path):
+        for op in read_in_house_json(self.file.read_all(), self.path, strict=self.strict):
             self.state.apply(op)
         self._in_house = True
         self._position = None  # re-read (as a journal) after the conversion

@@ -59,6 +59,7 @@ class JsonRepository(Repository):
         synchronous: Synchronous = "full",
         create: bool = True,
         read_only: bool = False,
+        strict: bool = False,
     ) -> None:
         if location.path is None:
             raise ValueError("a JSON store needs a file path")
@@ -67,7 +68,7 @@ class JsonRepository(Repository):
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory; give the path of a .json or .jsonl file")
         prepare_path(location, create=create and not read_only)
-        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only)
+        self.journal = JournalReplica(self.path, synchronous, create=create, read_only=read_only, strict=strict)
         self.blob_files = BlobFolder(self.path)
         self.read_only = read_only
         self._browser: Browser[Any] | None = None
@@ -221,10 +222,7 @@ class JsonRepository(Repository):
         with self.journal.writing() as state:
             queries.owner_item(state, owner)
             if checked.name in state.artifacts.get((owner.kind, owner.id), {}) and not replace:
-                raise DuplicateArtifactError(
-                    f"{owner.kind} {owner.id} already has an artifact named {checked.name!r}; "
-                    "choose another name, or pass replace=True to overwrite it"
-                )
+                raise DuplicateArtifactError(f"{owner.kind} {owner.id}", checked.name)
             self.blob_files.put(sha, checked.data)
             artifact = Artifact(owner, checked.name, checked.media_type, len(checked.data), sha, checked.created_at)
             self.journal.emit(

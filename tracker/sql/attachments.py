@@ -85,10 +85,7 @@ def add_artifact(writer: Writer, store: BlobStore, owner: Owner, new: NewArtifac
     where = and_(key == owner.id, tables.artifacts.c.name == new.name)
     if writer.execute(select(tables.artifacts.c.blob_id).where(where)):
         if not replace:
-            raise DuplicateArtifactError(
-                f"{owner.kind} {owner.id} already has an artifact named {new.name!r}; "
-                "choose another name, or pass replace=True to overwrite it"
-            )
+            raise DuplicateArtifactError(f"{owner.kind} {owner.id}", new.name)
         writer.execute(delete(tables.artifacts).where(where))
     [blob_id] = store.ensure(writer, {sha: new.data}).values()
     row = {tables.key: owner.id, "name": new.name, "media_type": new.media_type, "blob_id": blob_id}
