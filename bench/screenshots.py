@@ -7,6 +7,7 @@ docs/images/ui-*.png."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import subprocess
@@ -35,7 +36,7 @@ MONTH = 21
 """Trading days per step of the per-month metrics."""
 
 
-def annotate(store: str) -> None:
+def annotate(store: str) -> int | None:
     """Tags on both studies, notes, artifacts and metrics per step on the leaky one and its best
     trial, computed from the demo's own prices and strategy."""
     import numpy as np
@@ -81,6 +82,15 @@ def annotate(store: str) -> None:
                 "hit_rate_3m": float((window > 0).mean()),
             }
         t.log_step_metrics_batch(trial_id, steps)
+        # The best trial's code (the demo's leaky signal), and an honest variant of it as an LLM
+        # might propose it: the strategy diff between them.
+        code = inspect.getsource(leaky_signal)
+        t.log_strategy_metadata(trial_id, code, "leaky_signal", "llm")
+        honest = code.replace(".shift(-1)", ".shift(1)").replace("Too good: momentum plus a peek at", "Honest:")
+        last = max(r["trial_number"] for r in t.get_trials(LEAKY))
+        t.log_trial(LEAKY, last + 1, params, {"sharpe": 0.4}, strategy_code=honest, generation_method="llm-fix")
+        return last + 1
+    return None
 
 
 def _png(figure: Any) -> bytes:
@@ -96,7 +106,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tracker-shots-") as folder:
         store = f"sqlite:///{folder}/experiments.db"
         subprocess.run([tracker, "--url", store, "demo", "--trials", "150"], check=True, capture_output=True)
-        annotate(store)
+        variant = annotate(store)
         server = subprocess.Popen(
             [tracker, "--url", store, "ui", "--no-open", "--port", "0"], stdout=subprocess.PIPE, text=True
         )
@@ -105,20 +115,26 @@ def main() -> int:
             address = server.stdout.readline().rsplit(" at ", 1)[1].strip().rstrip("/")
             pages = {
                 "ui-experiments.png": "/",
-                "ui-experiment.png": f"/experiments/{LEAKY}",
+                "ui-experiment-first-screen.png": f"/experiments/{LEAKY}",
                 "ui-trial.png": "/trials/{best}",
+                "ui-trial-diff.png": f"/trials/{{best}}?diff={variant}#code",
                 "ui-compare.png": "/compare?ids=1,2",
             }
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-                page = browser.new_page(viewport={"width": 1360, "height": 900})
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 best = page.request.get(f"{address}/api/experiments/{LEAKY}").json()["best_trial_id"]
                 for name, path in pages.items():
                     page.goto(address + path.format(best=best))
                     page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)
-                    page.screenshot(path=str(IMAGES / name), full_page=name != "ui-experiment.png")
+                    if name == "ui-compare.png":
+                        page.check("#compare-scale input[value=normalised]")
+                        page.wait_for_selector("#compare-chart[data-drawn='2']", timeout=BOUND_MS)
+                    page.mouse.move(5, 5)  # the pointer off the charts: no tool bar
+                    first_screen = name in ("ui-experiment-first-screen.png", "ui-trial-diff.png")
+                    page.screenshot(path=str(IMAGES / name), full_page=not first_screen)
                     print(f"wrote docs/images/{name}")
-                page.set_viewport_size({"width": 1360, "height": 2200})
+                page.set_viewport_size({"width": 1400, "height": 2200})
                 page.goto(f"{address}/experiments/{LEAKY}")
                 page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)
                 page.screenshot(path=str(IMAGES / "ui-experiment.png"))

@@ -338,3 +338,25 @@ def test_the_command_module_layout_is_a_registry() -> None:
     build_parser()
     names = {" ".join(key) for key in _COMMANDS}
     assert {"experiments list", "experiments delete", "db upgrade", "compare", "demo"} <= names
+
+
+def test_trials_diff_shows_what_changed_in_the_strategy_code(tmp_path: Path) -> None:
+    url = str(tmp_path / "diff.db")
+    with ExperimentTracker(url) as t:
+        e = t.create_experiment("llm", "Generated", "grid")
+        honest = t.log_trial(e, 0, {"x": 1}, {"sharpe": 1.0}, strategy_code="def s(d):\n    return d.shift(1)\n")
+        leaky = t.log_trial(e, 1, {"x": 2}, {"sharpe": 3.0}, strategy_code="def s(d):\n    return d.shift(-1)\n")
+    shown = tracker_cli("--url", url, "trials", "diff", str(honest), str(leaky)).stdout
+    assert shown.splitlines() == [
+        f"--- trial 0 (#{honest}) of experiment {e}",
+        f"+++ trial 1 (#{leaky}) of experiment {e}",
+        "@@ -1,2 +1,2 @@",
+        " def s(d):",
+        "-    return d.shift(1)",
+        "+    return d.shift(-1)",
+    ]
+    same = tracker_cli("--url", url, "trials", "diff", str(honest), str(honest)).stdout
+    assert same == f"trials {honest} and {honest} have the same strategy code\n"
+    missing = tracker_cli("--url", url, "trials", "diff", str(honest), "999", check=False)
+    assert missing.returncode != 0
+    assert "trial 999 does not exist" in missing.stderr

@@ -117,6 +117,25 @@ def test_compare_plot_draws_one_curve_per_experiment(
         plots.plot(tracker, [a, b], "history")
 
 
+@pytest.mark.parametrize("kind", ["history", "ttpt", "compare"])
+def test_the_legend_covers_no_data_and_trial_numbers_are_whole(
+    filled: tuple[ExperimentTracker, int, int], kind: str
+) -> None:
+    tracker, a, b = filled
+    figure = plots.plot(tracker, [a, b] if kind == "compare" else [a], kind)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # lay the figure out, so that the boxes are final
+    renderer = canvas.get_renderer()
+    [ax] = figure.axes
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))  # outside the plotting area
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks), ticks
+
+
 @pytest.mark.parametrize(
     ("kind", "title"),
     [

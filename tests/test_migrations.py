@@ -245,7 +245,7 @@ class TestUpgrades:
         report = schema.upgrade(db, "head")
         db.dispose()
         assert report.rows == {**IN_HOUSE_ROWS, **CODES_STORED_ONCE}
-        assert report.applied == ["0002 (up)", "0003 (up)", "0004 (up)"]
+        assert report.applied == ["0002 (up)", "0003 (up)", "0004 (up)", "0005 (up)"]
         with ExperimentTracker(url) as tracker:
             assert_in_house_data_intact(tracker)
             new_trial = tracker.log_trial(1, 99, {}, {"sharpe": 1.0})
@@ -276,11 +276,57 @@ class TestUpgrades:
         schema.upgrade(db, "head")
         report = schema.downgrade(db, "0001")
         assert report.rows == {**IN_HOUSE_ROWS, "trials (strategy code put back)": 2}
-        assert report.applied == ["0004 (down)", "0003 (down)", "0002 (down)"]
+        assert report.applied == ["0005 (down)", "0004 (down)", "0003 (down)", "0002 (down)"]
         schema.upgrade(db, "head")
         db.dispose()
         with ExperimentTracker(sql_url) as tracker:
             assert_in_house_data_intact(tracker)
+
+    def test_0005_fills_the_performance_table_as_the_writer_would_and_drops_it(
+        self, sql_url: str, tmp_path: Path
+    ) -> None:
+        from sqlalchemy import create_engine, inspect, text
+
+        from tracker.sql import performance
+
+        if sql_url.startswith("sqlite"):
+            sql_url = f"sqlite:///{in_house_copy(tmp_path)}"
+            db = database(sql_url)
+        else:
+            db = database(sql_url)
+            schema.upgrade(db, "0001")
+            load_in_house_rows(sql_url)
+        schema.upgrade(db, "0003")
+        engine = create_engine(sql_url)
+        with engine.begin() as conn:  # nested and odd leaves, as users log them
+            conn.execute(
+                text("UPDATE trials SET performance = :p WHERE id = (SELECT min(id) FROM trials)"),
+                {"p": '{"sharpe": 1.5, "risk": {"var": -2, "tag": "x"}, "flag": true, "big": {"$float": "1e+20"}}'},
+            )
+        schema.upgrade(db, "head")
+        with engine.connect() as conn:
+            cast = "CHAR" if conn.dialect.name in ("mysql", "mariadb") else "TEXT"
+            stored = conn.execute(
+                text(f"SELECT id, experiment_id, trial_number, CAST(performance AS {cast}) FROM trials")
+            ).all()
+            got = sorted(tuple(r) for r in conn.execute(text("SELECT * FROM trial_performance")).all())
+        expected = []
+        for _, experiment_id, number, perf in stored:
+            expected += [(experiment_id, key, value, number) for key, value in performance.leaves(json.loads(perf))]
+        assert got == sorted(expected)
+        assert ("sharpe", 1.5) in {(k, v) for _, k, v, _ in got}
+        assert not {k for _, k, _, _ in got} & {"flag", "risk", "big"}  # bool, nested, tagged
+        with ExperimentTracker(sql_url) as tracker:  # the writer makes the same rows
+            perf = {"sharpe": 1.5, "risk": {"var": -2}, "flag": True, "big": 1e20, "n": 3, "nan": math.nan}
+            tracker.log_trial(1, 500, {}, perf)
+        with engine.connect() as conn:
+            written = conn.execute(text("SELECT * FROM trial_performance WHERE trial_number = 500")).all()
+        assert sorted(tuple(r) for r in written) == [(1, "n", 3.0, 500), (1, "sharpe", 1.5, 500)]
+        schema.downgrade(db, "0003")
+        db.dispose()
+        with engine.connect() as conn:
+            assert "trial_performance" not in inspect(conn).get_table_names()
+        engine.dispose()
 
     @pytest.mark.parametrize(
         ("damage", "reported"),
@@ -329,7 +375,7 @@ class TestCommands:
             check=True,
         ).stdout
         assert "revisions applied: 0001 (up)" not in out
-        assert "0002 (up), 0003 (up)" in out
+        assert "0002 (up), 0003 (up), 0005 (up)" in out
         assert "rows trials: 7" in out
         assert "rows blobs: 2" in out
         assert "took" in out

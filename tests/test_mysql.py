@@ -395,7 +395,7 @@ def test_offline_sql_for_a_dba_speaks_the_servers_dialect(scheme: str, collation
     ).stdout
     assert "CREATE TABLE experiments (id INTEGER PRIMARY KEY AUTO_INCREMENT" in out
     assert f"COLLATE={collation};" in out  # the in-house tables of 0001
-    assert out.count(f"COLLATE {collation};") == 10  # every table of 0002, 0003 and 0004
+    assert out.count(f"COLLATE {collation};") == 11  # every table of 0002, 0003, 0004 and 0005
     assert "CREATE TEMPORARY TABLE tracker_upgrade_guard" in out  # data needs the online upgrade
     assert "DATETIME(6)" in out
     assert "LONGBLOB" in out

@@ -24,6 +24,9 @@ from tracker.ui.render import markdown, render
 from tracker.ui.security import check_binding
 
 HOSTILE = '<script>document.body.dataset.pwned="1"</script><img src=x onerror="document.body.dataset.pwned=1">'
+LINK = '<a href="https://evil.example/phish">phish</a>'
+"""Plotly's labels read a few HTML-like tags: this one would become a live link in a chart."""
+BOLD = "<b>bold</b>"
 LOCAL = "http://127.0.0.1"
 TOKEN = "s3cret-token-of-some-length"  # noqa: S105 - a test token
 NOTE = "# Why momentum\n\nA *first* look, with **care**."
@@ -75,18 +78,28 @@ def seed(url: str) -> dict[str, int]:
         t.log_step_metrics_batch(first, {step: {"sharpe": math.sin(step / 50) + step / 1000} for step in range(STEPS)})
         t.log_step_metrics_batch(first, {step: {"drawdown": -step / 100} for step in range(10)})
         b = t.create_experiment(
-            HOSTILE, HOSTILE, "grid", objective="loss", direction="minimize", tags={"owner": HOSTILE}, note=HOSTILE
+            HOSTILE,
+            HOSTILE,
+            "grid",
+            objective="loss",
+            direction="minimize",
+            tags={"owner": HOSTILE},
+            note=HOSTILE,
+            data_fingerprint=HOSTILE,
         )
         odd = t.log_trial(
             b,
             0,
             {HOSTILE: HOSTILE, "inf": math.inf},
-            {"loss": math.inf, "nan": math.nan},
+            {"loss": math.inf, "nan": math.nan, HOSTILE: 1.0},
             strategy_code=HOSTILE,
+            strategy_template=HOSTILE,
+            generation_method=HOSTILE,
             note=HOSTILE,
             attributes={HOSTILE: HOSTILE},
         )
-        t.log_trial(b, 1, {"x": 1}, {"loss": 2.0})
+        t.log_step_metrics_batch(odd, {0: {HOSTILE: 1.0}, 1: {HOSTILE: 2.0}})
+        t.log_trial(b, 1, {"x": 1, "kind": LINK, BOLD: BOLD}, {"loss": 2.0})
         t.log_trial(b, 2, {"x": 2}, {"loss": math.nan}, state="failed")
     return {"alpha": a, "hostile": b, "first": first, "odd": odd}
 
@@ -184,7 +197,7 @@ class TestSchema:
         trials = strict(client.get(f"/api/experiments/{a}/trials?sort=performance.drawdown&order=asc&limit=5"))
         shape(trials, {**PAGE, "items": [TRIAL_ROW], "sort": str, "order": str, "columns": dict})
         assert [t["trial_number"] for t in trials["items"]] == [29, 28, 27, 26, 25]
-        assert trials["columns"] == {"performance": ["sharpe", "drawdown"], "params": ["kind", "lookback"]}
+        assert trials["columns"] == {"performance": ["drawdown"], "params": ["kind", "lookback"]}
         history = strict(client.get(f"/api/experiments/{a}/history?max_points=20"))
         shape(
             history,
@@ -239,7 +252,7 @@ class TestSchema:
         client, ids, _ = api
         trial = strict(client.get(f"/api/trials/{ids['odd']}"))
         assert trial["value"] is None
-        assert trial["performance"] == {"loss": None, "nan": None}
+        assert trial["performance"] == {"loss": None, "nan": None, HOSTILE: 1.0}
         assert trial["params"]["inf"] is None
         rows = strict(client.get(f"/api/experiments/{ids['hostile']}/trials?sort=value"))["items"]
         assert [r["value"] for r in rows] == [2.0, None, None]  # inf ranks last when minimising
@@ -387,7 +400,7 @@ class TestAnnotations:
         assert {tuple(whole[0]), tuple(whole[-1])} <= {tuple(p) for p in shown}
         assert min(whole, key=lambda p: p[1]) in shown
         assert max(whole, key=lambda p: p[1]) in shown
-        assert strict(client.get(f"/api/trials/{ids['odd']}"))["step_metrics"] == {}
+        assert strict(client.get(f"/api/trials/{ids['odd']}"))["step_metrics"] == {HOSTILE: [[0, 1.0], [1, 2.0]]}
 
 
 class TestArtifactHeaders:
@@ -524,10 +537,9 @@ class TestGuard:
         seed(store_url)
         with TestClient(create_app(store_url), base_url="http://evil.example") as client:
             assert client.get("/api/experiments").status_code == 421
-        with TestClient(
-            create_app(store_url, allowed_hosts=("tracker.internal",)), base_url="http://tracker.internal"
-        ) as client:
-            assert client.get("/api/experiments").status_code == 200
+        # A reverse proxy on this machine connects to loopback and names its own host.
+        with TestClient(create_app(store_url, allowed_hosts=("tracker.internal",)), base_url=LOCAL) as client:
+            assert client.get("/api/experiments", headers={"host": "tracker.internal"}).status_code == 200
 
     def test_with_a_token_every_request_must_carry_it(self, tmp_path: Path) -> None:
         url = str(tmp_path / "t.db")

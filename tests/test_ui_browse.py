@@ -465,3 +465,40 @@ def test_a_trial_committed_after_a_higher_id_is_still_counted_on_a_server(
             after = browse.overview(experiment)
             assert (after.n_trials, after.best_value) == (2, 5.0)
             assert browse.trials(experiment, TrialPageQuery(sort="value")).items[0].trial.trial_number == 0
+
+
+def test_sorting_by_a_metric_on_the_index_agrees_with_the_json_order(store_url: str) -> None:
+    """Ties across a page's edge, filters, and trials whose metric is a string, NaN, a tagged
+    float or missing (they follow the numbers): every page as a reference sort says."""
+    from tracker.read.browser import TrialPageQuery
+    from tracker.stores import browser_of, open_reader
+
+    odd: list[Any] = ["n/a", math.nan, 1e20, None]
+    with ExperimentTracker(store_url) as t:
+        e = t.create_experiment("ties", "T", "grid")
+        for n in range(40):
+            metric = odd[n % 4] if n % 10 == 9 else (n % 3) * 0.5
+            perf = {"sharpe": n / 10} if metric is None else {"sharpe": n / 10, "m": metric}
+            t.log_trial(e, n, {"x": n}, perf, state="pruned" if n % 7 == 0 else "complete")
+    reader = open_reader(store_url)
+    try:
+        browser = browser_of(reader)
+        for descending in (True, False):
+            for states in (None, ("complete",)):
+                numbers = [n for n in range(40) if states is None or n % 7 != 0]
+                valued = [n for n in numbers if n % 10 != 9]
+                sign = -1 if descending else 1
+                reference = sorted(valued, key=lambda n: (sign * (n % 3) * 0.5, n))
+                for offset in (0, 5, 11, len(valued) - 3):
+                    query = TrialPageQuery(
+                        offset=offset, limit=4, sort="performance.m", descending=descending, states=states
+                    )
+                    page = browser.trials(e, query)
+                    shown = [r.trial.trial_number for r in page.items]
+                    assert shown[: max(0, len(reference) - offset)] == reference[offset : offset + 4], (
+                        descending,
+                        states,
+                        offset,
+                    )
+    finally:
+        reader.close()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui_api import CSV, HOSTILE, STEPS, SVG, seed
+from tests.test_ui_api import CSV, HOSTILE, LINK, STEPS, SVG, seed
 from tracker import ExperimentTracker
 from tracker.ui import create_app
 from tracker.ui.render import number
@@ -142,6 +142,7 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     a = ids["alpha"]
     listing = api(page, f"{server.url}/api/experiments")["items"]
     page.goto(server.url + "/")
+    assert [e["id"] for e in listing] == sorted((e["id"] for e in listing), reverse=True)  # newest first
     assert cells(page, "#experiments tbody td.name") == [e["name"] for e in listing]
     assert cells(page, "#experiments tbody td.best") == [number(e["best_value"]) for e in listing]
     assert cells(page, "#experiments tbody td.trials") == [number(e["n_trials"]) for e in listing]
@@ -149,7 +150,7 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert cells(page, "#experiments tbody .verdict") == [e["verdict"]["status"] for e in listing]
     coverage = [v.get_attribute("title") for v in page.locator("#experiments tbody .verdict").all()]
     assert coverage == [e["verdict"]["coverage"] for e in listing]  # the verdict's tooltip
-    assert cells(page, "#experiments tbody td.rate")[0] == "33%"  # 5 of 15 checks failed
+    assert cells(page, f"#experiments tr[data-id='{a}'] td.rate") == ["33%"]  # 5 of 15 checks failed
 
     e = api(page, f"{server.url}/api/experiments/{a}")
     page.goto(f"{server.url}/experiments/{a}")
@@ -158,7 +159,10 @@ def test_every_page_shows_the_numbers_the_api_serves(served: tuple[Served, dict[
     assert page.locator("#facts dd.best").inner_text().startswith(number(e["best_value"]))
     assert page.locator("#facts dd.trials").inner_text().startswith("30 (30 complete)")
     assert page.locator("#facts dd.checks").inner_text() == "15 (5 failed, violation rate 33%)"
-    rows = api(page, f"{server.url}/api/experiments/{a}/trials")["items"]
+    rows = api(page, f"{server.url}/api/experiments/{a}/trials?sort=value")["items"]  # the page's default
+    assert [r["trial_number"] for r in rows[:3]] == [29, 28, 27]
+    assert cells(page, "#trials-table thead th a")[1] == "sharpe"  # the objective, once
+    assert "sharpe" not in cells(page, "#trials-table thead th a")[2:]
     assert cells(page, "#trials-table tbody td.value") == [number(r["value"]) for r in rows]
     assert cells(page, "#trials-table tbody td.ttpt") == [r["ttpt"] or "-" for r in rows]
     for chart in ("history-chart", "ttpt-chart", "importance-chart", "parallel-chart", "slice-charts"):
@@ -204,6 +208,8 @@ def test_tags_notes_provenance_artifacts_and_step_metrics_show_as_the_api_serves
     assert cells(page, "#facts .tag") == ["desk=fx", "stage=final"]
     assert page.locator("#experiment-note h1").inner_text() == "Why momentum"  # Markdown, rendered
     assert page.locator("#experiment-note em").inner_text() == "first"
+    assert not page.locator("#provenance").is_visible()  # folded
+    page.click("#provenance-box summary")
     provenance = dict(zip(cells(page, "#provenance th"), cells(page, "#provenance td"), strict=True))
     assert provenance["python"] == e["provenance"]["python"]
     assert provenance["git_commit"] == (e["provenance"]["git_commit"] or "-")
@@ -259,9 +265,7 @@ def test_sort_filter_paginate_and_jump(served: tuple[Served, dict[str, int], str
     assert cells(page, "#experiments tbody td.num:nth-child(2)") == ["11", "12", "13", "14"]
 
     a = ids["alpha"]
-    page.goto(f"{server.url}/experiments/{a}?limit=10")
-    page.click("#trials-table thead a[data-sort=value]")
-    page.wait_for_url(re.compile(r"sort=value"))
+    page.goto(f"{server.url}/experiments/{a}?limit=10")  # by the objective, best first
     assert cells(page, "#trials-table tbody td.num:first-child") == [str(n) for n in range(29, 19, -1)]
     page.click("#live-trials nav.pager a.next")
     page.wait_for_url(re.compile(r"after="))
@@ -330,6 +334,16 @@ def test_hostile_names_params_and_code_stay_inert(served: tuple[Served, dict[str
         assert page.locator("img[src=x]").count() == 0, path
         assert page.locator("body script:not([src])").count() == 0, path
         assert "<script>document.body.dataset.pwned" in page.locator("main").inner_text(), path
+    page.goto(f"{server.url}/trials/{ids['odd']}")
+    facts = page.locator("#trial-facts").inner_text()
+    assert facts.count("<script>document.body.dataset.pwned") == 2  # strategy template, generation method
+    wait_drawn(page, "step-charts")
+    assert HOSTILE in (page.locator("#step-charts .gtitle").text_content() or "")  # a step metric's key
+    assert HOSTILE in page.locator("#performance").inner_text()  # a performance key
+    assert "<script>document.body.dataset.pwned" in page.locator("#attributes").inner_text()  # a key
+    page.goto(f"{server.url}/experiments/{h}")
+    page.click("#provenance-box summary")
+    assert HOSTILE in page.locator("#provenance").inner_text()  # a provenance value
     for path, note in ((f"/experiments/{h}", "#experiment-note"), (f"/trials/{ids['odd']}", "#trial-note")):
         page.goto(server.url + path)
         assert page.locator(note).inner_text().startswith("<script>document.body.dataset.pwned"), path
@@ -356,6 +370,74 @@ def test_with_a_token_the_dashboard_answers_only_to_its_holder(store_url: str, c
         other = chromium.new_context()
         assert other.new_page().goto(server.url + "/api/experiments").status == 401
         other.close()
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_plotly_labels_are_text(served: tuple[Served, dict[str, int], str], page: Any) -> None:
+    """A param value `<a href=...>` and a key `<b>` reach the slice charts, their ticks and
+    hover text, and the compare legend as typed: no link, no bold."""
+    server, ids, _ = served
+    h = ids["hostile"]
+    page.goto(f"{server.url}/experiments/{h}")
+    for chart in ("history-chart", "ttpt-chart", "parallel-chart", "slice-charts"):
+        wait_drawn(page, chart)
+    assert page.locator("#slice-charts .slice").count() >= 2
+    assert page.locator("svg a[href]").count() == 0
+    assert page.locator("svg b, svg tspan[style*='bold']").count() == 0
+    ticks = page.locator("#slice-charts .xtick text").all_text_contents()
+    assert LINK in ticks  # shown as typed
+    titles = page.locator("#slice-charts .gtitle").all_text_contents()
+    assert "<b>bold</b>" in titles
+    assert page.locator("#history-chart .ytitle").text_content() == "loss (lower is better)"
+    page.goto(f"{server.url}/compare?ids={ids['alpha']},{h}")
+    wait_drawn(page, "compare-chart")
+    assert page.locator("svg a[href]").count() == 0
+    assert "<script>document.body.dataset.pwned" in (page.locator("#compare-chart .legend").text_content() or "")
+
+
+def test_each_security_point_holds_in_the_browser(store_url: str, chromium: Any, tmp_path: Path) -> None:
+    """On every backend: the token with cookies SimpleCookie cannot parse beside it, a token
+    redirect that stays on this origin, 400/404 in the JSON shape for numbers beyond 64 bits,
+    and artifacts in byte ranges."""
+    ids = seed(store_url)
+    with ExperimentTracker(store_url) as t:
+        t.log_artifact(("trial", ids["first"]), bytes(range(256)) * 4096, name="big.bin")
+    server = Served(create_app(store_url, token=TOKEN))
+    context = chromium.new_context()
+    try:
+        origin = server.url
+        context.add_cookies(
+            [
+                {"name": "other", "value": "a b", "url": origin},
+                {"name": "x", "value": '{"a":1}', "url": origin},
+            ]
+        )
+        tab = context.new_page()
+        tab.goto(f"{origin}//evil.example/?token={TOKEN}")
+        assert tab.url.startswith(origin + "/"), tab.url  # stayed here (the path answers 404)
+        response = tab.goto(f"{origin}/?token={TOKEN}")
+        assert response is not None
+        assert response.status == 200
+        assert tab.url == origin + "/"
+        assert tab.locator("#experiments tbody tr").count() == 2  # the cookie carries the token
+        big = 2**63
+        for path, status in (
+            (f"/api/experiments/{big}", 404),
+            (f"/api/trials/{big}", 404),
+            (f"/api/experiments?offset={big}", 400),
+            ("/api/experiments/abc", 404),
+        ):
+            answer = tab.request.get(origin + path)
+            assert answer.status == status, path
+            assert set(answer.json()) == {"error", "message"}, path
+        assert tab.goto(f"{origin}/experiments/{ids['alpha']}?goto={big}").status == 400
+        url = f"{origin}/api/trials/{ids['first']}/artifacts/big.bin"
+        part = tab.request.get(url, headers={"range": "bytes=1000-1999"})
+        assert part.status == 206
+        assert part.body() == (bytes(range(256)) * 4096)[1000:2000]
+        assert tab.request.get(url).body() == bytes(range(256)) * 4096
     finally:
         context.close()
         server.stop()

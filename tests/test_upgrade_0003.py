@@ -131,7 +131,7 @@ def test_the_upgrade_keeps_every_value_and_stores_each_code_once(at_0002: str) -
     db = UnitOfWork(resolve(at_0002, None, None))
     report = schema.upgrade(db, "0003")
     assert report.applied == ["0003 (up)"]
-    schema.upgrade(db, "head")  # 0004 (tests/test_upgrade_0004.py) converts nothing
+    schema.upgrade(db, "head")  # 0004 (tests/test_upgrade_0004.py) and 0005 convert nothing here
     db.dispose()
     assert report.rows == {"blobs": 3, "trials (strategy code stored once)": 5}  # long, short and empty
     with ExperimentTracker(at_0002) as tracker:

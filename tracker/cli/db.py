@@ -67,6 +67,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 DROPPED = {
     "0002": "objective, direction, state, value, start and end times and TTPT violations",
     "0003": "tags, notes, trial attributes, step metrics, provenance and artifacts",
+    "0005": "trial_performance: the numbers of each trial's performance, for sorting by a metric on an index",
 }
 """What undoing each revision drops, for the downgrade's question."""
 

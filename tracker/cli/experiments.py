@@ -111,6 +111,23 @@ def trials_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@command(
+    "trials diff",
+    "a unified diff of two trials' strategy code (from A to B)",
+    arg("a", type=int, metavar="A", help="trial id"),
+    arg("b", type=int, metavar="B", help="trial id"),
+)
+def trials_diff(args: argparse.Namespace) -> int:
+    from tracker.reports.diff import code_diff
+
+    with open_tracker(args) as tracker:
+        old, new = tracker.get_trial(args.a), tracker.get_trial(args.b)
+    label = "trial {trial_number} (#{id}) of experiment {experiment_id}"
+    text = code_diff(old["strategy_code"], new["strategy_code"], label.format(**old), label.format(**new))
+    out(text.rstrip("\n") if text else f"trials {args.a} and {args.b} have the same strategy code")
+    return 0
+
+
 @command("compare", "compare experiments", arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS))
 def compare(args: argparse.Namespace) -> int:
     with open_tracker(args) as tracker:

@@ -19,14 +19,16 @@ class BlobFolder:
     def __init__(self, journal: Path) -> None:
         self.path = journal.with_name(journal.name + ".artifacts")
 
-    def _file(self, sha: str) -> Path:
-        if not is_sha256(sha):  # a journal line is data, never a path
+    def file(self, sha: str) -> Path:
+        """The file holding the content `sha`: a tag byte (Z zstd, N none), then the bytes. Raises
+        CorruptStoreError when `sha` is not a content name (a journal line is data, never a path)."""
+        if not is_sha256(sha):
             raise CorruptStoreError(f"{sha!r} is not a SHA-256 (64 lowercase hex digits); the journal is damaged")
         return self.path / f"{sha}.zst"
 
     def put(self, sha: str, data: bytes) -> None:
         """Store `data` under its SHA-256 (nothing to do when it is there already)."""
-        target = self._file(sha)
+        target = self.file(sha)
         if target.exists():
             return
         codec, packed = blobs.pack(data)
@@ -38,7 +40,7 @@ class BlobFolder:
 
     def get(self, sha: str) -> bytes:
         """The bytes stored under `sha`; raises NotFoundError when the file is gone."""
-        target = self._file(sha)
+        target = self.file(sha)
         try:
             payload = target.read_bytes()
         except FileNotFoundError:
@@ -52,7 +54,7 @@ class BlobFolder:
     def remove(self, shas: set[str]) -> None:
         """Delete the files of these contents (those nothing refers to any more)."""
         for sha in shas:
-            self._file(sha).unlink(missing_ok=True)
+            self.file(sha).unlink(missing_ok=True)
 
     def prune(self, keep: set[str]) -> dict[str, int]:
         """Delete the files no artifact refers to (and leftovers of interrupted writes); return

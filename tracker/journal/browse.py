@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import bisect
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tracker.errors import NotFoundError
 from tracker.journal import queries
 from tracker.journal.items import from_item
 from tracker.journal.state import JournalState
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.digest import CheckFeed, Digests, TrialFeed
+from tracker.read.downloads import Download
 from tracker.store import codec
-from tracker.store.records import Experiment, Trial, TTPTResult
+from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 if TYPE_CHECKING:
     from tracker.journal.replica import JournalReplica
@@ -74,6 +77,38 @@ class JournalBrowser(Browser[JournalState]):
         with self.replica.reading() as state:
             return work(state)
 
+    def _artifacts(self, state: JournalState, owner: Owner) -> list[Artifact]:
+        return queries.artifacts(state, owner)
+
+    def _step_metrics(self, state: JournalState, trial_id: int) -> list[StepMetric]:
+        return queries.step_metrics(state, trial_id, None)
+
+    def download(self, owner: Owner, name: str) -> Download:
+        """Read from the artifact's file (`tracker.journal.blob_folder`): one tag byte, then the
+        packed bytes."""
+        from tracker.journal.blob_folder import BlobFolder
+
+        def find(state: JournalState) -> Artifact:
+            found = [a for a in queries.artifacts(state, owner) if a.name == name]
+            if not found:
+                raise NotFoundError(f"{owner.kind} {owner.id} has no artifact named {name!r}")
+            return found[0]
+
+        artifact = self._run(find)
+        path = BlobFolder(self.replica.path).file(artifact.sha256)
+        try:
+            with path.open("rb") as f:
+                codec = "zstd" if f.read(1) == b"Z" else "none"
+        except OSError:
+            raise NotFoundError(f"the artifact file {path} is missing; restore it from a backup") from None
+
+        def read_packed(offset: int, n: int) -> bytes:
+            with path.open("rb") as f:
+                f.seek(1 + offset)
+                return f.read(n)
+
+        return Download(artifact, codec, read_packed)
+
     # digests ---------------------------------------------------------------------------------
 
     def _sync(self, state: JournalState) -> None:
@@ -108,6 +143,7 @@ class JournalBrowser(Browser[JournalState]):
                     t["value"],
                     bool(item["passed"]),
                     int(item["num_violations"]),
+                    _boundaries(item.get("metrics")),
                 )
             )
         digests.feed(feeds, checks)
@@ -180,7 +216,8 @@ class JournalBrowser(Browser[JournalState]):
             ids = (i for _, i in entries)
         else:
             ids = self._by_value(orders, descending, cursor)
-        page_ids = list(islice((i for i in ids if wanted(i)), skip, skip + query.limit))
+        stop = min(skip + query.limit, sys.maxsize)  # islice's bound; offsets are below 2**63
+        page_ids = list(islice((i for i in ids if wanted(i)), skip, stop))
         page = [queries.trial(state, state.trials[i]) for i in page_ids]
         if metric is not None or not page:
             return page, None
@@ -313,3 +350,9 @@ def _ties_ascending(ids: list[int], key: Callable[[int], Any]) -> list[int]:
         out.extend(sorted(ids[start:end]))
         start = end
     return out
+
+
+def _boundaries(metrics: Any) -> int | None:
+    """The `boundaries` count in a check's metrics, when it is a whole number."""
+    found = metrics.get("boundaries") if isinstance(metrics, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None

@@ -1,257 +1,79 @@
-"""Browsing a store, read-only: the records of pages and queries, and the `Browser` whose verbs
-answer them (`Repository.browser()`). The dashboard is built on these verbs, and on the
-repository's own reads of one owner's artifacts and one trial's step metrics.
+"""Browsing a store, read-only: the `Browser` whose verbs answer the dashboard's pages and API
+(`Repository.browser()`); what they take and give is in `tracker.read.records`.
 
 Tables are filtered, sorted and paginated in the store (the SQL backend in SQL, on its indexes;
 the journal on its replayed state). Counts, best values, TTPT figures, verdicts and histories come
 from per-experiment digests (`tracker.digest`) that each browser keeps in memory and brings up to
 date, on every call, from the rows added since its last call: a request costs the same at 10,000
-and at 1,000,000 trials, except sorting by a metric or a param, which no index serves.
+and at 1,000,000 trials, except sorting by a metric or a param, which no index serves. A page's
+composite verb (`experiment_view`, `trial_view`) reads everything it shows from one snapshot,
+with one digest update.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import random
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tracker.errors import NotFoundError, ValidationError
-from tracker.read.digest import Check, Digest, Digests, Point
-from tracker.store.checks import check_tag_key
-from tracker.store.records import TRIAL_STATES, Experiment, Trial, TrialState, TTPTResult
-from tracker.ttpt.verdict import Verdict
+from tracker.read.digest import Digest, Digests, Point
+from tracker.read.downloads import Download
+from tracker.read.records import (
+    EXPERIMENT_COLUMN_SORTS,
+    EXPERIMENT_DIGEST_SORTS,
+    EXPERIMENT_SORTS,
+    ID_LIMIT,
+    MAX_LIMIT,
+    SAMPLE_BEST,
+    SAMPLE_RANDOM,
+    TTPT_FILTERS,
+    Cursor,
+    ExperimentOverview,
+    ExperimentPageQuery,
+    ExperimentView,
+    History,
+    Page,
+    Sample,
+    TrialDetail,
+    TrialPageQuery,
+    TrialRow,
+    TrialView,
+    TTPTFilter,
+    decode_cursor,
+    encode_cursor,
+)
+from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 T = TypeVar("T")
 H = TypeVar("H")
 
-EXPERIMENT_COLUMN_SORTS = ("id", "name", "template", "mode", "objective", "created_at")
-"""Experiment sorts on stored columns (ordered by the store)."""
-EXPERIMENT_DIGEST_SORTS = ("best_value", "n_trials", "ttpt_total", "violation_rate")
-"""Experiment sorts on aggregates (ordered over the digests, one entry per experiment)."""
-EXPERIMENT_SORTS = EXPERIMENT_COLUMN_SORTS + EXPERIMENT_DIGEST_SORTS
-TTPT_FILTERS = ("passed", "failed", "unchecked")
-TTPTFilter = Literal["passed", "failed", "unchecked"]
-MAX_LIMIT = 500
-SAMPLE_BEST = 2_000
-SAMPLE_RANDOM = 2_000
-
-
-@dataclass(frozen=True, slots=True)
-class ExperimentPageQuery:
-    """A page of experiments: every given filter must hold."""
-
-    offset: int = 0
-    limit: int = 50
-    sort: str = "id"
-    descending: bool = False
-    text: str | None = None
-    """A substring of the name or the template."""
-    max_violation_rate: float | None = None
-    min_best_value: float | None = None
-    """Best value at least this (maximize) or at most this (minimize)."""
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    tag: tuple[str, str | None] | None = None
-    """(name, value): experiments that have the tag `name`, with that value unless it is None."""
-    ids: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        _check_window(self.offset, self.limit)
-        if self.sort not in EXPERIMENT_SORTS:
-            raise ValidationError("sort", f"must be one of {', '.join(EXPERIMENT_SORTS)}, got {self.sort!r}")
-        if self.tag is not None:
-            check_tag_key(self.tag[0], "tag")
-
-
-@dataclass(frozen=True, slots=True)
-class TrialPageQuery:
-    """A page of an experiment's trials.
-
-    `sort` is "trial_number", "value", "performance.<key>" or "params.<key>" (a dotted key reaches
-    into nested dicts). `descending` None means the natural order: trial numbers ascending, values
-    best first, metrics and params descending. Trials without a sort value come last. `after` is
-    the `next` cursor of the previous page (keyset pagination, for trial number and value sorts).
-    """
-
-    offset: int = 0
-    limit: int = 50
-    sort: str = "trial_number"
-    descending: bool | None = None
-    states: tuple[TrialState, ...] | None = None
-    ttpt: TTPTFilter | None = None
-    after: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_window(self.offset, self.limit)
-        if self.sort not in ("trial_number", "value"):
-            field, _, key = self.sort.partition(".")
-            if field not in ("performance", "params") or not key or any(not part for part in key.split(".")):
-                raise ValidationError(
-                    "sort",
-                    f"must be trial_number, value, performance.<key> or params.<key>, got {self.sort!r}",
-                )
-            if '"' in key:
-                raise ValidationError("sort", 'a sort key cannot contain a double quote (")')
-        if self.states is not None:
-            for state in self.states:
-                if state not in TRIAL_STATES:
-                    raise ValidationError("state", f"must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
-        if self.ttpt is not None and self.ttpt not in TTPT_FILTERS:
-            raise ValidationError("ttpt", f"must be one of {', '.join(TTPT_FILTERS)}, got {self.ttpt!r}")
-        if self.after is not None:
-            if self.sort not in ("trial_number", "value"):
-                raise ValidationError("after", "a cursor pages trial number and value sorts; use offset for the others")
-            decode_cursor(self.after)
-
-    @property
-    def metric(self) -> tuple[str, tuple[str, ...]] | None:
-        """("performance" or "params", the key's path) for a metric or param sort."""
-        if self.sort in ("trial_number", "value"):
-            return None
-        field, _, key = self.sort.partition(".")
-        return field, tuple(key.split("."))
-
-    def is_descending(self, direction: str) -> bool:
-        if self.descending is not None:
-            return self.descending
-        if self.sort == "trial_number":
-            return False
-        if self.sort == "value":
-            return direction == "maximize"
-        return True
-
-
-def _check_window(offset: int, limit: int) -> None:
-    if offset < 0:
-        raise ValidationError("offset", f"must be 0 or more, got {offset}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}, got {limit}")
-
-
-Cursor = tuple[int, float | None, int]
-"""(offset of the page it starts, the last row's sort value, the last row's trial number)."""
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> Cursor:
-    """The cursor behind a `next` token; raises ValidationError for anything else."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        offset, value, number = raw
-        if type(offset) is not int or type(number) is not int or offset < 0:
-            raise ValueError
-        if value is not None and not isinstance(value, int | float):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error):
-        raise ValidationError("after", "is not a cursor from a page's `next`; start again from offset=0") from None
-    return offset, None if value is None else float(value), number
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """Some items of a longer, ordered list: `total` items match, these start at `offset`;
-    `next` is the cursor of the following page (None on the last page, or for sorts without one)."""
-
-    items: tuple[T, ...]
-    total: int
-    offset: int
-    limit: int
-    next: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExperimentOverview:
-    """An experiment with its aggregates and verdict."""
-
-    experiment: Experiment
-    n_trials: int
-    n_by_state: dict[str, int]
-    best_value: float | None
-    best_trial_id: int | None
-    ttpt_total: int
-    ttpt_failed: int
-    ttpt_checked_trials: int
-    verdict: Verdict
-    improvement: float
-    """As `compare_experiments` gives it."""
-    version: tuple[int, int]
-    """(highest trial id, highest TTPT id) of the experiment: changes whenever either is added."""
-
-    @property
-    def violation_rate(self) -> float | None:
-        return self.ttpt_failed / self.ttpt_total if self.ttpt_total else None
-
-
-@dataclass(frozen=True, slots=True)
-class TrialRow:
-    """A trial with its latest TTPT check (None when unchecked)."""
-
-    trial: Trial
-    ttpt_passed: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """An experiment's history, downsampled to at most `max_points` points in all (`points`,
-    `marks` and `checks` together). `points` are complete trials with a value; `best` the running
-    best steps; `marks` pruned and failed trials; `checks` the TTPT timeline (latest check per
-    trial). `sampled` says whether anything was left out."""
-
-    experiment_id: int
-    direction: str
-    n_trials: int
-    n_ranked: int
-    points: tuple[Point, ...]
-    best: tuple[Point, ...]
-    marks: tuple[Point, ...]
-    checks: tuple[Check, ...]
-    check_outcomes: dict[int, bool]
-    """Latest check outcome of the trials in `points` and `best` that have one."""
-    max_points: int
-    sampled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TrialDetail:
-    """A trial with its experiment, its TTPT results and its rank (1 = best complete trial by
-    value, ties by trial number; None for a trial that is not complete with a value)."""
-
-    trial: Trial
-    experiment: Experiment
-    results: tuple[TTPTResult, ...]
-    rank: int | None
-    n_ranked: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """Complete trials with a value for charts that need them whole: the `n_best` best and
-    about `n_random` more drawn uniformly by trial number, `of` ranked trials in all."""
-
-    trials: tuple[Trial, ...]
-    n_best: int
-    n_random: int
-    of: int
-
-    @property
-    def description(self) -> str:
-        if len(self.trials) >= self.of:
-            return f"all {self.of} complete trials"
-        return (
-            f"a sample of {len(self.trials)} of {self.of} complete trials: "
-            f"the best {self.n_best} and {self.n_random} drawn at random"
-        )
+__all__ = [
+    "EXPERIMENT_COLUMN_SORTS",
+    "EXPERIMENT_DIGEST_SORTS",
+    "EXPERIMENT_SORTS",
+    "ID_LIMIT",
+    "MAX_LIMIT",
+    "TTPT_FILTERS",
+    "Browser",
+    "Cursor",
+    "ExperimentOverview",
+    "ExperimentPageQuery",
+    "ExperimentView",
+    "History",
+    "Page",
+    "Sample",
+    "TTPTFilter",
+    "TrialDetail",
+    "TrialPageQuery",
+    "TrialRow",
+    "TrialView",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 
 class Browser(ABC, Generic[H]):
@@ -261,6 +83,7 @@ class Browser(ABC, Generic[H]):
     def __init__(self) -> None:
         self._digests = Digests()
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     # the verbs -------------------------------------------------------------------------------
 
@@ -273,7 +96,7 @@ class Browser(ABC, Generic[H]):
                 handle, query, query.sort if by_column else "id", query.descending if by_column else False
             )
             with self._lock:
-                self._sync(handle)
+                self._update(handle)
                 digests = {i: self._digests.by_experiment[i] for i in ids if i in self._digests.by_experiment}
                 facts = {i: _facts(d) for i, d in digests.items()}
             chosen = [i for i in ids if i in facts and _keeps(facts[i], query)]
@@ -294,35 +117,38 @@ class Browser(ABC, Generic[H]):
 
     def overviews(self, experiment_ids: Sequence[int]) -> list[ExperimentOverview]:
         """The overviews of the experiments, in the order given; raises NotFoundError."""
-
-        def work(handle: H) -> list[ExperimentOverview]:
-            records = self._experiments(handle, list(experiment_ids))
-            with self._lock:
-                self._sync(handle)
-                digests = {i: self._digest(i) for i in experiment_ids}
-                return [_overview(records[i], digests[i]) for i in experiment_ids]
-
-        return self._run(work)
+        return self._run(lambda handle: self._overviews_in(handle, experiment_ids))
 
     def trials(self, experiment_id: int, query: TrialPageQuery) -> Page[TrialRow]:
         """A page of the experiment's trials; raises NotFoundError."""
+        return self._run(lambda handle: self._trials_in(handle, experiment_id, query))
 
-        def work(handle: H) -> Page[TrialRow]:
-            experiment = self._experiments(handle, [experiment_id])[experiment_id]
-            with self._lock:
-                self._sync(handle)
-                digest = self._digest(experiment_id)
-                total = digest.count(query.states, query.ttpt)
-            offset = decode_cursor(query.after)[0] if query.after else query.offset
-            trials, last = self._trial_page(handle, experiment, query)
-            with self._lock:
-                rows = tuple(TrialRow(t, digest.check_of(t.id)) for t in trials)
-            following = None
-            if last is not None and len(trials) == query.limit and offset + len(trials) < total:
-                following = encode_cursor((offset + len(trials), *last))
-            return Page(rows, total, offset, query.limit, following)
+    def trial(self, trial_id: int) -> TrialDetail:
+        """The trial with its experiment, TTPT results and rank; raises NotFoundError."""
+        return self._run(lambda handle: self._trial_in(handle, trial_id))
 
-        return self._run(work)
+    def experiment_view(self, experiment_id: int, query: TrialPageQuery) -> ExperimentView:
+        """The overview, the best trial, a page of trials and the artifacts of the experiment,
+        from one snapshot with one digest update; raises NotFoundError."""
+
+        def work(handle: H) -> ExperimentView:
+            o = self._overviews_in(handle, [experiment_id])[0]
+            best = None if o.best_trial_id is None else self._trial_in(handle, o.best_trial_id)
+            page = self._trials_in(handle, experiment_id, query)
+            return ExperimentView(o, best, page, tuple(self._artifacts(handle, Owner("experiment", experiment_id))))
+
+        return self._run(lambda handle: self._once(handle, work))
+
+    def trial_view(self, trial_id: int) -> TrialView:
+        """The trial with its rank and TTPT results, its artifacts and its step metrics, from one
+        snapshot; raises NotFoundError."""
+
+        def work(handle: H) -> TrialView:
+            detail = self._trial_in(handle, trial_id)
+            found = tuple(self._artifacts(handle, Owner("trial", trial_id)))
+            return TrialView(detail, found, tuple(self._step_metrics(handle, trial_id)))
+
+        return self._run(lambda handle: self._once(handle, work))
 
     def history(self, experiment_id: int, max_points: int = 2_000) -> History:
         """The experiment's downsampled history; raises NotFoundError, ValidationError."""
@@ -330,8 +156,9 @@ class Browser(ABC, Generic[H]):
             raise ValidationError("max_points", f"must be between 10 and 100000, got {max_points}")
 
         def work(handle: H) -> History:
+            objective = self._experiments(handle, [experiment_id])[experiment_id].objective
             with self._lock:
-                self._sync(handle)
+                self._update(handle)
                 digest = self._digest(experiment_id)
                 points, marks, checks, sampled = digest.history(max_points)
                 best = tuple(Point(i, n, v, "complete") for n, v, i in digest.steps)
@@ -342,6 +169,7 @@ class Browser(ABC, Generic[H]):
                         outcomes[p.trial_id] = outcome
                 return History(
                     experiment_id,
+                    objective,
                     digest.direction,
                     digest.n_trials,
                     digest.n_ranked,
@@ -356,28 +184,13 @@ class Browser(ABC, Generic[H]):
 
         return self._run(work)
 
-    def trial(self, trial_id: int) -> TrialDetail:
-        """The trial with its experiment, TTPT results and rank; raises NotFoundError."""
-
-        def work(handle: H) -> TrialDetail:
-            trial, experiment, results = self._trial_detail(handle, trial_id)
-            ranked = trial.state == "complete" and trial.value is not None and not math.isnan(trial.value)
-            ties = self._ties_before(handle, trial) if ranked else 0
-            with self._lock:
-                self._sync(handle)
-                digest = self._digest(experiment.id)
-                rank = 1 + digest.better_than(trial.value) + ties if ranked and trial.value is not None else None
-                return TrialDetail(trial, experiment, tuple(results), rank, digest.n_ranked)
-
-        return self._run(work)
-
     def sample(self, experiment_id: int, best: int = SAMPLE_BEST, drawn: int = SAMPLE_RANDOM) -> Sample:
         """The best `best` complete trials with a value and about `drawn` more drawn uniformly by
         trial number (seeded by the experiment, so a chart is stable while the study is)."""
 
         def work(handle: H) -> Sample:
             with self._lock:
-                self._sync(handle)
+                self._update(handle)
                 digest = self._digest(experiment_id)
                 low, high, ranked = digest.min_number, digest.max_number, digest.n_ranked
             tops = self._best_trials(handle, experiment_id, best)
@@ -396,12 +209,16 @@ class Browser(ABC, Generic[H]):
     # what a backend provides -----------------------------------------------------------------
 
     @abstractmethod
+    def download(self, owner: Owner, name: str) -> Download:
+        """The artifact `name` of `owner`, to stream (`tracker.read.downloads`); raises NotFoundError."""
+
+    @abstractmethod
     def _run(self, work: Callable[[H], T]) -> T:
         """Run `work` on one consistent snapshot of the store (read-only)."""
 
     @abstractmethod
     def _sync(self, handle: H) -> None:
-        """Bring `self._digests` up to date (called with `self._lock` held)."""
+        """Bring `self._digests` up to date (called with `self._lock` held; see `_update`)."""
 
     @abstractmethod
     def _experiment_ids(self, handle: H, query: ExperimentPageQuery, sort: str, descending: bool) -> list[int]:
@@ -435,7 +252,63 @@ class Browser(ABC, Generic[H]):
     def _trials_by_number(self, handle: H, experiment_id: int, numbers: Sequence[int]) -> list[Trial]:
         """The complete trials with a value among these trial numbers."""
 
+    @abstractmethod
+    def _artifacts(self, handle: H, owner: Owner) -> list[Artifact]:
+        """The owner's artifacts by name; raises NotFoundError for a missing owner."""
+
+    @abstractmethod
+    def _step_metrics(self, handle: H, trial_id: int) -> list[StepMetric]:
+        """The trial's step metrics ordered by key and step."""
+
     # helpers ---------------------------------------------------------------------------------
+
+    def _update(self, handle: H) -> None:
+        """Bring the digests up to date (with `self._lock` held), unless this thread already did
+        within the composite verb it runs."""
+        if not getattr(self._local, "synced", False):
+            self._sync(handle)
+
+    def _once(self, handle: H, work: Callable[[H], T]) -> T:
+        """`work` with one digest update for all its reads."""
+        with self._lock:
+            self._sync(handle)
+        self._local.synced = True
+        try:
+            return work(handle)
+        finally:
+            self._local.synced = False
+
+    def _overviews_in(self, handle: H, experiment_ids: Sequence[int]) -> list[ExperimentOverview]:
+        records = self._experiments(handle, list(experiment_ids))
+        with self._lock:
+            self._update(handle)
+            digests = {i: self._digest(i) for i in experiment_ids}
+            return [_overview(records[i], digests[i]) for i in experiment_ids]
+
+    def _trials_in(self, handle: H, experiment_id: int, query: TrialPageQuery) -> Page[TrialRow]:
+        experiment = self._experiments(handle, [experiment_id])[experiment_id]
+        with self._lock:
+            self._update(handle)
+            digest = self._digest(experiment_id)
+            total = digest.count(query.states, query.ttpt)
+        offset = decode_cursor(query.after)[0] if query.after else query.offset
+        trials, last = self._trial_page(handle, experiment, query)
+        with self._lock:
+            rows = tuple(TrialRow(t, digest.check_of(t.id)) for t in trials)
+        following = None
+        if last is not None and len(trials) == query.limit and offset + len(trials) < total:
+            following = encode_cursor((offset + len(trials), *last))
+        return Page(rows, total, offset, query.limit, following)
+
+    def _trial_in(self, handle: H, trial_id: int) -> TrialDetail:
+        trial, experiment, results = self._trial_detail(handle, trial_id)
+        ranked = trial.state == "complete" and trial.value is not None and not math.isnan(trial.value)
+        ties = self._ties_before(handle, trial) if ranked else 0
+        with self._lock:
+            self._update(handle)
+            digest = self._digest(experiment.id)
+            rank = 1 + digest.better_than(trial.value) + ties if ranked and trial.value is not None else None
+            return TrialDetail(trial, experiment, tuple(results), rank, digest.n_ranked)
 
     def _digest(self, experiment_id: int) -> Digest:
         digest = self._digests.by_experiment.get(experiment_id)

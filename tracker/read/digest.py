@@ -48,6 +48,8 @@ class CheckFeed(NamedTuple):
     value: float | None
     passed: bool
     num_violations: int
+    boundaries: int | None = None
+    """Boundaries the check compared (its metrics' `boundaries`), when it says."""
 
 
 class Point(NamedTuple):
@@ -66,6 +68,7 @@ class Check(NamedTuple):
     trial_number: int
     passed: bool
     num_violations: int
+    boundaries: int | None = None
 
 
 @dataclass(slots=True)
@@ -187,7 +190,7 @@ class Digest:
         self.latest[c.trial_id] = c
         key = (c.state, c.passed)
         self.checked_by[key] = self.checked_by.get(key, 0) + 1
-        check = Check(c.trial_id, c.trial_number, c.passed, c.num_violations)
+        check = Check(c.trial_id, c.trial_number, c.passed, c.num_violations, c.boundaries)
         if c.passed:
             bucket.n_passed_checks += 1
             bucket.passed_check = bucket.passed_check or check

@@ -170,6 +170,14 @@ def compare_frame(repo: Repository, ids: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame({key: _series([row[key] for row in rows]) for key in keys})
 
 
+def flat(value: Any) -> dict[str, Any]:
+    """The leaves of nested dicts by dotted key (`{"a": {"b": 1}}` -> `{"a.b": 1}`); the one
+    flattener of tables, exports, plots and the dashboard."""
+    out: dict[str, Any] = {}
+    flatten(value, "", out)
+    return out
+
+
 def flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     """Put the leaves of nested dicts into `out` under dotted keys that start with `prefix`."""
     if type(value) is dict:

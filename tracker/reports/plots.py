@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.errors import ValidationError
-from tracker.reports.analysis import flatten, running_best
+from tracker.reports.analysis import flat, running_best
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +35,19 @@ def _figure(width: float = 8.0, height: float = 4.5) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _trial_axis(ax: Any) -> None:
+    """Trial numbers on the x axis, in whole numbers."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("trial number")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend_outside(ax: Any) -> None:
+    """The legend to the right of the axes, where it covers no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0)
+
+
 def _objective_label(e: dict[str, Any]) -> str:
     return f"{e['objective']} ({e['direction']})"
 
@@ -53,10 +66,10 @@ def history(tracker: Source, experiment_id: int) -> Figure:
     ax = figure.add_subplot()
     ax.scatter(numbers, values, s=18, color=_POINT, label="trial", zorder=2)
     ax.step(numbers, running_best(values, e["direction"]), where="post", color=_BEST, label="running best", zorder=3)
-    ax.set_xlabel("trial number")
+    _trial_axis(ax)
     ax.set_ylabel(_objective_label(e))
     ax.set_title(f"Optimisation history: {e['name']}")
-    ax.legend(loc="best")
+    _legend_outside(ax)
     ax.grid(alpha=0.3)
     return figure
 
@@ -76,10 +89,10 @@ def ttpt(tracker: Source, experiment_id: int) -> Figure:
             label=f"{label}: {len(chosen)}",
             width=0.8,
         )
-    ax.set_xlabel("trial number")
+    _trial_axis(ax)
     ax.set_ylabel("violations (boundaries that changed)")
     ax.set_title(f"TTPT look-ahead checks: {e['name']}")
-    ax.legend(loc="best")
+    _legend_outside(ax)
     ax.grid(alpha=0.3, axis="y")
     return figure
 
@@ -89,9 +102,7 @@ def params(tracker: Source, experiment_id: int) -> Figure:
     e = tracker.get_experiment(experiment_id)
     columns: dict[str, list[tuple[Any, float]]] = {}
     for t in tracker.get_trials(experiment_id, states="complete"):
-        flat: dict[str, Any] = {}
-        flatten(t["params"], "", flat)
-        for key, value in flat.items():
+        for key, value in flat(t["params"]).items():
             if isinstance(value, int | float | str | bool) and t["value"] is not None:
                 columns.setdefault(key, []).append((value, t["value"]))
     names = sorted(columns) or ["(no parameters)"]
@@ -126,10 +137,10 @@ def compare(tracker: Source, experiment_ids: Sequence[int]) -> Figure:
         numbers, values = _valued(tracker, e["id"])
         ax.step(numbers, running_best(values, e["direction"]), where="post", label=f"{e['id']}: {e['name']}")
     objectives = sorted({_objective_label(e) for e in experiments})
-    ax.set_xlabel("trial number")
+    _trial_axis(ax)
     ax.set_ylabel("running best " + " / ".join(objectives))
     ax.set_title("Comparison: " + " vs ".join(e["name"] for e in experiments))
-    ax.legend(loc="best")
+    _legend_outside(ax)
     ax.grid(alpha=0.3)
     return figure
 

@@ -259,6 +259,22 @@ class TrialReturnsModel(Base):
     data: Mapped[bytes] = mapped_column(BytesType)
 
 
+class TrialPerformanceModel(Base):
+    """The numbers among a trial's top-level performance metrics, one row per metric (`key`, its
+    name), for sorting trials by a metric on an index (`tracker.sql.performance`). Written with
+    the trial (trials never change their performance), deleted with the experiment by
+    `delete_experiment` (no foreign key: its check per row cost a fifth of the writes). One B-tree
+    on SQLite (WITHOUT ROWID) and InnoDB (clustered)."""
+
+    __tablename__ = "trial_performance"
+    __table_args__ = ({"sqlite_with_rowid": False, **MYSQL_TABLE_OPTIONS},)
+
+    experiment_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[float] = mapped_column(FloatType, primary_key=True)
+    trial_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
 class ExperimentArtifactModel(Base):
     __tablename__ = "experiment_artifacts"
     __table_args__ = MYSQL_TABLE_OPTIONS
@@ -291,5 +307,6 @@ experiment_tags = cast(Table, ExperimentTagModel.__table__)
 trial_tags = cast(Table, TrialTagModel.__table__)
 trial_metrics = cast(Table, TrialMetricModel.__table__)
 trial_returns = cast(Table, TrialReturnsModel.__table__)
+trial_performance = cast(Table, TrialPerformanceModel.__table__)
 experiment_artifacts = cast(Table, ExperimentArtifactModel.__table__)
 trial_artifacts = cast(Table, TrialArtifactModel.__table__)

@@ -16,14 +16,14 @@ from sqlalchemy import Connection, Select, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.errors import DuplicateTrialError, NotFoundError, TrackerError
-from tracker.sql import attachments, returns, schema
+from tracker.sql import attachments, performance, returns, schema
 from tracker.sql.annotating import AnnotationVerbs
 from tracker.sql.annotating import missing as _missing
 from tracker.sql.blob_store import BlobStore
 from tracker.sql.engine import session_lock
 from tracker.sql.errors import is_unique_violation
 from tracker.sql.fast_insert import Writer
-from tracker.sql.models import MYSQL_DIALECTS, experiments, trials, ttpt_results
+from tracker.sql.models import MYSQL_DIALECTS, experiments, trial_performance, trials, ttpt_results
 from tracker.sql.queries import (
     best_trial_statement,
     listing_parameters,
@@ -180,6 +180,7 @@ class SqlRepository(AnnotationVerbs, returns.SqlReturns, Repository):
     def delete_experiment(self, experiment_id: int) -> None:
         def work(conn: Connection) -> None:
             candidates = attachments.owned_blobs(conn, experiment_id)
+            conn.execute(delete(trial_performance).where(trial_performance.c.experiment_id == experiment_id))
             if conn.execute(delete(experiments).where(experiments.c.id == experiment_id)).rowcount == 0:
                 raise _missing("experiment", experiment_id)
             self.blobs.collect(conn, candidates)
@@ -192,10 +193,12 @@ class SqlRepository(AnnotationVerbs, returns.SqlReturns, Repository):
         rows, ttpt_rows = checks.trial_rows(new_trials)
         series = packing.of_batch(new_trials)
         contents = code_contents(rows, Trial)
+        sqlite = self.uow.dialect == "sqlite"
+        numbers = [] if sqlite else performance.rows(experiment_id, rows)
 
         def fill(writer: Writer) -> list[int]:
             blob_ids = self.blobs.ensure(writer, contents) if contents else {}
-            ids = _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids)
+            ids = _insert_trials(writer, experiment_id, rows, ttpt_rows, blob_ids, numbers, sqlite)
             returns.insert(writer, self.blobs, [(ids[i], s) for i, s in series.items()])
             return ids
 
@@ -209,9 +212,9 @@ class SqlRepository(AnnotationVerbs, returns.SqlReturns, Repository):
         if not rows:
             self.get_experiment(experiment_id)
             return []
-        simple = not ttpt_rows and not series and not contents and not any(row.get("tags") for row in rows)
+        extra = ttpt_rows or series or contents or numbers or any(row.get("tags") for row in rows)
         try:
-            return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and simple)
+            return self.uow.insert(fill, on_integrity=conflict, one_statement=len(rows) == 1 and not extra)
         except NotFoundError:
             shared = contents or any(s.index is not None for s in series.values())
             if not shared or not self._experiment_exists(experiment_id):
@@ -341,8 +344,11 @@ def _insert_trials(
     rows: list[dict[str, Any]],
     ttpt_rows: dict[int, dict[str, Any]],
     blob_ids: dict[str, int],
+    numbers: list[dict[str, Any]],
+    sqlite: bool,
 ) -> list[int]:
-    """Insert checked trial rows, their TTPT results (by position) and their tags; their ids."""
+    """Insert checked trial rows, their performance metrics (`numbers`, or made by SQLite from the
+    rows), their TTPT results (by position) and their tags; their ids."""
     tagged: list[dict[str, str]] = []
     sql_rows = []
     for row in rows:
@@ -350,6 +356,10 @@ def _insert_trials(
         sql_rows.append(sql_row)
         tagged.append(tags)
     ids = writer.insert(trials, sql_rows)
+    if sqlite:  # SQLite makes the rows itself, from the trials just inserted (consecutive ids)
+        writer.execute(performance.SQLITE_FILL, [{"first": ids[0], "last": ids[-1]}], keep=True)
+    elif numbers:
+        writer.execute(performance.ADD, numbers, keep=True)
     if ttpt_rows:
         writer.insert(ttpt_results, [{**row, "trial_id": ids[i]} for i, row in ttpt_rows.items()])
     tag_lists = [tag_rows("trial", trial_id, tags) for trial_id, tags in zip(ids, tagged, strict=True) if tags]

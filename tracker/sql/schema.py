@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 VERSION_TABLE = "tracker_alembic_version"
 BASELINE = "0001"
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 """Every revision this version knows, oldest first; a test checks it against migrations/versions."""
 HEAD = REVISIONS[-1]
 IN_HOUSE_TABLES = frozenset({"experiments", "trials", "ttpt_results"})

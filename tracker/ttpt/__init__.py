@@ -41,7 +41,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "TTPTResult":
         warnings.warn(
-            "tracker.ttpt.TTPTResult is renamed LookaheadResult (tracker.store.records.TTPTResult is the stored record)",
+            "tracker.ttpt.TTPTResult is renamed LookaheadResult "
+            "(tracker.store.records.TTPTResult is the stored record)",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -5,24 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from tracker import stores
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
-from tracker.read.browser import ExperimentPageQuery, TrialPageQuery, encode_cursor
-from tracker.store.records import Owner, OwnerKind
-from tracker.store.repository import Repository
-from tracker.ui import artifacts, payloads
+from tracker.store.records import OwnerKind
+from tracker.ui import download, pages, params, payloads
+from tracker.ui.dashboard import Dashboard
+from tracker.ui.pages import compare_ids, experiment_id, root, trial_id, trial_query
 from tracker.ui.render import code_css, render
-from tracker.ui.security import Guard, is_loopback
+from tracker.ui.security import TOKEN_ENV, Guard, check_token, is_loopback
 
 STATIC = Path(__file__).parent / "static"
 IMPORTANCE_TTL_S = 60.0
@@ -36,57 +35,34 @@ class JSONAnswer(Response):
         return payloads.dumps(content)
 
 
-class Dashboard:
-    """The store and what the handlers share."""
-
-    def __init__(self, repository: Repository) -> None:
-        self.repository = repository
-        self.browser = stores.browser_of(repository)
-        self.store = repository.location.safe_url
-        self._importance: dict[int, tuple[int, float, dict[str, Any]]] = {}
-        self._importance_lock = threading.Lock()
-
-    def warm_up(self) -> None:
-        with contextlib.suppress(TrackerError):
-            self.browser.experiments(ExperimentPageQuery(limit=1))
-
-    def context(self, request: Request, **values: Any) -> dict[str, Any]:
-        return {"store": self.store, "root": request.scope.get("root_path", ""), "params": _params(request), **values}
-
-    def importance(self, experiment_id: int) -> dict[str, Any]:
-        """Parameter importance on the sample, computed at most once a minute per experiment
-        while the study grows (it takes a second or two)."""
-        from tracker.ui.importance import param_importances
-
-        o = self.browser.overview(experiment_id)
-        with self._importance_lock:
-            cached = self._importance.get(experiment_id)
-            if cached and (cached[0] == o.n_trials or time.monotonic() - cached[1] < IMPORTANCE_TTL_S):
-                return cached[2]
-        sample = self.browser.sample(experiment_id)
-        started = time.perf_counter()
-        values = param_importances(sample, o.experiment.direction)
-        answer = {
-            "evaluator": "optuna.importance.PedAnovaImportanceEvaluator()",
-            "sample": sample.description,
-            "n": len(sample.trials),
-            "importances": values,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        with self._importance_lock:
-            self._importance[experiment_id] = (o.n_trials, time.monotonic(), answer)
-        return answer
-
-
-def _params(request: Request) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        out[key] = values if key == "state" or len(values) > 1 else values[0]
-    return out
-
-
 Handler = Callable[[Request], Awaitable[Response]]
+Build = Callable[[Dashboard, Request], Any]
+
+API: dict[str, Build] = {
+    "/api": lambda d, r: _endpoints(),
+    "/api/experiments": lambda d, r: payloads.experiments(d.browser, params.experiment_query(r.query_params)),
+    "/api/experiments/{experiment_id:int}": lambda d, r: payloads.experiment(d.browser, experiment_id(r), root(r)),
+    "/api/experiments/{experiment_id:int}/trials": lambda d, r: payloads.trials(
+        d.browser, experiment_id(r), trial_query(r)
+    ),
+    "/api/experiments/{experiment_id:int}/history": lambda d, r: payloads.history(
+        d.browser, experiment_id(r), params.int_param(r.query_params, "max_points", HISTORY_POINTS)
+    ),
+    "/api/experiments/{experiment_id:int}/sample": lambda d, r: payloads.sample_of(d.browser, experiment_id(r)),
+    "/api/experiments/{experiment_id:int}/importance": lambda d, r: d.importance(experiment_id(r)),
+    "/api/trials/{trial_id:int}": lambda d, r: payloads.trial(d.browser, trial_id(r), root(r)),
+    "/api/compare": lambda d, r: payloads.compare(d.browser, compare_ids(r)),
+}
+PAGES: dict[str, Callable[[Dashboard, Request], Response]] = {
+    "/": pages.experiments_page,
+    "/experiments/{experiment_id:int}": pages.experiment_page,
+    "/trials/{trial_id:int}": pages.trial_page,
+    "/compare": pages.compare_page,
+}
+ARTIFACTS: dict[str, OwnerKind] = {
+    "/api/experiments/{experiment_id:int}/artifacts/{name:path}": "experiment",
+    "/api/trials/{trial_id:int}/artifacts/{name:path}": "trial",
+}
 
 
 def create_app(
@@ -97,57 +73,24 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
 ) -> Any:
     """An ASGI app that serves the store at `url` (default $TRACKER_URL, else ./experiments.db)
-    read-only. With `token`, every request must carry it (see `tracker.ui.security`). With
-    `loopback_only`, requests must be addressed to a loopback host (or one of `allowed_hosts`).
-    Raises StoreError (or a subclass) when the store cannot be opened; it never creates one."""
+    read-only; for any ASGI server, e.g. `uvicorn --factory tracker.ui:create_app`.
+
+    `token` (default $TRACKER_UI_TOKEN): every request must carry it (see `tracker.ui.security`).
+    Without one, the app answers only requests that arrive on a loopback address, whatever
+    address the server listens on. With `loopback_only`, requests must also be addressed to a
+    loopback host name (or one of `allowed_hosts`). Raises ValidationError for a weak token,
+    StoreError (or a subclass) when the store cannot be opened; it never creates one."""
     from tracker.stores import open_reader
 
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    guard_args = (token, loopback_only, allowed_hosts)
+    if token is not None:
+        check_token(token)  # before opening the store
     dashboard = Dashboard(open_reader(url))
-    routes = [
-        Route("/", _page(dashboard, _experiments_page)),
-        Route("/experiments/{experiment_id:int}", _page(dashboard, _experiment_page)),
-        Route("/trials/{trial_id:int}", _page(dashboard, _trial_page)),
-        Route("/compare", _page(dashboard, _compare_page)),
-        Route("/api", _api(dashboard, lambda d, r: _endpoints())),
-        Route(
-            "/api/experiments",
-            _api(dashboard, lambda d, r: payloads.experiments(d.browser, payloads.experiment_query(r.query_params))),
-        ),
-        Route(
-            "/api/experiments/{experiment_id:int}",
-            _api(dashboard, lambda d, r: payloads.experiment(d.browser, d.repository, _id(r), _root(r))),
-        ),
-        Route("/api/experiments/{experiment_id:int}/artifacts/{name:path}", _artifact(dashboard, "experiment")),
-        Route(
-            "/api/experiments/{experiment_id:int}/trials",
-            _api(dashboard, lambda d, r: payloads.trials(d.browser, _id(r), _trial_query(r))),
-        ),
-        Route(
-            "/api/experiments/{experiment_id:int}/history",
-            _api(
-                dashboard,
-                lambda d, r: payloads.history(
-                    d.browser, _id(r), payloads.int_param(r.query_params, "max_points", HISTORY_POINTS)
-                ),
-            ),
-        ),
-        Route(
-            "/api/experiments/{experiment_id:int}/sample",
-            _api(
-                dashboard,
-                lambda d, r: payloads.sample(d.browser.sample(_id(r)), d.browser.overview(_id(r)).experiment.direction),
-            ),
-        ),
-        Route("/api/experiments/{experiment_id:int}/importance", _api(dashboard, lambda d, r: d.importance(_id(r)))),
-        Route(
-            "/api/trials/{trial_id:int}",
-            _api(dashboard, lambda d, r: payloads.trial(d.browser, d.repository, r.path_params["trial_id"], _root(r))),
-        ),
-        Route("/api/trials/{trial_id:int}/artifacts/{name:path}", _artifact(dashboard, "trial")),
-        Route("/api/compare", _api(dashboard, lambda d, r: payloads.compare(d.browser, _compare_ids(r)))),
-        Route("/static/{name:path}", _static),
-        Route("/favicon.ico", lambda request: Response(status_code=204)),
-    ]
+    routes = [Route(path, _page(dashboard, build)) for path, build in PAGES.items()]
+    routes += [Route(path, _api(dashboard, build)) for path, build in API.items()]
+    routes += [Route(path, _artifact(dashboard, kind), methods=["GET", "HEAD"]) for path, kind in ARTIFACTS.items()]
+    routes += [Route("/static/{name:path}", _static), Route("/favicon.ico", lambda r: Response(status_code=204))]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -156,28 +99,10 @@ def create_app(
         yield
         dashboard.repository.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    handlers = {HTTPException: _http_error, Exception: _server_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.dashboard = dashboard
-    return Guard(app, token, loopback_only, allowed_hosts)
-
-
-def _id(request: Request) -> int:
-    return int(request.path_params["experiment_id"])
-
-
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", ""))
-
-
-def _trial_query(request: Request) -> TrialPageQuery:
-    return payloads.trial_query(request.query_params, request.query_params.getlist("state"))
-
-
-def _compare_ids(request: Request) -> list[int]:
-    raw = request.query_params.getlist("ids")
-    if not raw:
-        raise ValidationError("ids", "compare takes 2 or more experiment ids, e.g. /compare?ids=1,2")
-    return payloads.id_list(raw, "ids")
+    return Guard(app, *guard_args)
 
 
 def _endpoints() -> dict[str, Any]:
@@ -206,46 +131,56 @@ def _status(exc: TrackerError) -> int:
     return 503 if isinstance(exc, StoreError) else 500
 
 
-def _api(dashboard: Dashboard, build: Callable[[Dashboard, Request], Any]) -> Handler:
+def _in_api(request: Request) -> bool:
+    path = str(request.scope["path"])
+    path = path.removeprefix(root(request)) if root(request) else path
+    return path == "/api" or path.startswith("/api/")
+
+
+def _error(request: Request, status: int, kind: str, message: str) -> Response:
+    """An error in the API's JSON shape under /api/, as an HTML page elsewhere."""
+    if _in_api(request):
+        return JSONAnswer({"error": kind, "message": message}, status_code=status)
+    return HTMLResponse(
+        render("error.html", store="", root=root(request), params={}, status=status, message=message),
+        status_code=status,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    kinds = {404: "NotFound", 405: "MethodNotAllowed"}
+    message = f"no such address: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    return _error(request, exc.status_code, kinds.get(exc.status_code, "HTTPError"), message)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return _error(request, 500, "InternalError", f"the dashboard failed on this request ({type(exc).__name__})")
+
+
+def _api(dashboard: Dashboard, build: Build) -> Handler:
     from starlette.concurrency import run_in_threadpool
 
     async def endpoint(request: Request) -> Response:
         try:
             answer = await run_in_threadpool(build, dashboard, request)
         except TrackerError as exc:
-            return JSONAnswer({"error": type(exc).__name__, "message": str(exc)}, status_code=_status(exc))
+            return _error(request, _status(exc), type(exc).__name__, str(exc))
         return JSONAnswer(answer, headers={"cache-control": "no-store"})
 
     return endpoint
 
 
 def _artifact(dashboard: Dashboard, kind: OwnerKind) -> Handler:
-    """The bytes of an artifact, read-only: raster images for display, anything else as a download
-    (see `tracker.ui.artifacts`); a missing one answers 404 in the API's JSON."""
+    """The bytes of an artifact, streamed (see `tracker.ui.download`); a missing one answers 404
+    in the API's JSON."""
     from starlette.concurrency import run_in_threadpool
-
-    def read(request: Request) -> Response:
-        owner = Owner(kind, int(request.path_params[f"{kind}_id"]))
-        name = request.path_params["name"]
-        found = [a for a in dashboard.repository.list_artifacts(owner) if a.name == name]
-        if not found:
-            raise NotFoundError(f"{kind} {owner.id} has no artifact named {name!r}")
-        data = dashboard.repository.read_artifact(owner, name)
-        inline = artifacts.is_inline(found[0].media_type)
-        headers = {
-            "content-type": artifacts.content_type(found[0].media_type),
-            "content-disposition": artifacts.disposition(name, inline),
-            "content-security-policy": artifacts.SANDBOX,
-            "cache-control": "no-cache",
-            "etag": f'"{found[0].sha256}"',
-        }
-        return Response(data, headers=headers)
 
     async def endpoint(request: Request) -> Response:
         try:
-            return await run_in_threadpool(read, request)
+            return await run_in_threadpool(download.respond, dashboard.browser, kind, request)
         except TrackerError as exc:
-            return JSONAnswer({"error": type(exc).__name__, "message": str(exc)}, status_code=_status(exc))
+            return _error(request, _status(exc), type(exc).__name__, str(exc))
 
     return endpoint
 
@@ -274,49 +209,8 @@ async def _static(request: Request) -> Response:
         return Response(code_css(), media_type="text/css", headers=cache)
     path = STATIC / name
     if "/" in name or not path.is_file():
-        return Response("not found", status_code=404, media_type="text/plain")
+        raise HTTPException(404)
     return FileResponse(path, headers={"cache-control": "no-cache"})
-
-
-# pages -----------------------------------------------------------------------------------------
-
-
-def _experiments_page(d: Dashboard, request: Request) -> Response:
-    query = payloads.experiment_query(request.query_params)
-    data = payloads.experiments(d.browser, query)
-    return HTMLResponse(render("experiments.html", **d.context(request, data=data, query=query)))
-
-
-def _experiment_page(d: Dashboard, request: Request) -> Response:
-    experiment_id = _id(request)
-    goto = request.query_params.get("goto")
-    if goto:
-        number = payloads.int_param(request.query_params, "goto", 0)
-        cursor = encode_cursor((0, None, number - 1))
-        found = d.browser.trials(experiment_id, TrialPageQuery(limit=1, after=cursor))
-        if found.items and found.items[0].trial.trial_number == number:
-            return RedirectResponse(f"{request.scope.get('root_path', '')}/trials/{found.items[0].trial.id}", 303)
-        raise NotFoundError(f"experiment {experiment_id} has no trial number {number}")
-    summary = payloads.experiment(d.browser, d.repository, experiment_id, _root(request))
-    query = _trial_query(request)
-    table = payloads.trials(d.browser, experiment_id, query)
-    return HTMLResponse(
-        render(
-            "experiment.html",
-            **d.context(request, e=summary, table=table, query=query, states=request.query_params.getlist("state")),
-        )
-    )
-
-
-def _trial_page(d: Dashboard, request: Request) -> Response:
-    data = payloads.trial(d.browser, d.repository, request.path_params["trial_id"], _root(request))
-    return HTMLResponse(render("trial.html", **d.context(request, t=data)))
-
-
-def _compare_page(d: Dashboard, request: Request) -> Response:
-    ids = _compare_ids(request)
-    data = payloads.compare(d.browser, ids)
-    return HTMLResponse(render("compare.html", **d.context(request, data=data, ids=",".join(map(str, ids)))))
 
 
 __all__ = ["create_app", "is_loopback"]

@@ -11,8 +11,8 @@ import math
 from typing import Any
 
 from tracker.read.browser import Sample
+from tracker.reports.analysis import flat
 from tracker.store.records import Direction
-from tracker.ui.payloads import flatten
 
 MAX_CATEGORIES = 50
 
@@ -31,7 +31,7 @@ def param_importances(sample: Sample, direction: Direction) -> dict[str, float]:
     for t in sample.trials:
         if t.value is None or not math.isfinite(t.value) or not isinstance(t.params, dict):
             continue
-        rows.append((t.value, flatten(t.params)))
+        rows.append((t.value, flat(t.params)))
     if len(rows) < 3:
         return {}
     keys = [k for k in rows[0][1] if all(k in params for _, params in rows)]

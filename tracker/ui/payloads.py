@@ -9,28 +9,30 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracker.errors import ValidationError
+from tracker.errors import NotFoundError, ValidationError
 from tracker.read.browser import (
     Browser,
     ExperimentOverview,
     ExperimentPageQuery,
+    ExperimentView,
     Page,
     Sample,
     TrialDetail,
     TrialPageQuery,
     TrialRow,
 )
-from tracker.store.records import TRIAL_STATES, Experiment, Owner, Trial, TTPTResult, stored_fields
-from tracker.ui import artifacts, steps
+from tracker.reports.analysis import flat
+from tracker.store.records import Artifact, Experiment, Trial, TTPTResult, stored_fields
+from tracker.ui import artifacts, checks, params, steps
 
 if TYPE_CHECKING:
-    from tracker.store.repository import Repository
+    pass
 
 MAX_COLUMNS = 12
 MAX_COMPARE = 10
@@ -68,121 +70,6 @@ def _time(value: datetime | None) -> str | None:
 
 def _number(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-# parsing ---------------------------------------------------------------------------------------
-
-
-def window(params: Mapping[str, str]) -> tuple[int, int]:
-    """(offset, limit); a `page` (from 1) sets the offset when given."""
-    limit = int_param(params, "limit", 50)
-    page = params.get("page")
-    if page:
-        number = int_param(params, "page", 1)
-        if number < 1:
-            raise ValidationError("page", f"must be 1 or more, got {number}")
-        return (number - 1) * limit, limit
-    return int_param(params, "offset", 0), limit
-
-
-def int_param(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(name, f"must be an integer, got {raw!r}") from None
-
-
-def float_param(params: Mapping[str, str], name: str) -> float | None:
-    raw = params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError(name, f"must be a number, got {raw!r}") from None
-    if math.isnan(value):
-        raise ValidationError(name, "must be a number, got NaN")
-    return value
-
-
-def time_param(params: Mapping[str, str], name: str) -> datetime | None:
-    raw = params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    from tracker.store.codec import parse_time
-
-    try:
-        return parse_time(raw.strip())
-    except ValueError:
-        raise ValidationError(name, f"must be a date or an ISO 8601 time (2026-01-31), got {raw!r}") from None
-
-
-def order_param(params: Mapping[str, str]) -> bool | None:
-    raw = params.get("order")
-    if raw is None or raw == "":
-        return None
-    if raw not in ("asc", "desc"):
-        raise ValidationError("order", f"must be asc or desc, got {raw!r}")
-    return raw == "desc"
-
-
-def experiment_query(params: Mapping[str, str]) -> ExperimentPageQuery:
-    """The query of `GET /api/experiments` and of the experiments page."""
-    ids = params.get("ids")
-    offset, limit = window(params)
-    return ExperimentPageQuery(
-        offset=offset,
-        limit=limit,
-        sort=params.get("sort") or "id",
-        descending=bool(order_param(params)),
-        text=(params.get("q") or "").strip() or None,
-        max_violation_rate=float_param(params, "max_violation_rate"),
-        min_best_value=float_param(params, "min_best"),
-        created_after=time_param(params, "created_after"),
-        created_before=time_param(params, "created_before"),
-        tag=tag_param(params),
-        ids=None if not ids else tuple(id_list(ids, "ids")),
-    )
-
-
-def tag_param(params: Mapping[str, str]) -> tuple[str, str | None] | None:
-    """`tag=NAME` as (NAME, None), `tag=NAME=VALUE` as (NAME, VALUE) (tag names hold no `=`)."""
-    raw = (params.get("tag") or "").strip()
-    if not raw:
-        return None
-    name, equals, value = raw.partition("=")
-    return name.strip(), value if equals else None
-
-
-def trial_query(params: Mapping[str, str], states: Sequence[str]) -> TrialPageQuery:
-    """The query of `GET /api/experiments/{id}/trials`; `states` are the values of `state`
-    (repeated, or comma-separated)."""
-    chosen = [s for raw in states for s in raw.split(",") if s]
-    for state in chosen:
-        if state not in TRIAL_STATES:
-            raise ValidationError("state", f"must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
-    offset, limit = window(params)
-    return TrialPageQuery(
-        offset=offset,
-        limit=limit,
-        sort=params.get("sort") or "trial_number",
-        descending=order_param(params),
-        states=tuple(chosen) or None,  # type: ignore[arg-type]
-        ttpt=params.get("ttpt") or None,  # type: ignore[arg-type]
-        after=None if params.get("page") else params.get("after") or None,
-    )
-
-
-def id_list(raw: str | Sequence[str], name: str) -> list[int]:
-    parts = [p for chunk in ([raw] if isinstance(raw, str) else raw) for p in chunk.split(",") if p.strip()]
-    try:
-        ids = [int(p) for p in parts]
-    except ValueError:
-        raise ValidationError(name, f"must be experiment ids separated by commas, e.g. 1,2; got {raw!r}") from None
-    return list(dict.fromkeys(ids))
 
 
 # answers ---------------------------------------------------------------------------------------
@@ -238,21 +125,23 @@ def experiments(browser: Browser[Any], query: ExperimentPageQuery) -> dict[str, 
     return page(found, [overview(o) for o in found.items], sort=query.sort, order="desc" if query.descending else "asc")
 
 
-def experiment(browser: Browser[Any], repository: Repository, experiment_id: int, root: str = "") -> dict[str, Any]:
+def experiment(browser: Browser[Any], experiment_id: int, root: str = "") -> dict[str, Any]:
     """`GET /api/experiments/{id}`: the overview with config, summary, the best trial, note,
     provenance and artifacts (their URLs under `root`). Raises NotFoundError."""
-    o = browser.overview(experiment_id)
-    e = o.experiment
+    answer: dict[str, Any] = experiment_view(browser, experiment_id, TrialPageQuery(limit=1), root)["experiment"]
+    return answer
+
+
+def experiment_view(browser: Browser[Any], experiment_id: int, query: TrialPageQuery, root: str) -> dict[str, Any]:
+    """The experiment page's data from one snapshot: {"experiment": what `experiment` answers,
+    "trials": what `trials` answers for `query`}."""
+    view: ExperimentView = browser.experiment_view(experiment_id, query)
+    o, e = view.overview, view.overview.experiment
     best = None
-    if o.best_trial_id is not None:
-        detail = browser.trial(o.best_trial_id)
-        best = {
-            "id": detail.trial.id,
-            "trial_number": detail.trial.trial_number,
-            "value": _number(detail.trial.value),
-            "params": detail.trial.params,
-        }
-    return {
+    if view.best is not None:
+        t = view.best.trial
+        best = {"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": t.params}
+    answer = {
         **overview(o),
         "config": e.config,
         "summary": e.summary,
@@ -260,13 +149,14 @@ def experiment(browser: Browser[Any], repository: Repository, experiment_id: int
         "improvement": _number(o.improvement),
         "note": e.note,
         "provenance": e.provenance,
-        "artifacts": artifact_list(repository, Owner("experiment", e.id), root),
+        "artifacts": artifact_list(view.artifacts, root),
     }
+    return {"experiment": answer, "trials": trial_page(view.trials, query, e)}
 
 
-def artifact_list(repository: Repository, owner: Owner, root: str) -> list[dict[str, Any]]:
-    """The owner's artifacts by name, each with the URL of its bytes under `root`."""
-    return [artifacts.describe(a, root) for a in repository.list_artifacts(owner)]
+def artifact_list(found: Sequence[Artifact], root: str) -> list[dict[str, Any]]:
+    """Artifacts by name, each with the URL of its bytes under `root`."""
+    return [artifacts.describe(a, root) for a in found]
 
 
 def trial_row(row: TrialRow) -> dict[str, Any]:
@@ -287,35 +177,26 @@ def trial_row(row: TrialRow) -> dict[str, Any]:
 
 
 def columns(rows: Sequence[TrialRow], objective: str) -> dict[str, list[str]]:
-    """The performance and param keys of a page's trials (dotted for nested), sorted, the
-    objective first (stores keep keys in different orders: PostgreSQL's JSONB sorts them)."""
+    """The performance and param keys of a page's trials (dotted for nested), sorted (stores
+    keep keys in different orders: PostgreSQL's JSONB sorts them); the objective is left out of
+    the performance keys, as the value column shows it."""
     out: dict[str, set[str]] = {"performance": set(), "params": set()}
     for row in rows:
         for field, keys in out.items():
             value = getattr(row.trial, field)
             if isinstance(value, dict):
-                keys.update(flatten(value))
+                keys.update(flat(value))
+    out["performance"].discard(objective)
     ordered = {field: sorted(keys) for field, keys in out.items()}
-    if objective in out["performance"]:
-        ordered["performance"] = [objective, *(k for k in ordered["performance"] if k != objective)]
     return {field: keys[:MAX_COLUMNS] for field, keys in ordered.items()}
-
-
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Leaves of nested dicts by dotted key."""
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, dict) and item:
-            out.update(flatten(item, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = item
-    return out
 
 
 def trials(browser: Browser[Any], experiment_id: int, query: TrialPageQuery) -> dict[str, Any]:
     """`GET /api/experiments/{id}/trials`."""
-    found = browser.trials(experiment_id, query)
-    e = browser.overview(experiment_id).experiment
+    return trial_page(browser.trials(experiment_id, query), query, browser.overview(experiment_id).experiment)
+
+
+def trial_page(found: Page[TrialRow], query: TrialPageQuery, e: Experiment) -> dict[str, Any]:
     return page(
         found,
         [trial_row(r) for r in found.items],
@@ -341,6 +222,7 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
 
     return {
         "experiment_id": h.experiment_id,
+        "objective": h.objective,
         "direction": h.direction,
         "n_trials": h.n_trials,
         "n_ranked": h.n_ranked,
@@ -355,6 +237,7 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
                 "trial_number": c.trial_number,
                 "passed": c.passed,
                 "num_violations": c.num_violations,
+                "boundaries": c.boundaries,
             }
             for c in h.checks
         ],
@@ -362,19 +245,22 @@ def history(browser: Browser[Any], experiment_id: int, max_points: int) -> dict[
 
 
 def ttpt_result(r: TTPTResult) -> dict[str, Any]:
-    return {
+    """The result as stored, with its `summary` (`tracker.ui.checks.summary`)."""
+    stored = {
         f.name: (_time(getattr(r, f.name)) if f.name == "created_at" else getattr(r, f.name))
         for f in stored_fields(TTPTResult)
     }
+    return {**stored, "summary": checks.summary(r)}
 
 
-def trial(browser: Browser[Any], repository: Repository, trial_id: int, root: str = "") -> dict[str, Any]:
+def trial(browser: Browser[Any], trial_id: int, root: str = "") -> dict[str, Any]:
     """`GET /api/trials/{id}`: the trial with its experiment, rank, TTPT results, tags, note,
     attributes, artifacts (their URLs under `root`) and step metrics (at most `STEP_POINTS` per
     key; `step_counts` says how many each has). Raises NotFoundError."""
-    d: TrialDetail = browser.trial(trial_id)
+    view = browser.trial_view(trial_id)
+    d: TrialDetail = view.detail
     t: Trial = d.trial
-    series, counts = steps.series(repository.list_step_metrics(trial_id=t.id), STEP_POINTS)
+    series, counts = steps.series(view.step_metrics, STEP_POINTS)
     return {
         "id": t.id,
         "experiment": experiment_brief(d.experiment),
@@ -396,26 +282,57 @@ def trial(browser: Browser[Any], repository: Repository, trial_id: int, root: st
         "tags": dict(t.tags),
         "note": t.note,
         "attributes": t.attributes,
-        "artifacts": artifact_list(repository, Owner("trial", t.id), root),
+        "artifacts": artifact_list(view.artifacts, root),
         "step_metrics": {key: [[step, _number(value)] for step, value in points] for key, points in series.items()},
         "step_counts": counts,
     }
 
 
-def sample(s: Sample, direction: str) -> dict[str, Any]:
+def strategy_diff(browser: Browser[Any], shown: dict[str, Any], against: str) -> dict[str, Any]:
+    """The unified diff from another trial's strategy code to the shown trial's: `against` is
+    "best" (the experiment's best trial) or a trial number of the same experiment. Raises
+    ValidationError for anything else, NotFoundError for a trial that does not exist."""
+    from tracker.reports.diff import code_diff
+
+    experiment_id = shown["experiment"]["id"]
+    if against == "best":
+        other_id = browser.overview(experiment_id).best_trial_id
+        if other_id is None:
+            raise NotFoundError(f"experiment {experiment_id} has no best trial yet (no complete trial with a value)")
+    else:
+        number = params.int_param({"diff": against}, "diff", 0)
+        other_id = params.trial_by_number(browser, experiment_id, number)
+    other = browser.trial(other_id).trial
+    text = code_diff(
+        other.strategy_code,
+        shown["strategy_code"],
+        f"trial {other.trial_number} (#{other.id})",
+        f"trial {shown['trial_number']} (#{shown['id']})",
+    )
+    return {"against": against, "trial_id": other.id, "trial_number": other.trial_number, "text": text}
+
+
+def sample_of(browser: Browser[Any], experiment_id: int) -> dict[str, Any]:
+    """`GET /api/experiments/{id}/sample`."""
+    e = browser.overview(experiment_id).experiment
+    return sample(browser.sample(experiment_id), e.direction, e.objective)
+
+
+def sample(s: Sample, direction: str, objective: str = "value") -> dict[str, Any]:
     """`GET /api/experiments/{id}/sample`: the sample's scalar params and values."""
     keys: dict[str, None] = {}
     rows = []
     for t in s.trials:
-        flat = {k: v for k, v in flatten(t.params if isinstance(t.params, dict) else {}).items() if _scalar(v)}
-        keys.update(dict.fromkeys(flat))
-        rows.append({"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": flat})
+        scalars = {k: v for k, v in flat(t.params if isinstance(t.params, dict) else {}).items() if _scalar(v)}
+        keys.update(dict.fromkeys(scalars))
+        rows.append({"id": t.id, "trial_number": t.trial_number, "value": _number(t.value), "params": scalars})
     return {
         "description": s.description,
         "n_best": s.n_best,
         "n_random": s.n_random,
         "of": s.of,
         "direction": direction,
+        "objective": objective,
         "params": sorted(keys),
         "trials": rows,
     }
@@ -440,7 +357,7 @@ def compare(browser: Browser[Any], experiment_ids: Sequence[int]) -> dict[str, A
         params: dict[str, Any] = {}
         if o.best_trial_id is not None:
             t = browser.trial(o.best_trial_id).trial
-            params = flatten(t.params) if isinstance(t.params, dict) else {}
+            params = flat(t.params) if isinstance(t.params, dict) else {}
         best_params.append(params)
         last = max((p.trial_number for p in (*h.points, *h.marks)), default=None)
         rows.append(

@@ -30,6 +30,7 @@ def environment() -> Environment:
         size=size,
         js=as_json,
         code=highlight,
+        diff=highlight_diff,
         markdown=markdown,
         when=when,
         pick=pick,
@@ -72,9 +73,9 @@ def pick(value: Any, key: str) -> Any:
 
 def flat(value: Any) -> list[tuple[str, Any]]:
     """A dict's leaves by dotted key, for key-value tables."""
-    from tracker.ui.payloads import flatten
+    from tracker.reports.analysis import flat as leaves
 
-    return list(flatten(value).items()) if isinstance(value, dict) else []
+    return list(leaves(value).items()) if isinstance(value, dict) else []
 
 
 def size(n: int) -> str:
@@ -107,6 +108,17 @@ def highlight(code: str | None) -> Markup:
     if not code:
         return Markup("")
     return Markup(pygments_highlight(code, PythonLexer(), HtmlFormatter(cssclass=CODE_CLASS)))  # noqa: S704
+
+
+def highlight_diff(text: str | None) -> Markup:
+    """A unified diff as highlighted HTML (Pygments' diff lexer, which escapes every character)."""
+    from pygments import highlight as pygments_highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import DiffLexer
+
+    if not text:
+        return Markup("")
+    return Markup(pygments_highlight(text, DiffLexer(), HtmlFormatter(cssclass=CODE_CLASS)))  # noqa: S704
 
 
 @cache

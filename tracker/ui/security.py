@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Sequence
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -55,10 +54,56 @@ def check_binding(host: str, token: str | None) -> None:
             f"serving on {host} makes the dashboard reachable from other machines, so it needs a token: "
             f"pass --token SECRET or set {TOKEN_ENV} (every request must then carry it), or bind 127.0.0.1",
         )
-    if token is not None and len(token) < 16:
+    if token is not None:
+        check_token(token)
+
+
+MIN_TOKEN = 16
+
+
+def check_token(token: str) -> None:
+    """Refuse a token a browser cannot carry or a guesser finds soon: fewer than 16 characters,
+    or any whitespace or control character, or a `;` or `,` (which end a cookie's value).
+    Raises ValidationError saying how to make one."""
+    how = "e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"
+    if len(token) < MIN_TOKEN:
+        raise ValidationError("--token", f"must be at least {MIN_TOKEN} characters; {how}")
+    if any(c.isspace() or not c.isprintable() or c in ';,"\\' for c in token):
         raise ValidationError(
-            "--token", "must be at least 16 characters; e.g. python -c 'import secrets; print(secrets.token_urlsafe())'"
+            "--token", f"must be printable characters without spaces, quotes, backslashes, ';' or ','; {how}"
         )
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """The value of cookie `name` in a Cookie header, read as browsers send it (RFC 6265 5.4:
+    `a=1; b=2`), whatever else the header holds: one malformed cookie of another site on the
+    same host does not hide this one. Surrounding double quotes are removed."""
+    for part in header.split(";"):
+        key, equals, value = part.partition("=")
+        if equals and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
+
+
+def same_origin_path(path: str) -> str:
+    """`path` as a path on this origin: leading slashes and backslashes become one slash, so a
+    redirect to `//evil.example/` (which a browser reads as another host) stays here."""
+    return "/" + path.lstrip("/\\")
+
+
+def serves_beyond_loopback(scope: Scope) -> bool:
+    """Whether the connection arrived on an address other than loopback: ASGI's `server` is the
+    local address of the socket the request came in on (a Unix socket has no port)."""
+    server = scope.get("server")
+    if not server:
+        return True
+    host, port = server[0], server[1] if len(server) > 1 else None
+    if port is None:
+        return False
+    return not is_loopback(str(host))
 
 
 class Guard:
@@ -66,6 +111,8 @@ class Guard:
     loopback server, requests must name a loopback host (no DNS rebinding)."""
 
     def __init__(self, app: Any, token: str | None, loopback_only: bool, allowed_hosts: Sequence[str] = ()) -> None:
+        if token is not None:
+            check_token(token)
         self.app = app
         self.token = token
         self.loopback_only = loopback_only
@@ -85,6 +132,14 @@ class Guard:
         if self.loopback_only and not self._host_allowed(headers.get("host", "")):
             await _plain(send_with_headers, 421, "this dashboard answers only to requests for 127.0.0.1 or localhost")
             return
+        if self.token is None and serves_beyond_loopback(scope):
+            await _plain(
+                send_with_headers,
+                403,
+                "this dashboard has no token, so it answers only on a loopback address (127.0.0.1, ::1); "
+                f"to serve other machines, give it one: tracker ui --token SECRET, or set {TOKEN_ENV}",
+            )
+            return
         if self.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             given = query.get("token")
@@ -94,7 +149,7 @@ class Guard:
                 )
                 root, path = scope.get("root_path", ""), scope["path"]
                 path = path if path.startswith(root) else root + path  # servers differ on including it
-                location = path + (f"?{rest}" if rest else "")
+                location = same_origin_path(path) + (f"?{rest}" if rest else "")
                 cookie = f"{COOKIE}={given}; Path=/; HttpOnly; SameSite=Strict"
                 await send_with_headers(
                     {
@@ -130,13 +185,8 @@ class Guard:
             return True
         if HEADER in headers and self._valid(headers[HEADER]):
             return True
-        cookies = SimpleCookie()
-        try:
-            cookies.load(headers.get("cookie", ""))
-        except Exception:  # noqa: BLE001 - a malformed cookie header carries no token
-            return False
-        morsel = cookies.get(COOKIE)
-        return morsel is not None and self._valid(morsel.value)
+        value = cookie_value(headers.get("cookie", ""), COOKIE)
+        return value is not None and self._valid(value)
 
 
 async def _plain(send: Any, status: int, text: str) -> None:

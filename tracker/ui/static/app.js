@@ -3,7 +3,8 @@
   "use strict";
   var root = document.body.dataset.root || "";
   var RED = "#d62728", GREEN = "#2ca02c", GREY = "#8c8c8c", BLUE = "#1f77b4", ORANGE = "#ff7f0e";
-  var config = { displaylogo: false, responsive: true };
+  // The tool bar shows on hover only, at the top right; titles sit at the top left.
+  var config = { displaylogo: false, responsive: true, displayModeBar: "hover" };
 
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } }).then(function (r) {
@@ -14,9 +15,19 @@
     });
   }
 
-  // Plotly reads a few HTML-like tags in its text: user strings are given as entities, shown as typed.
+  // Plotly reads a few HTML-like tags in its text (<a href>, <b>, <br>...): every user string that
+  // reaches it (titles, tick labels, hover text, legend names, categories) is given as entities.
   function plain(text) {
     return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+  // A value on an axis: numbers as they are, anything else as escaped text (a category).
+  function shown(value) { return typeof value === "number" || value === null ? value : plain(value); }
+
+  // Trial numbers are whole: integer ticks, one per trial when there are few.
+  function trialAxis(last) {
+    var axis = { title: { text: "trial number" }, tickformat: "d" };
+    if (last !== undefined && last <= 12) { axis.dtick = 1; axis.tick0 = 0; }
+    return axis;
   }
 
   function say(el, text) {
@@ -28,7 +39,7 @@
 
   function layout(title, extra) {
     var base = {
-      title: { text: title, font: { size: 14 } },
+      title: { text: title, font: { size: 14 }, x: 0.01, xanchor: "left" },
       margin: { l: 60, r: 20, t: 40, b: 45 },
       height: 340,
       legend: { orientation: "h", y: -0.2 },
@@ -78,24 +89,34 @@
       ];
       var title = "History: " + h.n_trials.toLocaleString() + " trials" +
         (h.sampled ? " (downsampled to " + (h.points.length + h.marks.length) + " points; running best and extremes kept)" : "");
-      Plotly.react(el, traces, layout(title, { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "value" } } }), config);
+      var objective = plain(h.objective) + (h.direction === "maximize" ? " (higher is better)" : " (lower is better)");
+      Plotly.react(el, traces, layout(title, { xaxis: trialAxis(last), yaxis: { title: { text: objective } } }), config);
       openTrial(el);
     },
 
+    // The failed fraction of each check's boundaries, so an exhaustive check does not dwarf the
+    // sampled ones; the raw counts are in the hover text.
     ttpt: function (el, h) {
       if (!h.checks.length) { return say(el, "No TTPT check yet."); }
-      function checks(passed) {
-        var chosen = h.checks.filter(function (c) { return c.passed === passed; });
+      function checks(passed, counted) {
+        var chosen = h.checks.filter(function (c) { return c.passed === passed && (c.boundaries !== null) === counted; });
         return {
-          type: "scatter", mode: "markers", name: passed ? "passed" : "failed",
+          type: "scatter", mode: "markers", name: (passed ? "passed" : "failed") + (counted ? "" : " (boundaries not recorded)"),
           x: chosen.map(function (c) { return c.trial_number; }),
-          y: chosen.map(function (c) { return c.num_violations; }),
+          y: chosen.map(function (c) { return counted ? c.num_violations / c.boundaries : (passed ? 0 : 1); }),
           customdata: chosen.map(function (c) { return c.trial_id; }),
-          marker: { color: passed ? GREEN : RED, size: 8, symbol: passed ? "circle" : "x" },
+          text: chosen.map(function (c) {
+            return c.num_violations + " of " + (counted ? c.boundaries : "?") + " boundaries failed";
+          }),
+          hovertemplate: "trial %{x}<br>%{text}<extra></extra>",
+          marker: { color: passed ? GREEN : RED, size: 8, symbol: (passed ? "circle" : "x") + (counted ? "" : "-open") },
         };
       }
-      Plotly.react(el, [checks(true), checks(false)], layout("TTPT timeline: violations per checked trial",
-        { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "violations" }, rangemode: "tozero" } }), config);
+      var last = Math.max.apply(null, h.checks.map(function (c) { return c.trial_number; }));
+      var traces = [checks(true, true), checks(false, true), checks(true, false), checks(false, false)]
+        .filter(function (t) { return t.x.length; });
+      Plotly.react(el, traces, layout("TTPT timeline: failed fraction of boundaries per check",
+        { xaxis: trialAxis(last), yaxis: { title: { text: "failed boundaries" }, tickformat: ".0%", range: [-0.05, 1.05] } }), config);
       openTrial(el);
     },
 
@@ -145,7 +166,7 @@
         var sc = scales[i];
         return plain(key) + "<br>" + (sc.numeric ? sc.lo.toPrecision(3) + "–" + sc.hi.toPrecision(3) : sc.levels.length + " levels");
       });
-      labels.push("value<br>" + vlo.toPrecision(3) + "–" + vhi.toPrecision(3));
+      labels.push(plain(s.objective) + "<br>" + vlo.toPrecision(3) + "–" + vhi.toPrecision(3));
       Plotly.react(el, traces, layout("Parallel coordinates on " + plain(s.description) + " (colour: value, best bright)", {
         xaxis: { tickvals: labels.map(function (_, i) { return i; }), ticktext: labels, showgrid: true, zeroline: false,
           range: [-0.4, axes.length + 0.4] },
@@ -167,9 +188,11 @@
         var chosen = s.trials.filter(function (t) { return t.params[key] !== undefined; });
         Plotly.newPlot(div, [{
           type: "scatter", mode: "markers", marker: { color: BLUE, size: 4, opacity: 0.5 },
-          x: chosen.map(function (t) { return t.params[key]; }), y: chosen.map(function (t) { return t.value; }),
+          x: chosen.map(function (t) { return shown(t.params[key]); }), y: chosen.map(function (t) { return t.value; }),
           customdata: chosen.map(function (t) { return t.id; }),
-        }], layout(plain(key), { height: 240, margin: { l: 50, r: 10, t: 30, b: 30 } }), config);
+          hovertemplate: "%{x}<br>" + plain(s.objective) + " %{y}<extra></extra>",
+        }], layout(plain(key), { height: 240, margin: { l: 50, r: 10, t: 30, b: 30 },
+          yaxis: { title: { text: plain(s.objective) } } }), config);
         openTrial(div);
       });
     },
@@ -193,13 +216,21 @@
       if (Object.keys(t.step_metrics).length > keys.length) { say(el.appendChild(document.createElement("div")), "The first 12 keys are shown; the API serves them all."); }
     },
 
+    // Running best, overlaid: as recorded, or each curve divided by its own final best, so an
+    // honest study is not flattened under a leaky one's scale.
     compare: function (el, data) {
+      var normalised = el.dataset.scale === "normalised";
       var traces = data.experiments.map(function (e) {
         var xs = e.curve.map(function (p) { return p[0]; }), ys = e.curve.map(function (p) { return p[1]; });
         if (xs.length && e.last_trial_number !== null) { xs.push(e.last_trial_number); ys.push(ys[ys.length - 1]); }
+        var final = ys.length ? ys[ys.length - 1] : null;
+        if (normalised) { ys = ys.map(function (y) { return final ? y / final : null; }); }
         return { type: "scatter", mode: "lines", name: plain(e.name) + " (" + e.verdict.status + ")", x: xs, y: ys, line: { shape: "hv", width: 2 } };
       });
-      Plotly.react(el, traces, layout("Running best, overlaid", { xaxis: { title: { text: "trial number" } }, yaxis: { title: { text: "best value" } } }), config);
+      var objectives = Array.from(new Set(data.experiments.map(function (e) { return e.objective; }))).map(plain).join(", ");
+      var y = normalised ? "best " + objectives + " ÷ its final best" : "best " + objectives;
+      Plotly.react(el, traces, layout("Running best, overlaid" + (normalised ? " (normalised)" : ""),
+        { xaxis: trialAxis(), yaxis: { title: { text: y } } }), config);
     },
   };
 
@@ -249,12 +280,23 @@
   var compareForm = document.getElementById("compare-form");
   if (compareForm) {
     compareForm.addEventListener("submit", function (event) {
-      var ids = Array.from(compareForm.querySelectorAll("input[name=ids]:checked")).map(function (i) { return i.value; });
+      // Oldest first, whatever the list's order.
+      var ids = Array.from(compareForm.querySelectorAll("input[name=ids]:checked")).map(function (i) { return Number(i.value); })
+        .sort(function (a, b) { return a - b; });
       event.preventDefault();
       if (ids.length < 2) { window.alert("Select two or more experiments to compare."); return; }
       window.location.href = root + "/compare?ids=" + ids.join(",");
     });
   }
+
+  // Compare: the overlay's scale.
+  document.querySelectorAll("input[name=scale]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var chart = document.getElementById("compare-chart");
+      chart.dataset.scale = input.value;
+      draw(chart, false);
+    });
+  });
 
   drawAll("[data-chart]", false);
   var box = document.getElementById("experiment");

@@ -1,0 +1,72 @@
+"""What the dashboard's handlers share: the store, its browser and the importance cache."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+
+from starlette.requests import Request
+
+from tracker import stores
+from tracker.errors import TrackerError
+from tracker.read.browser import ExperimentPageQuery
+from tracker.store.repository import Repository
+
+IMPORTANCE_TTL_S = 60.0
+
+
+class Dashboard:
+    """The store and what the handlers share."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        self.browser = stores.browser_of(repository)
+        self.store = repository.location.safe_url
+        self._importance: dict[int, tuple[int, float, dict[str, Any]]] = {}
+        self._importance_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with contextlib.suppress(TrackerError):
+            self.browser.experiments(ExperimentPageQuery(limit=1))
+
+    def context(self, request: Request, **values: Any) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "root": str(request.scope.get("root_path", "")),
+            "params": _params(request),
+            **values,
+        }
+
+    def importance(self, experiment_id: int) -> dict[str, Any]:
+        """Parameter importance on the sample, computed at most once a minute per experiment
+        while the study grows (it takes a second or two)."""
+        from tracker.ui.importance import param_importances
+
+        o = self.browser.overview(experiment_id)
+        with self._importance_lock:
+            cached = self._importance.get(experiment_id)
+            if cached and (cached[0] == o.n_trials or time.monotonic() - cached[1] < IMPORTANCE_TTL_S):
+                return cached[2]
+        sample = self.browser.sample(experiment_id)
+        started = time.perf_counter()
+        values = param_importances(sample, o.experiment.direction)
+        answer = {
+            "evaluator": "optuna.importance.PedAnovaImportanceEvaluator()",
+            "sample": sample.description,
+            "n": len(sample.trials),
+            "importances": values,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        with self._importance_lock:
+            self._importance[experiment_id] = (o.n_trials, time.monotonic(), answer)
+        return answer
+
+
+def _params(request: Request) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        out[key] = values if key == "state" or len(values) > 1 else values[0]
+    return out
