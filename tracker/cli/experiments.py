@@ -8,7 +8,6 @@ from tracker.cli._app import arg, command
 from tracker.cli._output import emit, emit_one, field, moment, out, percent
 from tracker.cli._store import confirm, experiment_ids, open_tracker
 from tracker.store.retry import atomically
-from tracker.ttpt.cluster import DASK_HELP
 
 EXPERIMENT = "experiment id, or exact name"
 EXPERIMENTS = "experiment ids or exact names"
@@ -162,7 +161,11 @@ def compare(args: argparse.Namespace) -> int:
     arg("--n-effective", type=float, help="the number of independent trials, instead of the estimate"),
     arg("--splits", type=int, default=16, help="CSCV blocks (even)"),
     arg("--alpha", type=float, default=0.05, help="significance level"),
-    arg("--dask", metavar="ADDRESS", help="run the matrix passes and CSCV's splits on " + DASK_HELP),
+    arg(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the matrix passes and CSCV's splits on a Dask cluster: tcp://HOST:8786 or 'local' ([dask])",
+    ),
     arg("--n-jobs", type=int, default=1, help="with --dask local: the cluster's worker processes"),
 )
 def overfitting(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from tracker.errors import DISTRIBUTION, ValidationError
 
 LOCAL = "local"
-DASK_HELP = "a Dask cluster to run on: a scheduler (tcp://HOST:8786) or 'local' (needs [dask])"
 
 
 def optional_executor(address: str | None, n_workers: int) -> AbstractContextManager[Executor | None]:
