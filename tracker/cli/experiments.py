@@ -161,11 +161,18 @@ def compare(args: argparse.Namespace) -> int:
     arg("--n-effective", type=float, help="the number of independent trials, instead of the estimate"),
     arg("--splits", type=int, default=16, help="CSCV blocks (even)"),
     arg("--alpha", type=float, default=0.05, help="significance level"),
+    arg(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the matrix passes and CSCV's splits on a Dask cluster: tcp://HOST:8786 or 'local' ([dask])",
+    ),
+    arg("--n-jobs", type=int, default=1, help="with --dask local: the cluster's worker processes"),
 )
 def overfitting(args: argparse.Namespace) -> int:
     from tracker.cli.annotations import pairs
+    from tracker.ttpt.cluster import optional_executor
 
-    with open_tracker(args) as tracker:
+    with open_tracker(args) as tracker, optional_executor(args.dask, args.n_jobs) as executor:
         ids = experiment_ids(args, tracker, args.experiments) if args.experiments else None
         found = tracker.overfitting(
             ids,
@@ -174,6 +181,7 @@ def overfitting(args: argparse.Namespace) -> int:
             n_effective=args.n_effective,
             splits=args.splits,
             alpha=args.alpha,
+            executor=executor,
         )
     emit_one(found, args.format, "overfitting")
     if args.format == "table":

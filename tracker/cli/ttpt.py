@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from concurrent.futures import Executor
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +93,7 @@ DATA_HELP = (
 def ttpt_check(args: argparse.Namespace) -> int:
     from tracker.integrations.optuna import check_best_of
     from tracker.ttpt import LookaheadMonitor, LookaheadOptions
+    from tracker.ttpt.cluster import optional_executor
 
     if args.k < 1:
         raise ValidationError("--k", f"must be at least 1, got {args.k}")
@@ -103,7 +102,7 @@ def ttpt_check(args: argparse.Namespace) -> int:
     options = LookaheadOptions(budget=args.budget, exhaustive=args.exhaustive, n_jobs=args.n_jobs)
     with open_tracker(args) as tracker:
         ids = experiment_ids(args, tracker, args.experiment)
-        with _executor(args) as executor:
+        with optional_executor(args.dask, args.n_jobs) as executor:
             monitor = LookaheadMonitor(strategy, data, options, executor=executor)
             checked = check_best_of(tracker, ids, monitor, args.k, recheck=True)
         rows = [_row(tracker.get_trial(trial_id)) for trial_id in checked]
@@ -123,15 +122,6 @@ def ttpt_check(args: argparse.Namespace) -> int:
             out(f"experiment {summary['id']} verdict: {summary['verdict']} ({summary['verdict_coverage']})")
             out(f"experiment {summary['id']} overfitting: {summary['overfitting_status']}")
     return 0
-
-
-def _executor(args: argparse.Namespace) -> AbstractContextManager[Executor | None]:
-    """The Dask cluster's executor with --dask (--n-jobs workers for 'local'), else none."""
-    if args.dask is None:
-        return nullcontext()
-    from tracker.ttpt.cluster import dask_executor
-
-    return dask_executor(args.dask, max(1, args.n_jobs))
 
 
 def _row(trial: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ValidationError
@@ -26,12 +27,15 @@ class OverfittingAnalysis(Reading):
         n_effective: float | None = None,
         splits: int = 16,
         alpha: float = 0.05,
+        executor: Executor | None = None,
     ) -> dict[str, Any]:
         """The overfitting numbers of the complete trials with returns of `experiments` (an id, a
         name, or a list of them) and/or of the experiments with every tag of `tags`, taken as one
         family: n_trials, n_effective, best_trial_id, sharpe (annualised), psr, expected_max_sharpe,
         dsr, min_track_record_length, pbo, degradation_slope, prob_oos_loss and status
         ("significant", "not-significant", "unknown"). Definitions: docs/analysis.md#overfitting.
+        With `executor` (any concurrent.futures.Executor, e.g. a Dask client's `get_executor()`) the
+        matrix passes and CSCV's splits run there in bounded batches, with identical numbers.
         Raises NotFoundError for an unknown experiment, ValidationError for bad settings."""
         found: dict[str, Any] = self.overfitting_report(
             experiments,
@@ -40,6 +44,7 @@ class OverfittingAnalysis(Reading):
             n_effective=n_effective,
             splits=splits,
             alpha=alpha,
+            executor=executor,
         ).as_dict()
         return found
 
@@ -52,11 +57,14 @@ class OverfittingAnalysis(Reading):
         n_effective: float | None = None,
         splits: int = 16,
         alpha: float = 0.05,
+        executor: Executor | None = None,
     ) -> Overfitting:
         """`overfitting`'s numbers as a frozen `tracker.reports.overfitting.Overfitting` record,
         with CSCV's logits (for the dashboard's histogram)."""
         from tracker.reports.family import overfitting_of
+        from tracker.reports.parallel import check_executor
 
+        pool = check_executor(executor)
         ids = self._family_ids(experiments, tags)
         ppy = check_number(periods_per_year, "periods_per_year")
         if ppy is None or not ppy > 0:
@@ -72,7 +80,7 @@ class OverfittingAnalysis(Reading):
         if level is None or not 0 < level < 1:
             raise ValidationError("alpha", f"must be between 0 and 1, got {alpha!r}")
         return overfitting_of(
-            self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level
+            self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level, executor=pool
         )
 
     def _family_ids(self, experiments: object, tags: Mapping[str, str] | None) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from tracker.errors import ValidationError
 from tracker.reports import overfitting as stats
 from tracker.reports.overfitting import Array, Overfitting
+from tracker.reports.parallel import ordered_map
 from tracker.store.repository import Repository
 from tracker.store.returns import ReturnSeries, split_index
 
@@ -128,9 +130,16 @@ def read_family(repo: Repository, experiment_ids: Sequence[int]) -> Family:
 
 
 def assess(
-    family: Family, *, periods_per_year: float, n_effective: float | None, splits: int, alpha: float
+    family: Family,
+    *,
+    periods_per_year: float,
+    n_effective: float | None,
+    splits: int,
+    alpha: float,
+    executor: Executor | None = None,
 ) -> Overfitting:
-    """The overfitting numbers of a family (definitions in `tracker.reports.overfitting`)."""
+    """The overfitting numbers of a family (definitions in `tracker.reports.overfitting`); the
+    matrix passes run on `executor` when given, with the same numbers."""
     n = len(family.trial_ids)
     columns = np.flatnonzero(family.common)
     empty = Overfitting(n, None, None, None, None, None, None, None, None, None, None, "unknown", len(columns))
@@ -142,14 +151,14 @@ def assess(
     skew, kurt = stats.moments(family.best_series)
     if n_effective is None:
         z = np.zeros(columns.size)
-        for block in family.blocks(columns):
-            z += stats.standardized_sum(block)
+        for part in ordered_map(stats.standardized_sum, ((b,) for b in family.blocks(columns)), executor):
+            z += part
         n_effective = stats.n_effective(z, n, columns.size)
     variance = float(finite.var(ddof=1)) if finite.size >= 2 else math.nan
     sr0 = stats.expected_max_sharpe(variance, n_effective) if n >= 2 else None
     dsr = None if sr0 is None else stats.psr(sr, sr0, t, skew, kurt)
     scale = math.sqrt(periods_per_year)
-    cross = _cscv(family, columns, splits) if n >= 2 else None
+    cross = _cscv(family, columns, splits, executor) if n >= 2 else None
     status: stats.Status = "unknown" if dsr is None else ("significant" if dsr >= 1 - alpha else "not-significant")
     return Overfitting(
         n_trials=n,
@@ -169,17 +178,17 @@ def assess(
     )
 
 
-def _cscv(family: Family, columns: np.ndarray, splits: int) -> stats.CSCV | None:
+def _cscv(family: Family, columns: np.ndarray, splits: int, executor: Executor | None) -> stats.CSCV | None:
     """CSCV over the common columns, the oldest T mod S dropped; None when a half would hold
     fewer than 2 periods."""
     columns = columns[columns.size % splits :]
     length = columns.size // splits
     if length * splits // 2 < 2:
         return None
-    parts = [stats.block_stats(block, splits) for block in family.blocks(columns)]
+    parts = list(ordered_map(stats.block_stats, ((b, splits) for b in family.blocks(columns)), executor))
     sums = np.concatenate([p[0] for p in parts])
     squares = np.concatenate([p[1] for p in parts])
-    return stats.cscv(sums, squares, length)
+    return stats.cscv(sums, squares, length, executor)
 
 
 def overfitting_of(
@@ -190,9 +199,18 @@ def overfitting_of(
     n_effective: float | None = None,
     splits: int = 16,
     alpha: float = 0.05,
+    executor: Executor | None = None,
 ) -> Overfitting:
     """The overfitting numbers of the experiments' complete trials with returns, as one family
     (arguments as `ExperimentTracker.overfitting` takes them, already checked). The read-side call
-    for the dashboard: a frozen record, with CSCV's logits."""
+    for the dashboard: a frozen record, with CSCV's logits. The store is read here, in the driver;
+    only the matrix passes go to `executor`."""
     family = read_family(repo, experiment_ids)
-    return assess(family, periods_per_year=periods_per_year, n_effective=n_effective, splits=splits, alpha=alpha)
+    return assess(
+        family,
+        periods_per_year=periods_per_year,
+        n_effective=n_effective,
+        splits=splits,
+        alpha=alpha,
+        executor=executor,
+    )

@@ -11,13 +11,17 @@ stays small.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from tracker.reports.parallel import ordered_map
 
 Status = Literal["significant", "not-significant", "unknown"]
 Array = npt.NDArray[np.float64]
@@ -158,40 +162,23 @@ CELLS = 1_000_000
 """Splits x trials per step of `cscv`: its temporaries stay near 8 MB each."""
 
 
-def cscv(sums: Array, squares: Array, block_length: int) -> CSCV:
+def cscv(sums: Array, squares: Array, block_length: int, executor: Executor | None = None) -> CSCV:
     """Combinatorially symmetric cross-validation from per-block sums (trials x S): for each of
     the C(S, S/2) in-sample halves, the in-sample best trial by Sharpe, its out-of-sample rank ω
     (1 the worst, ties averaged, over N+1) and λ = ln(ω/(1−ω)). The out-of-sample half of a split
-    is the in-sample half of its complement, so each half's Sharpes are computed once."""
+    is the in-sample half of its complement, so each half's Sharpes are computed once. The steps
+    run on `executor` when given (in bounded batches, gathered in order: the same numbers)."""
     n, splits = sums.shape
-    halves = np.array(
-        [[1.0 if b in c else 0.0 for b in range(splits)] for c in combinations(range(splits), splits // 2)]
-    )
-    count = halves.shape[0]
-    size = block_length * splits // 2
-    logits, chosen_is, chosen_oos = [], [], []
+    pairs = math.comb(splits, splits // 2) // 2  # C(2m, m) is even: halves pair with complements
     chunk = max(1, CELLS // (2 * n))
-    for start in range(0, count // 2, chunk):  # C(2m, m) is even: halves pair with complements
-        mine = np.arange(start, min(start + chunk, count // 2))
-        pair = np.concatenate([mine, count - 1 - mine])  # a half, then its complement
-        s = halves[pair] @ sums.T
-        q = halves[pair] @ squares.T
-        mean = s / size
-        var = (q - size * mean * mean) / (size - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sr = np.where(var > 0, mean / np.sqrt(np.maximum(var, 0)), np.nan)
-        sr = np.where(np.isnan(sr), -np.inf, sr)
-        k = len(mine)
-        for ins, outs in ((sr[:k], sr[k:]), (sr[k:], sr[:k])):
-            best = ins.argmax(axis=1)
-            rows = np.arange(len(best))
-            oos = outs[rows, best]
-            below = (outs < oos[:, None]).sum(axis=1)
-            ties = (outs == oos[:, None]).sum(axis=1)
-            omega = (below + (ties + 1) / 2) / (n + 1)
-            logits.extend(np.log(omega / (1 - omega)).tolist())
-            chosen_is.extend(ins[rows, best].tolist())
-            chosen_oos.extend(oos.tolist())
+    steps = ((sums, squares, block_length, start, min(start + chunk, pairs)) for start in range(0, pairs, chunk))
+    logits: list[float] = []
+    chosen_is: list[float] = []
+    chosen_oos: list[float] = []
+    for lam_part, is_part, oos_part in ordered_map(cscv_step, steps, executor):
+        logits += lam_part
+        chosen_is += is_part
+        chosen_oos += oos_part
     lam = np.array(logits)
     x, y = np.array(chosen_is), np.array(chosen_oos)
     finite = np.isfinite(x) & np.isfinite(y)
@@ -199,3 +186,44 @@ def cscv(sums: Array, squares: Array, block_length: int) -> CSCV:
     if finite.sum() >= 2 and float(np.var(x[finite])) > 0:
         slope = float(np.polyfit(x[finite], y[finite], 1)[0])
     return CSCV(float((lam <= 0).mean()), slope, float((y < 0).mean()), tuple(lam.tolist()))
+
+
+@lru_cache(maxsize=4)
+def halves(splits: int) -> Array:
+    """The C(S, S/2) in-sample halves as 0/1 rows over the S blocks, in `combinations` order."""
+    return np.array([[1.0 if b in c else 0.0 for b in range(splits)] for c in combinations(range(splits), splits // 2)])
+
+
+def cscv_step(
+    sums: Array, squares: Array, block_length: int, start: int, stop: int
+) -> tuple[list[float], list[float], list[float]]:
+    """One step of `cscv`, a pure task: the logits, in-sample and out-of-sample Sharpes of the
+    chosen trials of halves start..stop-1 with their complements as out-of-sample, then the reverse."""
+    n, splits = sums.shape
+    every = halves(splits)
+    count = every.shape[0]
+    size = block_length * splits // 2
+    mine = np.arange(start, stop)
+    pair = np.concatenate([mine, count - 1 - mine])  # a half, then its complement
+    s = every[pair] @ sums.T
+    q = every[pair] @ squares.T
+    mean = s / size
+    var = (q - size * mean * mean) / (size - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(var > 0, mean / np.sqrt(np.maximum(var, 0)), np.nan)
+    sr = np.where(np.isnan(sr), -np.inf, sr)
+    k = len(mine)
+    logits: list[float] = []
+    chosen_is: list[float] = []
+    chosen_oos: list[float] = []
+    for ins, outs in ((sr[:k], sr[k:]), (sr[k:], sr[:k])):
+        best = ins.argmax(axis=1)
+        rows = np.arange(len(best))
+        oos = outs[rows, best]
+        below = (outs < oos[:, None]).sum(axis=1)
+        ties = (outs == oos[:, None]).sum(axis=1)
+        omega = (below + (ties + 1) / 2) / (n + 1)
+        logits.extend(np.log(omega / (1 - omega)).tolist())
+        chosen_is.extend(ins[rows, best].tolist())
+        chosen_oos.extend(oos.tolist())
+    return logits, chosen_is, chosen_oos

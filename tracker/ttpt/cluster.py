@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from tracker.errors import DISTRIBUTION, ValidationError
 
 LOCAL = "local"
+
+
+def optional_executor(address: str | None, n_workers: int) -> AbstractContextManager[Executor | None]:
+    """`dask_executor(address, n_workers)` (at least 1 worker) when `address` is given, else none:
+    the CLI's `--dask ADDRESS|local` with `--n-jobs`."""
+    return nullcontext() if address is None else dask_executor(address, max(1, n_workers))
 
 
 @contextmanager
