@@ -22,7 +22,7 @@ PERIODS = 160
 
 
 def log_study(t: ExperimentTracker, eid: int, n: int, seed: int, start: int = 0) -> None:
-    """`n` complete trials of noise returns (the first `edge` of them with a small drift)."""
+    """`n` complete trials of noise returns, every third one with a small drift."""
     rng = np.random.default_rng(seed)
     for k in range(start, start + n):
         returns = rng.normal(0.0005 * (k % 3), 0.01, PERIODS)
@@ -65,7 +65,8 @@ def test_the_api_serves_the_numbers_the_tracker_computes(api: tuple[TestClient, 
         truth = {name: expected(t.overfitting(eid)) for name, eid in ids.items()}
         report = t.overfitting_report(ids["sharpe"])
         family = expected(t.overfitting([ids["sharpe"], ids["other"]]))
-    assert truth["sharpe"]["n_trials"] == 12 and truth["bare"]["status"] == "unknown"
+    assert truth["sharpe"]["n_trials"] == 12
+    assert truth["bare"]["status"] == "unknown"
     for name, eid in ids.items():
         answer = strict(client.get(f"/api/experiments/{eid}"))["overfitting"]
         assert numbers(answer) == truth[name], name
@@ -76,10 +77,12 @@ def test_the_api_serves_the_numbers_the_tracker_computes(api: tuple[TestClient, 
     listed = strict(client.get("/api/experiments"))["items"]
     assert {row["id"]: row["overfitting"] for row in listed} == {eid: truth[n]["status"] for n, eid in ids.items()}
     cscv = strict(client.get(f"/api/experiments/{ids['sharpe']}/overfitting"))
-    assert cscv["logits"] == list(report.logits) and len(cscv["logits"]) == math.comb(16, 8)
+    assert cscv["logits"] == list(report.logits)
+    assert len(cscv["logits"]) == math.comb(16, 8)
     assert numbers(cscv) == truth["sharpe"]
     compared = strict(client.get(f"/api/compare?ids={ids['sharpe']},{ids['other']}"))["overfitting"]
-    assert numbers(compared) == family and family["n_trials"] == 20
+    assert numbers(compared) == family
+    assert family["n_trials"] == 20
 
 
 def test_the_numbers_follow_new_trials(api: tuple[TestClient, dict[str, int], str]) -> None:
@@ -89,7 +92,9 @@ def test_the_numbers_follow_new_trials(api: tuple[TestClient, dict[str, int], st
         log_study(t, ids["sharpe"], 3, 9, start=12)
         truth = expected(t.overfitting(ids["sharpe"]))
     after = strict(client.get(f"/api/experiments/{ids['sharpe']}"))["overfitting"]
-    assert before["n_trials"] == 12 and numbers(after) == truth and truth["n_trials"] == 15
+    assert before["n_trials"] == 12
+    assert numbers(after) == truth
+    assert truth["n_trials"] == 15
 
 
 def test_the_pages_show_badge_panel_and_family_escaped(api: tuple[TestClient, dict[str, int], str]) -> None:
@@ -100,12 +105,16 @@ def test_the_pages_show_badge_panel_and_family_escaped(api: tuple[TestClient, di
     assert listed.count('class="overfitting overfitting-') == 3
     html = client.get(f"/experiments/{ids['other']}").text
     assert f'<span class="overfitting overfitting-{truth["status"]}"' in html
-    assert 'id="overfitting-panel"' in html and 'data-chart="logits"' in html
-    assert "is not a Sharpe ratio" in html and 'data-max-sharpe=""' in html
-    assert HOSTILE not in html and "&lt;script&gt;" in html
+    assert 'id="overfitting-panel"' in html
+    assert 'data-chart="logits"' in html
+    assert "is not a Sharpe ratio" in html
+    assert 'data-max-sharpe=""' in html
+    assert HOSTILE not in html
+    assert "&lt;script&gt;" in html
     for key in MEANINGS:
         assert f'<tr data-key="{key}">' in html
     line = client.get(f"/experiments/{ids['sharpe']}").text
     assert "The dashed horizontal line on the history plot is expected_max_sharpe" in line
     compared = client.get(f"/compare?ids={ids['sharpe']},{ids['other']}").text
-    assert 'id="family-overfitting"' in compared and compared.count('<tr data-key="') == len(MEANINGS)
+    assert 'id="family-overfitting"' in compared
+    assert compared.count('<tr data-key="') == len(MEANINGS)

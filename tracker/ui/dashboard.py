@@ -65,7 +65,6 @@ class Dashboard:
             self._importance[experiment_id] = (o.n_trials, time.monotonic(), answer)
         return answer
 
-
     def with_badges(self, listed: dict[str, Any]) -> dict[str, Any]:
         """The experiments list with each row's overfitting status (`overfitting`), computed per
         experiment and cached until the experiment changes."""

@@ -79,5 +79,3 @@ class Families:
 
     def status(self, experiment_id: int, stamp: str) -> str:
         return self.of((experiment_id,), stamp).status
-
-
