@@ -23,6 +23,8 @@ from tracker.ui import artifacts, create_app
 from tracker.ui.render import markdown, render
 from tracker.ui.security import check_binding
 
+STEP_KEY = "sharpe / 63d: rolling"
+"""A step metric's key: the tag-name rule keeps markup out of them, so the hostile string cannot be one."""
 HOSTILE = '<script>document.body.dataset.pwned="1"</script><img src=x onerror="document.body.dataset.pwned=1">'
 LINK = '<a href="https://evil.example/phish">phish</a>'
 """Plotly's labels read a few HTML-like tags: this one would become a live link in a chart."""
@@ -98,7 +100,9 @@ def seed(url: str) -> dict[str, int]:
             note=HOSTILE,
             attributes={HOSTILE: HOSTILE},
         )
-        t.log_step_metrics_batch(odd, {0: {HOSTILE: 1.0}, 1: {HOSTILE: 2.0}})
+        with pytest.raises(ValidationError, match="tag name"):  # step keys follow the tag-name rule: no markup
+            t.log_step_metrics_batch(odd, {0: {HOSTILE: 1.0}})
+        t.log_step_metrics_batch(odd, {0: {STEP_KEY: 1.0}, 1: {STEP_KEY: 2.0}})
         t.log_trial(b, 1, {"x": 1, "kind": LINK, BOLD: BOLD}, {"loss": 2.0})
         t.log_trial(b, 2, {"x": 2}, {"loss": math.nan}, state="failed")
     return {"alpha": a, "hostile": b, "first": first, "odd": odd}
@@ -400,7 +404,7 @@ class TestAnnotations:
         assert {tuple(whole[0]), tuple(whole[-1])} <= {tuple(p) for p in shown}
         assert min(whole, key=lambda p: p[1]) in shown
         assert max(whole, key=lambda p: p[1]) in shown
-        assert strict(client.get(f"/api/trials/{ids['odd']}"))["step_metrics"] == {HOSTILE: [[0, 1.0], [1, 2.0]]}
+        assert strict(client.get(f"/api/trials/{ids['odd']}"))["step_metrics"] == {STEP_KEY: [[0, 1.0], [1, 2.0]]}
 
 
 class TestArtifactHeaders:

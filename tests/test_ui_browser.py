@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests import test_ui_overfitting
-from tests.test_ui_api import CSV, HOSTILE, LINK, STEPS, SVG, seed
+from tests.test_ui_api import CSV, HOSTILE, LINK, STEP_KEY, STEPS, SVG, seed
 from tracker import ExperimentTracker
 from tracker.ui import create_app
 from tracker.ui.render import number
@@ -339,7 +339,7 @@ def test_hostile_names_params_and_code_stay_inert(served: tuple[Served, dict[str
     facts = page.locator("#trial-facts").inner_text()
     assert facts.count("<script>document.body.dataset.pwned") == 2  # strategy template, generation method
     wait_drawn(page, "step-charts")
-    assert HOSTILE in (page.locator("#step-charts .gtitle").text_content() or "")  # a step metric's key
+    assert STEP_KEY in (page.locator("#step-charts .gtitle").text_content() or "")  # a step metric's key
     assert HOSTILE in page.locator("#performance").inner_text()  # a performance key
     assert "<script>document.body.dataset.pwned" in page.locator("#attributes").inner_text()  # a key
     page.goto(f"{server.url}/experiments/{h}")

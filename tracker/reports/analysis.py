@@ -16,6 +16,7 @@ from tracker.store.records import (
     TRIAL_FRAME_FIELDS,
     TRIAL_TABLE_COLUMNS,
     Direction,
+    Experiment,
     ExperimentQuery,
     ExperimentStats,
     TrialQuery,
@@ -105,6 +106,18 @@ def _stats_by_id(repo: Repository, ids: Sequence[int]) -> dict[int, ExperimentSt
     return found
 
 
+def identity(e: Experiment) -> dict[str, Any]:
+    """What names an experiment in every answer that lists experiments (compare rows, the dashboard)."""
+    return {
+        "id": e.id,
+        "name": e.name,
+        "template": e.template,
+        "mode": e.mode,
+        "objective": e.objective,
+        "direction": e.direction,
+    }
+
+
 def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
     from tracker.reports.family import overfitting_of
     from tracker.ttpt.verdict import experiment_verdict
@@ -123,12 +136,7 @@ def compare(repo: Repository, ids: Sequence[int]) -> list[dict[str, Any]]:
             first_best = next(n for n, v in pairs if v == s.best_value)
         rows.append(
             {
-                "id": e.id,
-                "name": e.name,
-                "template": e.template,
-                "mode": e.mode,
-                "objective": e.objective,
-                "direction": e.direction,
+                **identity(e),
                 "n_trials": s.n_trials,
                 # The in-house key is a float, 0.0 without a valued trial; best_value is None then.
                 f"best_{e.objective}": 0.0 if s.best_value is None else s.best_value,

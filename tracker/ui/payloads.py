@@ -27,7 +27,7 @@ from tracker.read.browser import (
     TrialPageQuery,
     TrialRow,
 )
-from tracker.reports.analysis import flat
+from tracker.reports.analysis import flat, identity
 from tracker.store.records import Artifact, Experiment, Trial, TTPTResult, stored_fields
 from tracker.ui import artifacts, checks, params, steps
 
@@ -76,15 +76,7 @@ def _number(value: float | None) -> float | None:
 
 
 def experiment_brief(e: Experiment) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "name": e.name,
-        "template": e.template,
-        "mode": e.mode,
-        "objective": e.objective,
-        "direction": e.direction,
-        "created_at": _time(e.created_at),
-    }
+    return {**identity(e), "created_at": _time(e.created_at)}
 
 
 def overview(o: ExperimentOverview) -> dict[str, Any]:
