@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests import test_ui_overfitting
 from tests.test_ui_api import CSV, HOSTILE, LINK, STEP_KEY, STEPS, SVG, seed
 from tracker import ExperimentTracker
 from tracker.ui import create_app
@@ -440,4 +441,37 @@ def test_each_security_point_holds_in_the_browser(store_url: str, chromium: Any,
         assert tab.request.get(url).body() == bytes(range(256)) * 4096
     finally:
         context.close()
+        server.stop()
+
+
+def test_overfitting_badge_panel_line_and_logits(store_url: str, page: Any) -> None:
+    """The overfitting badge sits beside the look-ahead badge (list and page), the panel shows the
+    numbers the API serves, the history plot has the expected-maximum line when the objective is a
+    Sharpe (none otherwise), and CSCV's logits are a histogram; compare shows the family."""
+    ids = test_ui_overfitting.seed(store_url)
+    server = Served(create_app(store_url))
+    try:
+        listing = api(page, f"{server.url}/api/experiments")["items"]
+        page.goto(server.url + "/")
+        assert cells(page, "#experiments tbody .overfitting") == [e["overfitting"] for e in listing]
+        a = ids["sharpe"]
+        o = api(page, f"{server.url}/api/experiments/{a}")["overfitting"]
+        page.goto(f"{server.url}/experiments/{a}")
+        assert page.locator("#verdict .overfitting").inner_text() == o["status"]
+        assert page.locator("#verdict .verdict").inner_text() != o["status"]  # two badges, never one word
+        for key in ("n_trials", "dsr", "pbo", "expected_max_sharpe"):
+            assert page.locator(f"#overfitting-panel tr[data-key='{key}'] td.num").inner_text() == number(o[key])
+        wait_drawn(page, "history-chart")
+        wait_drawn(page, "logits-chart")
+        assert "expected max Sharpe" in (page.locator("#history-chart .legend").text_content() or "")
+        assert page.locator("#logits-chart .barlayer .point").count() > 3  # the histogram's bars
+        page.goto(f"{server.url}/experiments/{ids['other']}")
+        wait_drawn(page, "history-chart")
+        assert "expected max Sharpe" not in (page.locator("#history-chart").text_content() or "")
+        assert "is not a Sharpe ratio" in page.locator("#overfitting-panel").inner_text()
+        family = api(page, f"{server.url}/api/compare?ids={a},{ids['other']}")["overfitting"]
+        page.goto(f"{server.url}/compare?ids={a},{ids['other']}")
+        shown = page.locator("#family-overfitting tr[data-key='n_trials'] td.num").inner_text()
+        assert shown == number(family["n_trials"]) == "20"
+    finally:
         server.stop()

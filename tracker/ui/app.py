@@ -40,8 +40,13 @@ Build = Callable[[Dashboard, Request], Any]
 
 API: dict[str, Build] = {
     "/api": lambda d, r: _endpoints(),
-    "/api/experiments": lambda d, r: payloads.experiments(d.browser, params.experiment_query(r.query_params)),
-    "/api/experiments/{experiment_id:int}": lambda d, r: payloads.experiment(d.browser, experiment_id(r), root(r)),
+    "/api/experiments": lambda d, r: d.with_badges(
+        payloads.experiments(d.browser, params.experiment_query(r.query_params))
+    ),
+    "/api/experiments/{experiment_id:int}": lambda d, r: d.with_overfitting(
+        payloads.experiment(d.browser, experiment_id(r), root(r))
+    ),
+    "/api/experiments/{experiment_id:int}/overfitting": lambda d, r: d.logits(experiment_id(r)),
     "/api/experiments/{experiment_id:int}/trials": lambda d, r: payloads.trials(
         d.browser, experiment_id(r), trial_query(r)
     ),
@@ -51,7 +56,7 @@ API: dict[str, Build] = {
     "/api/experiments/{experiment_id:int}/sample": lambda d, r: payloads.sample_of(d.browser, experiment_id(r)),
     "/api/experiments/{experiment_id:int}/importance": lambda d, r: d.importance(experiment_id(r)),
     "/api/trials/{trial_id:int}": lambda d, r: payloads.trial(d.browser, trial_id(r), root(r)),
-    "/api/compare": lambda d, r: payloads.compare(d.browser, compare_ids(r)),
+    "/api/compare": lambda d, r: d.with_family(payloads.compare(d.browser, compare_ids(r))),
 }
 PAGES: dict[str, Callable[[Dashboard, Request], Response]] = {
     "/": pages.experiments_page,
@@ -115,6 +120,7 @@ def _endpoints() -> dict[str, Any]:
             "/api/experiments/{id}/history?max_points=",
             "/api/experiments/{id}/sample",
             "/api/experiments/{id}/importance",
+            "/api/experiments/{id}/overfitting",
             "/api/trials/{id}",
             "/api/trials/{id}/artifacts/{name}",
             "/api/compare?ids=1,2",

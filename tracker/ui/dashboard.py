@@ -13,6 +13,7 @@ from tracker import stores
 from tracker.errors import TrackerError
 from tracker.read.browser import ExperimentPageQuery
 from tracker.store.repository import Repository
+from tracker.ui import overfit
 
 IMPORTANCE_TTL_S = 60.0
 
@@ -26,6 +27,7 @@ class Dashboard:
         self.store = repository.location.safe_url
         self._importance: dict[int, tuple[int, float, dict[str, Any]]] = {}
         self._importance_lock = threading.Lock()
+        self.families = overfit.Families(repository)
 
     def warm_up(self) -> None:
         with contextlib.suppress(TrackerError):
@@ -62,6 +64,38 @@ class Dashboard:
         with self._importance_lock:
             self._importance[experiment_id] = (o.n_trials, time.monotonic(), answer)
         return answer
+
+    def with_badges(self, listed: dict[str, Any]) -> dict[str, Any]:
+        """The experiments list with each row's overfitting status (`overfitting`), computed per
+        experiment and cached until the experiment changes."""
+        for row in listed["items"]:
+            row["overfitting"] = self.families.status(row["id"], _stamp(row))
+        return listed
+
+    def with_overfitting(self, experiment: dict[str, Any]) -> dict[str, Any]:
+        """An experiment's answer with its trials' overfitting numbers (`overfitting`)."""
+        found = self.families.of((experiment["id"],), _stamp(experiment))
+        experiment["overfitting"] = overfit.answer(found, experiment["objective"])
+        return experiment
+
+    def logits(self, experiment_id: int) -> dict[str, Any]:
+        """`GET /api/experiments/{id}/overfitting`: the numbers with CSCV's logits."""
+        from tracker.ui.payloads import overview
+
+        row = overview(self.browser.overview(experiment_id))
+        return overfit.logits(self.families.of((experiment_id,), _stamp(row)))
+
+    def with_family(self, compared: dict[str, Any]) -> dict[str, Any]:
+        """The compare answer with its experiments' overfitting numbers taken as one family."""
+        rows = compared["experiments"]
+        found = self.families.of([e["id"] for e in rows], " ".join(map(_stamp, rows)))
+        compared["overfitting"] = overfit.answer(found)
+        return compared
+
+
+def _stamp(row: dict[str, Any]) -> str:
+    """What changes when an experiment's family may: its version and its complete trials."""
+    return f"{row['version']}-{row['n_by_state'].get('complete', 0)}"
 
 
 def _params(request: Request) -> dict[str, Any]:

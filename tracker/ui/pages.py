@@ -38,7 +38,7 @@ def compare_ids(request: Request) -> list[int]:
 
 def experiments_page(d: Dashboard, request: Request) -> Response:
     query = params.experiment_query(request.query_params)
-    data = payloads.experiments(d.browser, query)
+    data = d.with_badges(payloads.experiments(d.browser, query))
     return HTMLResponse(render("experiments.html", **d.context(request, data=data, query=query)))
 
 
@@ -48,6 +48,7 @@ def experiment_page(d: Dashboard, request: Request) -> Response:
         return _goto(d, request, eid)
     query = params.trial_query(request.query_params, request.query_params.getlist("state"), "value")
     view = payloads.experiment_view(d.browser, eid, query, root(request))
+    d.with_overfitting(view["experiment"])
     states = request.query_params.getlist("state")
     return HTMLResponse(
         render("experiment.html", **d.context(request, e=view["experiment"], table=view["trials"], states=states))
@@ -71,5 +72,5 @@ def trial_page(d: Dashboard, request: Request) -> Response:
 
 def compare_page(d: Dashboard, request: Request) -> Response:
     ids = compare_ids(request)
-    data = payloads.compare(d.browser, ids)
+    data = d.with_family(payloads.compare(d.browser, ids))
     return HTMLResponse(render("compare.html", **d.context(request, data=data, ids=",".join(map(str, ids)))))

@@ -87,11 +87,31 @@
         markers(h.marks.filter(function (p) { return p.state === "pruned"; }), "pruned", ORANGE, "line-ns-open", floor),
         markers(h.marks.filter(function (p) { return p.state === "failed"; }), "failed", "#000", "x-thin-open", floor),
       ];
+      // The expected maximum Sharpe of the False Strategy Theorem, when the objective is a Sharpe.
+      var luck = el.dataset.maxSharpe === undefined || el.dataset.maxSharpe === "" ? null : Number(el.dataset.maxSharpe);
+      if (luck !== null && isFinite(luck)) {
+        traces.push({
+          type: "scatter", mode: "lines", name: "expected max Sharpe (luck)", x: [0, last], y: [luck, luck],
+          line: { color: RED, dash: "dash", width: 1.5 }, hovertemplate: "expected max Sharpe %{y}<extra></extra>",
+        });
+      }
       var title = "History: " + h.n_trials.toLocaleString() + " trials" +
         (h.sampled ? " (downsampled to " + (h.points.length + h.marks.length) + " points; running best and extremes kept)" : "");
       var objective = plain(h.objective) + (h.direction === "maximize" ? " (higher is better)" : " (lower is better)");
       Plotly.react(el, traces, layout(title, { xaxis: trialAxis(last), yaxis: { title: { text: objective } } }), config);
       openTrial(el);
+    },
+
+    // CSCV's logits: λ <= 0 when the in-sample best ranks below the median out of sample.
+    logits: function (el, o) {
+      if (!o.logits.length) { return say(el, "No CSCV logits: they need 2 or more trials with returns and enough periods."); }
+      Plotly.react(el, [{
+        type: "histogram", x: o.logits, name: "λ", marker: { color: BLUE },
+        hovertemplate: "λ %{x}<br>%{y} splits<extra></extra>",
+      }], layout("CSCV logits λ (PBO = share of λ ≤ 0: " + (o.pbo === null ? "-" : o.pbo.toFixed(3)) + ")", {
+        xaxis: { title: { text: "λ = ln(ω / (1 − ω))" } }, yaxis: { title: { text: "splits" } },
+        shapes: [{ type: "line", x0: 0, x1: 0, yref: "paper", y0: 0, y1: 1, line: { color: RED, dash: "dot" } }],
+      }), config);
     },
 
     // The failed fraction of each check's boundaries, so an exhaustive check does not dwarf the
