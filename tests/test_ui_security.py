@@ -265,20 +265,22 @@ def test_the_strategy_diff_is_computed_on_the_server_and_escaped(store_url: str)
         assert client.get(f"/trials/{changed}").text.count('id="strategy-diff"') == 0
 
 
-def test_the_dashboard_opens_sqlite_with_a_read_only_uri(tmp_path: Path) -> None:
-    """Not only `PRAGMA query_only` (which a connection can turn off): SQLite itself refuses."""
+def test_the_dashboard_reads_sqlite_without_writing_or_leaving_files(tmp_path: Path) -> None:
+    """The reader's connections refuse writes, and closing the reader leaves no -wal or -shm file."""
     import sqlite3
 
     from tracker.stores import open_reader
 
     url = str(tmp_path / "ro.db")
     seed(url)
+    before = sorted(p.name for p in tmp_path.iterdir())
     reader: Any = open_reader(url)
     try:
         with reader.uow.engine.connect() as conn:
             raw = conn.connection.driver_connection
-            raw.execute("PRAGMA query_only = OFF")
+            assert raw.execute("SELECT count(*) FROM experiments").fetchone()[0] > 0
             with pytest.raises(sqlite3.OperationalError, match="readonly"):
                 raw.execute("CREATE TABLE intruder (a)")
     finally:
         reader.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

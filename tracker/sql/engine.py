@@ -67,10 +67,10 @@ def pooler_engine_options(pooler: Pooler) -> dict[str, Any]:
 def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only: bool = False) -> Engine:
     """The engine for the store. JSON columns are the codec's storage form as JSON text both ways
     (`dumps`, `loads`): values are encoded and decoded at the repository, not here. A `read_only`
-    engine cannot write: SQLite files are opened with a read-only URI (mode=ro: SQLite itself
-    refuses every write; a WAL database gets its -shm side file, which a read-only connection does
-    not remove when it closes) and `query_only` besides (see `sqlite_reader` where the folder
-    cannot be written); PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
+    engine cannot write: SQLite connections are `query_only`, on a file opened without creating it
+    (mode=rw, so that the last one to close removes the -wal and -shm files as a writer's would;
+    mode=ro, where SQLite itself refuses every write, when the file cannot be written; see
+    `sqlite_reader` where its folder cannot be); PostgreSQL and MariaDB/MySQL sessions are READ ONLY.
     Raises StoreConnectionError for an unusable URL or a missing driver."""
     kwargs: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     url: Any = location.url
@@ -89,8 +89,12 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
             kwargs["creator"] = connector(location.path, BUSY_TIMEOUT_MS / 1000)
             kwargs["poolclass"] = NullPool  # each connection looks again for a write-ahead log
         elif read_only and location.path is not None:
+            # mode=rw where this process may write the file, so that the last connection to close
+            # removes the -wal and -shm files as a writer's would (a read leaves nothing behind);
+            # mode=ro where it may not, and SQLite itself then refuses every write.
+            mode = "rw" if os.access(location.path, os.W_OK) else "ro"
             path = quote(str(location.path.resolve()))
-            url = URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+            url = URL.create("sqlite", database=f"file:{path}", query={"mode": mode, "uri": "true"})
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:  # the driver is not installed
