@@ -375,7 +375,7 @@ class TestCommands:
             check=True,
         ).stdout
         assert "revisions applied: 0001 (up)" not in out
-        assert "0002 (up), 0003 (up), 0005 (up)" in out
+        assert "0002 (up), 0003 (up), 0004 (up), 0005 (up)" in out
         assert "rows trials: 7" in out
         assert "rows blobs: 2" in out
         assert "took" in out

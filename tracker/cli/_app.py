@@ -194,14 +194,19 @@ def _configure_logging(verbosity: int) -> None:
 
 
 _SHOW_WARNING = warnings.showwarning
+_SHOWN: set[str] = set()
 
 
 def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
 ) -> None:
-    """tracker's own warnings as one line, `tracker: warning: ...`; others as Python shows them."""
+    """tracker's own warnings as one line, `tracker: warning: ...`, each text once a command (a
+    command may read an in-house file more than once); others as Python shows them."""
     if issubclass(category, UnknownKeyWarning):
-        sys.stderr.write(f"tracker: warning: {mask_password(str(message))}\n")
+        text = mask_password(str(message))
+        if text not in _SHOWN:
+            _SHOWN.add(text)
+            sys.stderr.write(f"tracker: warning: {text}\n")
     else:
         _SHOW_WARNING(message, category, filename, lineno, file, line)
 
