@@ -88,7 +88,7 @@ def test_the_upgrade_from_0003_keeps_every_value_and_then_stores_returns(at_0003
     db = UnitOfWork(resolve(at_0003, None, None))
     report = schema.upgrade(db, "head")
     db.dispose()
-    assert report.applied == ["0004 (up)"]
+    assert report.applied == ["0004 (up)", "0005 (up)"]
     with ExperimentTracker(at_0003) as tracker:
         assert_0003_intact(tracker)
         _returns_round_trip(tracker)
@@ -109,7 +109,7 @@ def test_downgrade_to_0003_and_upgrade_again_keep_all_that_0003_holds(at_0003: s
             tracker.get_returns(tracker.get_trials(1)[0]["id"])
 
 
-def test_the_0002_and_in_house_databases_upgrade_to_0004(tmp_path: Path) -> None:
+def test_the_0002_and_in_house_databases_upgrade_through_0004_to_head(tmp_path: Path) -> None:
     for name in ("tracker_0002.db", "inhouse_v0.db"):
         target = tmp_path / name
         shutil.copy(FIXTURES / name, target)
@@ -118,7 +118,7 @@ def test_the_0002_and_in_house_databases_upgrade_to_0004(tmp_path: Path) -> None
             tid = tracker.log_trial(first, 10**6, {}, {}, returns=_series())
             assert tracker.get_returns(tid).to_numpy().tobytes() == _series().to_numpy().tobytes()
         db = UnitOfWork(resolve(f"sqlite:///{target}", None, None))
-        assert db.read(schema.current_revision) == "0004"
+        assert db.read(schema.current_revision) == schema.REVISIONS[-1] == "0005"
         db.dispose()
 
 
