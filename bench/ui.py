@@ -9,8 +9,9 @@ dependency), re-runs itself there, and prints a markdown table (also written to
 bench/results/ui.md). Every server runs as its own process on loopback and is timed over HTTP
 with one kept-alive connection, as a browser would ask.
 
-Cold is the first request after the server started (tracker: the digests are built then, one
-pass over the store); warm is the median of the next requests. Each store holds 1,000
+First after start is a fresh server's first request: tracker reads the store into its digests
+in the background then, and answers the first pages from the indexes meanwhile (`counting`);
+the time until that read is done is its own row. Warm is the median of the next requests. Each store holds 1,000
 experiments: 999 of 20 trials and one big experiment (10,000 or 1,000,000 trials, 5 params and 4
 metrics each, a TTPT check on every 10th). The optuna-dashboard study holds the big experiment's
 10,000 trials, imported with bulk SQL (params, value, the metrics as user attributes).
@@ -41,7 +42,13 @@ PEERS = ["optuna>=4", "optuna-dashboard>=0.15"]
 WARM_RUNS = 15
 SMALL_EXPERIMENTS = 999
 SMALL_TRIALS = 20
-FIRST = "first request after start (builds the digests: one pass over the store)"
+FIRST = "first request after start"
+FIRST_VIEWS = {
+    "experiments list page (/)": "/",
+    "experiment page (/experiments/{big})": "/experiments/{big}",
+    "first trials page (API)": "/api/experiments/{big}/trials?sort=trial_number&limit=50",
+}
+BUILT = "digests built in the background (from start; reported)"
 
 
 def ensure_venv() -> None:
@@ -218,12 +225,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def measure_tracker(store: Path, big_id: int) -> dict[str, Any]:
+def tracker_server(store: Path) -> Server:
     tracker = str(Path(sys.executable).parent / "tracker")
-    server = Server([tracker, "--url", str(store), "ui", "--no-open", "--port", "0"], None, "tracker ui: serving")
+    return Server([tracker, "--url", str(store), "ui", "--no-open", "--port", "0"], None, "tracker ui: serving")
+
+
+def measure_first(store: Path, big_id: int) -> dict[str, tuple[float, float]]:
+    """Each first-page view as a fresh server's first request; then, on the last server, the
+    seconds from its start until its digests are built (`counting` turns false)."""
+    results: dict[str, tuple[float, float]] = {}
+    for name, path in FIRST_VIEWS.items():
+        started = time.perf_counter()
+        server = tracker_server(store)
+        try:
+            first = server.get(path.format(big=big_id))[0]
+            results[f"{FIRST}: {name}"] = (first, first)
+            if name == list(FIRST_VIEWS)[-1]:
+                while json.loads(server.get(f"/api/experiments/{big_id}")[1])["counting"]:
+                    time.sleep(0.05)
+                built = time.perf_counter() - started
+                results[BUILT] = (built, built)
+        finally:
+            server.stop()
+    return results
+
+
+def measure_tracker(store: Path, big_id: int) -> dict[str, Any]:
+    firsts = measure_first(store, big_id)
+    server = tracker_server(store)
     try:
-        # The first request builds the digests (one pass over the store): timed on its own.
-        first, body = server.get(f"/api/experiments/{big_id}/trials?sort=trial_number&limit=1")
+        while json.loads(server.get(f"/api/experiments/{big_id}")[1])["counting"]:
+            time.sleep(0.05)  # the views below are timed once the digests are built
+        body = server.get(f"/api/experiments/{big_id}/trials?sort=trial_number&limit=1")[1]
         middle = json.loads(body)["items"][0]["id"] + json.loads(body)["total"] // 2
         views = {
             "experiments list (1,000 experiments)": "/api/experiments?limit=50",
@@ -237,7 +270,7 @@ def measure_tracker(store: Path, big_id: int) -> dict[str, Any]:
             ),
         }
         results = {name: server.cold_and_warm(path) for name, path in views.items()}
-        results[FIRST] = (first, first)
+        results.update(firsts)
         page = ("summary", "first trials page, by objective", "history, max_points=2000")
         size = sum(len(server.get(views[name])[1]) for name in page)
         return {"started_in": server.started_in, "views": results, "bytes": size}
@@ -268,10 +301,18 @@ with ExperimentTracker(sys.argv[2]) as t:
 def measure_log_cost(folder: Path) -> dict[str, Any]:
     """Seconds of log_trials (LOG_BATCHES batches of LOG_BATCH trials, 5 params and 4 metrics each,
     payloads built before the timer) into a fresh SQLite store: this tree against the tree it
-    branched from (`git merge-base HEAD main`, without the trial_performance table), run in turns,
-    medians of LOG_ROUNDS."""
-    base = subprocess.run(["git", "merge-base", "HEAD", "main"], capture_output=True, text=True, cwd=ROOT)
-    commit = base.stdout.strip()
+    before the trial_performance table (the parent of the commit that added revision 0005), run in
+    turns, medians of LOG_ROUNDS."""
+    added = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "migrations/versions/0005_trial_metrics.py"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", added.stdout.split()[-1] + "^"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
     tree = folder / "base-tree"
     tree.mkdir()
     archive = subprocess.run(
@@ -378,9 +419,13 @@ def main() -> int:
         for name in measured[small]["views"]:
             cold_s, warm_s = measured[small]["views"][name]
             cold_l, warm_l = measured[large]["views"][name]
-            first = name.startswith("first request")
-            target = "reported" if first else "≤ 3×"
-            ok = "" if target == "reported" else (" ✅" if warm_l / warm_s <= 3 else " ❌")
+            first = name.startswith(FIRST) or name == BUILT
+            if name == BUILT:
+                target, ok = "reported", ""
+            elif first:
+                target, ok = f"≤ 1 s at {large:,}", " ✅" if warm_l <= 1.0 else " ❌"
+            else:
+                target, ok = "≤ 3×", " ✅" if warm_l / warm_s <= 3 else " ❌"
             shown = (
                 (f"{warm_s * 1e3:.0f} ms", f"{warm_l * 1e3:.0f} ms")
                 if first
@@ -429,8 +474,8 @@ def main() -> int:
         views = measured[small]["views"]
         parts = ["summary", "first trials page, by objective", "history, max_points=2000"]
         ours_warm = sum(views[p][1] for p in parts)
-        # cold: a fresh server, whose first request builds the digests, then each view's first answer
-        ours_cold = sum(views[p][0] for p in parts) + views[FIRST][0]
+        # cold: a fresh server until its digests are built, then each view's first answer
+        ours_cold = sum(views[p][0] for p in parts) + views[BUILT][0]
         rows.append(
             (
                 f"experiment page data (summary + first trials page + history), {small:,} trials, "
@@ -478,8 +523,9 @@ def main() -> int:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({'quick' if args.quick else 'full'}, "
         f"{time.time() - began:.0f} s) on {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}; SQLite stores; warm = median of {WARM_RUNS} requests over one "
-        "kept-alive HTTP connection; first = that view's first request, once the digests are built (the "
-        "first request after start builds them: its own row); cold = from a fresh server. "
+        "kept-alive HTTP connection; first = that view's first request, once the digests are built; "
+        "first request after start = a fresh server's first request, answered while it builds its digests "
+        "in the background (their end is its own row); cold = from a fresh server. "
         f"Measured on commit {git_commit()}."
     )
     table = [

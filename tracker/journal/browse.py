@@ -67,6 +67,8 @@ class _Orders:
 
 
 class JournalBrowser(Browser[JournalState]):
+    answers_early = False  # its best trials come from the orders kept with the digests
+
     def __init__(self, replica: JournalReplica) -> None:
         super().__init__()
         self.replica = replica
@@ -286,6 +288,15 @@ class JournalBrowser(Browser[JournalState]):
         key = orders.key(trial.value)
         ranked = orders.ranked
         return bisect.bisect_left(ranked, (key, trial.trial_number, -1)) - bisect.bisect_left(ranked, (key, -1, -1))
+
+    def _early_counts(self, state: JournalState, experiment_id: int, checks: bool = True) -> tuple[int, int, int]:
+        mine = state.by_experiment.get(experiment_id, {}).values()
+        found = [state.ttpt[c] for t in mine for c in state.ttpt_by_trial.get(t, [])] if checks else []
+        return len(mine), len(found), sum(1 for c in found if not c["passed"])
+
+    def _latest_outcomes(self, state: JournalState, trial_ids: Sequence[int]) -> dict[int, bool]:
+        found = {t: max(state.ttpt_by_trial[t]) for t in trial_ids if state.ttpt_by_trial.get(t)}
+        return {t: bool(state.ttpt[c]["passed"]) for t, c in found.items()}
 
     def _best_trials(self, state: JournalState, experiment_id: int, n: int) -> list[Trial]:
         orders = self._orders.get(experiment_id)

@@ -12,6 +12,7 @@ with one digest update.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
@@ -47,6 +48,7 @@ from tracker.read.records import (
     encode_cursor,
 )
 from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
+from tracker.ttpt.verdict import BEST_K, verdict
 
 T = TypeVar("T")
 H = TypeVar("H")
@@ -80,10 +82,43 @@ class Browser(ABC, Generic[H]):
     """The read verbs of a store, over one kind of snapshot handle `H` (a connection, a journal
     state). Safe to call from many threads. It never writes."""
 
+    answers_early = True
+    """Whether it answers before its digests are built (`warm_in_background`)."""
+
     def __init__(self) -> None:
         self._digests = Digests()
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._early = False
+
+    def warm_in_background(self) -> threading.Thread:
+        """Start reading the whole store into the digests in a thread of its own (the dashboard
+        does at start; at a million trials it takes seconds). Until it is done, overviews, the
+        experiments list in a column's order and trial pages without a state or TTPT filter are
+        answered at once from the store's indexes, marked `counting`
+        (`tracker.read.records.ExperimentOverview`); the other verbs wait for the digests. A
+        failed read is left to the next verb, which reads the store itself."""
+        self._early = True
+
+        def build() -> None:
+            try:
+                self._run(self._build)
+            except Exception as exc:  # noqa: BLE001 - the next verb reads again and raises it
+                logging.getLogger("tracker").warning("reading the store into the digests failed: %s", exc)
+            finally:
+                self._early = False
+
+        thread = threading.Thread(target=build, name="tracker-digests", daemon=True)
+        thread.start()
+        return thread
+
+    def _build(self, handle: H) -> None:
+        with self._lock:
+            self._sync(handle)
+
+    def _counting(self) -> bool:
+        """Whether the digests are still being built in the background (`warm_in_background`)."""
+        return self.answers_early and self._early and not self._digests.ready
 
     # the verbs -------------------------------------------------------------------------------
 
@@ -95,6 +130,11 @@ class Browser(ABC, Generic[H]):
             ids = self._experiment_ids(
                 handle, query, query.sort if by_column else "id", query.descending if by_column else False
             )
+            if by_column and query.max_violation_rate is None and query.min_best_value is None and self._counting():
+                window = ids[query.offset : query.offset + query.limit]
+                found = self._experiments(handle, window)
+                early = tuple(self._early_overview(handle, found[i]) for i in window)
+                return Page(early, len(ids), query.offset, query.limit)
             with self._lock:
                 self._update(handle)
                 digests = {i: self._digests.by_experiment[i] for i in ids if i in self._digests.by_experiment}
@@ -133,7 +173,9 @@ class Browser(ABC, Generic[H]):
 
         def work(handle: H) -> ExperimentView:
             o = self._overviews_in(handle, [experiment_id])[0]
-            best = None if o.best_trial_id is None else self._trial_in(handle, o.best_trial_id)
+            best, chosen = None, o.best_trial_id
+            if chosen is not None:
+                best = self._early_best(handle, chosen) if o.counting else self._trial_in(handle, chosen)
             page = self._trials_in(handle, experiment_id, query)
             return ExperimentView(o, best, page, tuple(self._artifacts(handle, Owner("experiment", experiment_id))))
 
@@ -159,28 +201,7 @@ class Browser(ABC, Generic[H]):
             objective = self._experiments(handle, [experiment_id])[experiment_id].objective
             with self._lock:
                 self._update(handle)
-                digest = self._digest(experiment_id)
-                points, marks, checks, sampled = digest.history(max_points)
-                best = tuple(Point(i, n, v, "complete") for n, v, i in digest.steps)
-                outcomes = {}
-                for p in (*points, *best):
-                    outcome = digest.check_of(p.trial_id)
-                    if outcome is not None:
-                        outcomes[p.trial_id] = outcome
-                return History(
-                    experiment_id,
-                    objective,
-                    digest.direction,
-                    digest.n_trials,
-                    digest.n_ranked,
-                    tuple(points),
-                    best,
-                    tuple(marks),
-                    tuple(checks),
-                    outcomes,
-                    max_points,
-                    sampled,
-                )
+                return _history(experiment_id, objective, self._digest(experiment_id), max_points)
 
         return self._run(work)
 
@@ -253,6 +274,16 @@ class Browser(ABC, Generic[H]):
         """The complete trials with a value among these trial numbers."""
 
     @abstractmethod
+    def _early_counts(self, handle: H, experiment_id: int, checks: bool = True) -> tuple[int, int, int]:
+        """(trials, TTPT checks, failed checks) of the experiment, on its indexes; without
+        `checks`, (trials, 0, 0)."""
+
+    @abstractmethod
+    def _latest_outcomes(self, handle: H, trial_ids: Sequence[int]) -> dict[int, bool]:
+        """Whether each trial's latest check passed (`tracker.ttpt.verdict.latest_check`); the
+        unchecked trials left out."""
+
+    @abstractmethod
     def _artifacts(self, handle: H, owner: Owner) -> list[Artifact]:
         """The owner's artifacts by name; raises NotFoundError for a missing owner."""
 
@@ -269,7 +300,10 @@ class Browser(ABC, Generic[H]):
             self._sync(handle)
 
     def _once(self, handle: H, work: Callable[[H], T]) -> T:
-        """`work` with one digest update for all its reads."""
+        """`work` with one digest update for all its reads (none while counting: early answers
+        do not read the digests)."""
+        if self._counting():
+            return work(handle)
         with self._lock:
             self._sync(handle)
         self._local.synced = True
@@ -280,6 +314,8 @@ class Browser(ABC, Generic[H]):
 
     def _overviews_in(self, handle: H, experiment_ids: Sequence[int]) -> list[ExperimentOverview]:
         records = self._experiments(handle, list(experiment_ids))
+        if self._counting():
+            return [self._early_overview(handle, records[i]) for i in experiment_ids]
         with self._lock:
             self._update(handle)
             digests = {i: self._digest(i) for i in experiment_ids}
@@ -287,14 +323,22 @@ class Browser(ABC, Generic[H]):
 
     def _trials_in(self, handle: H, experiment_id: int, query: TrialPageQuery) -> Page[TrialRow]:
         experiment = self._experiments(handle, [experiment_id])[experiment_id]
-        with self._lock:
-            self._update(handle)
-            digest = self._digest(experiment_id)
-            total = digest.count(query.states, query.ttpt)
+        early = query.states is None and query.ttpt is None and self._counting()
+        if early:
+            total = self._early_counts(handle, experiment_id, checks=False)[0]
+        else:
+            with self._lock:
+                self._update(handle)
+                digest = self._digest(experiment_id)
+                total = digest.count(query.states, query.ttpt)
         offset = decode_cursor(query.after)[0] if query.after else query.offset
         trials, last = self._trial_page(handle, experiment, query)
-        with self._lock:
-            rows = tuple(TrialRow(t, digest.check_of(t.id)) for t in trials)
+        if early:
+            outcomes = self._latest_outcomes(handle, [t.id for t in trials])
+            rows = tuple(TrialRow(t, outcomes.get(t.id)) for t in trials)
+        else:
+            with self._lock:
+                rows = tuple(TrialRow(t, digest.check_of(t.id)) for t in trials)
         following = None
         if last is not None and len(trials) == query.limit and offset + len(trials) < total:
             following = encode_cursor((offset + len(trials), *last))
@@ -310,11 +354,66 @@ class Browser(ABC, Generic[H]):
             rank = 1 + digest.better_than(trial.value) + ties if ranked and trial.value is not None else None
             return TrialDetail(trial, experiment, tuple(results), rank, digest.n_ranked)
 
+    def _early_overview(self, handle: H, e: Experiment) -> ExperimentOverview:
+        """The overview from the store's indexes, before the digests are built: exact, but for
+        what needs every trial (left out, see `ExperimentOverview`)."""
+        best = self._best_trials(handle, e.id, BEST_K)
+        return _early(e, self._early_counts(handle, e.id), best, self._latest_outcomes(handle, [t.id for t in best]))
+
+    def _early_best(self, handle: H, trial_id: int) -> TrialDetail:
+        """The best trial of an early overview: rank 1, of a number of ranked trials not known yet."""
+        trial, experiment, results = self._trial_detail(handle, trial_id)
+        return TrialDetail(trial, experiment, tuple(results), 1, None)
+
     def _digest(self, experiment_id: int) -> Digest:
         digest = self._digests.by_experiment.get(experiment_id)
         if digest is None:
             raise NotFoundError(f"experiment {experiment_id} does not exist")
         return digest
+
+
+def _early(
+    e: Experiment, counts: tuple[int, int, int], best: list[Trial], outcomes: dict[int, bool]
+) -> ExperimentOverview:
+    n_trials, checks, failed = counts
+    return ExperimentOverview(
+        experiment=e,
+        n_trials=n_trials,
+        n_by_state={},
+        best_value=best[0].value if best else None,
+        best_trial_id=best[0].id if best else None,
+        ttpt_total=checks,
+        ttpt_failed=failed,
+        ttpt_checked_trials=None,
+        verdict=verdict([outcomes.get(t.id) for t in best], None, checks, failed),
+        improvement=None,
+        version=(0, 0),
+        counting=True,
+    )
+
+
+def _history(experiment_id: int, objective: str, digest: Digest, max_points: int) -> History:
+    points, marks, checks, sampled = digest.history(max_points)
+    best = tuple(Point(i, n, v, "complete") for n, v, i in digest.steps)
+    outcomes = {}
+    for p in (*points, *best):
+        outcome = digest.check_of(p.trial_id)
+        if outcome is not None:
+            outcomes[p.trial_id] = outcome
+    return History(
+        experiment_id,
+        objective,
+        digest.direction,
+        digest.n_trials,
+        digest.n_ranked,
+        tuple(points),
+        best,
+        tuple(marks),
+        tuple(checks),
+        outcomes,
+        max_points,
+        sampled,
+    )
 
 
 def _facts(d: Digest) -> dict[str, Any]:

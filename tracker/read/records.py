@@ -163,7 +163,10 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class ExperimentOverview:
-    """An experiment with its aggregates and verdict."""
+    """An experiment with its aggregates and verdict. While the browser is still reading the
+    store (`counting`, see `Browser.warm`), what needs every trial is not known yet:
+    `n_by_state` is empty, and `ttpt_checked_trials`, `improvement` and the verdict's `n_ranked`
+    are None; the rest is exact."""
 
     experiment: Experiment
     n_trials: int
@@ -172,12 +175,14 @@ class ExperimentOverview:
     best_trial_id: int | None
     ttpt_total: int
     ttpt_failed: int
-    ttpt_checked_trials: int
+    ttpt_checked_trials: int | None
     verdict: Verdict
-    improvement: float
+    improvement: float | None
     """As `compare_experiments` gives it."""
     version: tuple[int, int]
-    """(highest trial id, highest TTPT id) of the experiment: changes whenever either is added."""
+    """(highest trial id, highest TTPT id) of the experiment: changes whenever either is added;
+    (0, 0) while counting."""
+    counting: bool = False
 
     @property
     def violation_rate(self) -> float | None:
@@ -217,13 +222,14 @@ class History:
 @dataclass(frozen=True, slots=True)
 class TrialDetail:
     """A trial with its experiment, its TTPT results and its rank (1 = best complete trial by
-    value, ties by trial number; None for a trial that is not complete with a value)."""
+    value, ties by trial number; None for a trial that is not complete with a value). `n_ranked`
+    is None while the browser is still counting (an experiment page's best trial, rank 1)."""
 
     trial: Trial
     experiment: Experiment
     results: tuple[TTPTResult, ...]
     rank: int | None
-    n_ranked: int
+    n_ranked: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,8 +55,8 @@ class Verdict:
     best_checked: int
     """How many of those have a check (their latest one counts)."""
     best_failed: int
-    n_ranked: int
-    """Complete trials with a value."""
+    n_ranked: int | None
+    """Complete trials with a value (None while a dashboard is still counting them)."""
     checks: int
     failed_checks: int
 
@@ -65,6 +65,8 @@ class Verdict:
         """E.g. "best 3 of 150 checked, 30 checks in all"."""
         if self.best_k == 0:
             best = "no complete trial with a value"
+        elif self.n_ranked is None:
+            best = f"{self.best_checked} of the best {self.best_k} checked"
         elif self.best_checked == self.best_k:
             best = f"best {self.best_k} of {self.n_ranked} checked"
         else:
@@ -72,7 +74,7 @@ class Verdict:
         return f"{best}, {self.checks} check{'' if self.checks == 1 else 's'} in all"
 
 
-def verdict(best: Sequence[bool | None], n_ranked: int, checks: int, failed_checks: int) -> Verdict:
+def verdict(best: Sequence[bool | None], n_ranked: int | None, checks: int, failed_checks: int) -> Verdict:
     """The verdict from the latest check outcome of each of the best trials (best first, at most
     BEST_K; None where a trial is unchecked), the number of ranked trials and the check counts.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -100,7 +99,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Build the digests (one pass over the store) while the user opens the page.
-        threading.Thread(target=dashboard.warm_up, name="tracker-ui-warm-up", daemon=True).start()
+        dashboard.warm_up()
         yield
         dashboard.repository.close()
 

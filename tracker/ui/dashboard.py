@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from typing import Any
@@ -10,12 +9,12 @@ from typing import Any
 from starlette.requests import Request
 
 from tracker import stores
-from tracker.errors import TrackerError
-from tracker.read.browser import ExperimentPageQuery
 from tracker.store.repository import Repository
 from tracker.ui import overfit
 
 IMPORTANCE_TTL_S = 60.0
+COUNTING = "counting"
+"""The overfitting status shown while the browser is still reading the store (`ExperimentOverview.counting`)."""
 
 
 class Dashboard:
@@ -30,8 +29,8 @@ class Dashboard:
         self.families = overfit.Families(repository)
 
     def warm_up(self) -> None:
-        with contextlib.suppress(TrackerError):
-            self.browser.experiments(ExperimentPageQuery(limit=1))
+        """Start building the browser's digests; pages are answered meanwhile (`counting`)."""
+        self.browser.warm_in_background()
 
     def context(self, request: Request, **values: Any) -> dict[str, Any]:
         return {
@@ -69,11 +68,14 @@ class Dashboard:
         """The experiments list with each row's overfitting status (`overfitting`), computed per
         experiment and cached until the experiment changes."""
         for row in listed["items"]:
-            row["overfitting"] = self.families.status(row["id"], _stamp(row))
+            row["overfitting"] = COUNTING if row["counting"] else self.families.status(row["id"], _stamp(row))
         return listed
 
     def with_overfitting(self, experiment: dict[str, Any]) -> dict[str, Any]:
         """An experiment's answer with its trials' overfitting numbers (`overfitting`)."""
+        if experiment["counting"]:  # it reads every trial: after the digests
+            experiment["overfitting"] = {"status": COUNTING, "meanings": {}}
+            return experiment
         found = self.families.of((experiment["id"],), _stamp(experiment))
         experiment["overfitting"] = overfit.answer(found, experiment["objective"])
         return experiment

@@ -104,6 +104,7 @@ def overview(o: ExperimentOverview) -> dict[str, Any]:
         },
         "tags": dict(o.experiment.tags),
         "version": f"{o.version[0]}-{o.version[1]}",
+        "counting": o.counting,
     }
 
 
