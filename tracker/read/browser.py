@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from tracker.errors import NotFoundError, ValidationError
 from tracker.read.digest import Digest, Digests, Point
 from tracker.read.downloads import Download
+from tracker.read.pareto_cache import ObjectiveRow, ParetoCache, pick_pair
 from tracker.read.records import (
     EXPERIMENT_COLUMN_SORTS,
     EXPERIMENT_DIGEST_SORTS,
@@ -37,6 +38,8 @@ from tracker.read.records import (
     ExperimentView,
     History,
     Page,
+    ParetoTrial,
+    ParetoView,
     Sample,
     TrialDetail,
     TrialPageQuery,
@@ -46,6 +49,7 @@ from tracker.read.records import (
     decode_cursor,
     encode_cursor,
 )
+from tracker.store.objectives import Objectives, objectives_of
 from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 T = TypeVar("T")
@@ -64,7 +68,10 @@ __all__ = [
     "ExperimentPageQuery",
     "ExperimentView",
     "History",
+    "ObjectiveRow",
     "Page",
+    "ParetoTrial",
+    "ParetoView",
     "Sample",
     "TTPTFilter",
     "TrialDetail",
@@ -84,6 +91,9 @@ class Browser(ABC, Generic[H]):
         self._digests = Digests()
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._paretos: dict[int, ParetoCache] = {}
+        self._paretos_of: Digests | None = None
+        self._pareto_lock = threading.Lock()
 
     # the verbs -------------------------------------------------------------------------------
 
@@ -206,6 +216,44 @@ class Browser(ABC, Generic[H]):
 
         return self._run(work)
 
+    def pareto(
+        self, experiment_id: int, x: str | None = None, y: str | None = None, max_points: int = 2_000
+    ) -> ParetoView:
+        """The experiment's Pareto front over all its objectives (`tracker.store.objectives`),
+        shown for the objectives named `x` and `y` (by default the first two), with the
+        hypervolume history (`ParetoView`). Kept per experiment and brought up to date from the
+        trials added since the last call. Raises NotFoundError; ValidationError for an
+        experiment with one objective, an objective name it does not have, or `max_points`
+        outside 10-100,000."""
+        if not 10 <= max_points <= 100_000:
+            raise ValidationError("max_points", f"must be between 10 and 100000, got {max_points}")
+
+        def work(handle: H) -> ParetoView:
+            experiment = self._experiments(handle, [experiment_id])[experiment_id]
+            objectives = objectives_of(experiment)
+            pair = pick_pair(objectives, x, y)
+            with self._lock:
+                self._update(handle)
+                digest = self._digest(experiment_id)
+                key = (digest.last_trial_id, digest.n_trials)
+                alive = set(self._digests.by_experiment) if self._paretos_of is self._digests else set()
+                self._paretos_of = self._digests
+            with self._pareto_lock:
+                for gone in set(self._paretos) - alive:  # deleted experiments, or a new journal replay
+                    del self._paretos[gone]
+                cache = self._paretos.get(experiment_id)
+                if cache is None or cache.objectives != objectives:
+                    cache = self._paretos[experiment_id] = ParetoCache(objectives)
+                if cache.key != key:
+                    cache.add(self._objective_rows(handle, experiment, objectives, cache.mark))
+                    if cache.n_seen != key[1]:  # a trial committed below the mark (PostgreSQL): read all again
+                        cache = self._paretos[experiment_id] = ParetoCache(objectives)
+                        cache.add(self._objective_rows(handle, experiment, objectives, 0))
+                    cache.key = key
+                return cache.view(experiment_id, pair, key[1], max_points)
+
+        return self._run(work)
+
     # what a backend provides -----------------------------------------------------------------
 
     @abstractmethod
@@ -251,6 +299,15 @@ class Browser(ABC, Generic[H]):
     @abstractmethod
     def _trials_by_number(self, handle: H, experiment_id: int, numbers: Sequence[int]) -> list[Trial]:
         """The complete trials with a value among these trial numbers."""
+
+    @abstractmethod
+    def _objective_rows(
+        self, handle: H, experiment: Experiment, objectives: Objectives, after: int
+    ) -> list[ObjectiveRow]:
+        """One row per trial of the experiment with an id above `after`, any state: its id,
+        number and its value of each objective (the trial's `value` for the first, its
+        performance's number under the name for the others), or None when it is not complete or
+        some value is missing or not finite."""
 
     @abstractmethod
     def _artifacts(self, handle: H, owner: Owner) -> list[Artifact]:
