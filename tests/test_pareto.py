@@ -202,7 +202,8 @@ def test_the_pareto_view_agrees_with_the_reference_on_every_backend(store_url: s
         browser = browser_of(reader)
         view = browser.pareto(e, x="max_drawdown", y="sharpe")
         points = reference_points(items, names)
-        assert -0.0 in [p[1] for p in points.values()] and 1e20 in [p[1] for p in points.values()]
+        assert -0.0 in [p[1] for p in points.values()]
+        assert 1e20 in [p[1] for p in points.values()]
         numbers = sorted(points)
         rows = [(-points[n][0], points[n][1], points[n][2]) for n in numbers]
         front = {n for n, keep in zip(numbers, brute_front(rows), strict=True) if keep}
@@ -211,7 +212,8 @@ def test_the_pareto_view_agrees_with_the_reference_on_every_backend(store_url: s
         assert {p.trial_number for p in view.front} == front
         assert all(p.values == points[p.trial_number] for p in (*view.front, *view.others))
         assert [p.values[1] for p in view.front] == sorted(p.values[1] for p in view.front)  # best x first
-        assert view.n_points == len(points) and view.n_trials == 80
+        assert view.n_points == len(points)
+        assert view.n_trials == 80
         worst = tuple(np.max(np.array(rows), axis=0))
         assert view.reference == (-worst[0], worst[1], worst[2])
         assert view.hypervolume == pytest.approx(brute_volume([rows[numbers.index(n)] for n in front], worst))
@@ -253,7 +255,8 @@ def test_the_view_follows_new_and_late_trials_and_matches_a_fresh_reader(store_u
                     fresh = browser_of(fresh_reader).pareto(e)
                 finally:
                     fresh_reader.close()
-                assert grown.front == fresh.front and grown.history == fresh.history
+                assert grown.front == fresh.front
+                assert grown.history == fresh.history
                 assert grown.hypervolume == pytest.approx(fresh.hypervolume)
                 assert [p.trial_number for p in grown.front] == ([3] if round_ == 0 else [60, 3])
                 assert grown.history[0][0] == 3  # the history restarted from the late trial
@@ -293,7 +296,8 @@ def test_the_chart_holds_the_whole_front_and_a_downsample_of_the_rest(tmp_path: 
         view = browser_of(reader).pareto(e, max_points=300)
         front = nondominated(-values)
         assert {p.trial_number for p in view.front} == set(np.flatnonzero(front).tolist())
-        assert len(view.front) + len(view.others) <= 300 and view.sampled
+        assert len(view.front) + len(view.others) <= 300
+        assert view.sampled
         assert len(view.history) <= 300
     finally:
         reader.close()

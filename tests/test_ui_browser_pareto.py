@@ -40,7 +40,8 @@ def pareto_served(store_url: str) -> Iterator[tuple[Served, int]]:
 
 
 def test_the_pareto_section_renders_switches_axes_and_keeps_names_as_text(
-    pareto_served: tuple[Served, int], page: Any
+    pareto_served: tuple[Served, int],
+    page: Any,  # noqa: F811 - the fixture imported above
 ) -> None:
     server, e = pareto_served
     page.goto(f"{server.url}/experiments/{e}")

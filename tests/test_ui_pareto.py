@@ -55,8 +55,11 @@ def test_an_optuna_multi_objective_study_ends_on_the_dashboard_with_optunas_fron
         assert (chosen["x"], chosen["y"]) == ("turnover", "sharpe")
         assert [t["values"][2] for t in chosen["front"]] == sorted(t["values"][2] for t in chosen["front"])
         page = client.get(f"/experiments/{experiment}").text
-        assert 'id="pareto-chart"' in page and 'id="hypervolume-chart"' in page and 'id="pareto-pair"' in page
-        assert "sharpe ↑" in page and "max_drawdown ↓" in page
+        assert 'id="pareto-chart"' in page
+        assert 'id="hypervolume-chart"' in page
+        assert 'id="pareto-pair"' in page
+        assert "sharpe ↑" in page
+        assert "max_drawdown ↓" in page
         for number in expected:
             trial_id = next(t["trial_id"] for t in answer["front"] if t["trial_number"] == number)
             assert f'href="/trials/{trial_id}"' in page
@@ -83,7 +86,8 @@ def test_pareto_errors_answer_in_the_json_shape(tmp_path: Path) -> None:
         for path, status, words in cases:
             got = client.get(path)
             assert got.status_code == status, path
-            assert set(got.json()) == {"error", "message"} and words in got.json()["message"], path
+            assert set(got.json()) == {"error", "message"}, path
+            assert words in got.json()["message"], path
         assert 'id="pareto"' not in client.get(f"/experiments/{one}").text
         assert 'id="pareto-pair"' not in client.get(f"/experiments/{two}").text  # a pair needs no choice
 
@@ -104,5 +108,6 @@ def test_the_front_of_many_trials_is_exact_and_the_chart_stays_within_its_budget
     with TestClient(create_app(url), base_url=LOCAL) as client:
         answer = client.get(f"/api/experiments/{e}/pareto").json()
     assert {t["trial_number"] for t in answer["front"]} == set(np.flatnonzero(nondominated(-values)).tolist())
-    assert len(answer["front"]) + len(answer["others"]) <= 2_000 and answer["sampled"]
+    assert len(answer["front"]) + len(answer["others"]) <= 2_000
+    assert answer["sampled"]
     assert all(math.isfinite(v) for t in answer["others"] for v in t["values"])
