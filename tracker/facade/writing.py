@@ -47,19 +47,37 @@ class Writing(Reading):
         note: str | None = None,
         provenance: bool = True,
         data_fingerprint: str | None = None,
+        objectives: Mapping[str, str] | None = None,
     ) -> int:
         """Create an experiment and return its id. `objective` names the performance key that is
         optimised in `direction`; best values, improvement and comparisons follow them. With
         `provenance` (the default) the git commit, versions, host and user are recorded, with
-        `data_fingerprint` (see `tracker.fingerprint`; text of at most 256 characters)."""
+        `data_fingerprint` (see `tracker.fingerprint`; text of at most 256 characters).
+
+        `objectives` ({"sharpe": "maximize", "max_drawdown": "minimize"}) declares a
+        multi-objective experiment instead of `objective` and `direction`: the first entry is its
+        objective (a trial's `value`; `best_trial`, comparisons and verdicts use it alone), the
+        others are performance keys, recorded in the config's "objectives" and "directions" as
+        the Optuna integration writes them (`tracker.store.objectives`); the dashboard shows
+        their Pareto front. Raises ValidationError for a malformed mapping, or one given with
+        a config that already declares objectives."""
         from tracker.facade import provenance as origin
+        from tracker.store.objectives import declare
 
         fingerprint = check_fingerprint(data_fingerprint)
+        settings = check_mapping(config, "config", optional=True)
+        objective, direction, declared = declare(objectives, objective, direction)
+        if declared:
+            if settings is not None and ("objectives" in settings or "directions" in settings):
+                raise ValidationError(
+                    "objectives", "the config already declares objectives; give them in one place, objectives={...}"
+                )
+            settings = {**(settings or {}), **declared}
         new = NewExperiment(
             name=name,
             template=template,
             mode=mode,
-            config=check_mapping(config, "config", optional=True),
+            config=settings,
             objective=objective,
             direction=direction,
             created_at=now(),

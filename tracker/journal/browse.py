@@ -24,7 +24,9 @@ from tracker.journal.state import JournalState
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.digest import CheckFeed, Digests, TrialFeed
 from tracker.read.downloads import Download
+from tracker.read.pareto_cache import ObjectiveRow
 from tracker.store import codec
+from tracker.store.objectives import Objectives
 from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 if TYPE_CHECKING:
@@ -78,6 +80,28 @@ class JournalBrowser(Browser[JournalState]):
     def _run(self, work: Callable[[JournalState], T]) -> T:
         with self.replica.reading() as state:
             return work(state)
+
+    def _objective_rows(
+        self, state: JournalState, experiment: Experiment, objectives: Objectives, after: int
+    ) -> list[ObjectiveRow]:
+        """From the replayed state: every trial of the experiment at first, then the newest
+        entries of the id-ordered trials."""
+        if after:
+            items = [t for t in _newer(state.trials, after) if t["experiment_id"] == experiment.id]
+        else:
+            items = [state.trials[i] for i in state.by_experiment.get(experiment.id, {}).values()]
+        others = [name for name, _ in objectives[1:]]
+        out: list[ObjectiveRow] = []
+        for t in items:
+            values: tuple[float, ...] | None = None
+            first = codec.number(t["value"])
+            if t["state"] == "complete" and first is not None and math.isfinite(first):
+                performance = t["performance"]
+                rest = [codec.number(performance.get(n)) if type(performance) is dict else None for n in others]
+                if all(v is not None and math.isfinite(v) for v in rest):
+                    values = (float(first), *(float(v) for v in rest if v is not None))
+            out.append((t["id"], t["trial_number"], values))
+        return out
 
     def _artifacts(self, state: JournalState, owner: Owner) -> list[Artifact]:
         return queries.artifacts(state, owner)

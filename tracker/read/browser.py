@@ -12,17 +12,18 @@ with one digest update.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from tracker.errors import NotFoundError, ValidationError
 from tracker.read.digest import Digest, Digests, Point
 from tracker.read.downloads import Download
+from tracker.read.early import EarlyAnswers
+from tracker.read.pareto_cache import ObjectiveRow, ParetoCache, pick_pair
 from tracker.read.records import (
     EXPERIMENT_COLUMN_SORTS,
     EXPERIMENT_DIGEST_SORTS,
@@ -38,6 +39,8 @@ from tracker.read.records import (
     ExperimentView,
     History,
     Page,
+    ParetoTrial,
+    ParetoView,
     Sample,
     TrialDetail,
     TrialPageQuery,
@@ -47,8 +50,8 @@ from tracker.read.records import (
     decode_cursor,
     encode_cursor,
 )
-from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
-from tracker.ttpt.verdict import BEST_K, verdict
+from tracker.store.objectives import Objectives, objectives_of
+from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial
 
 T = TypeVar("T")
 H = TypeVar("H")
@@ -66,7 +69,10 @@ __all__ = [
     "ExperimentPageQuery",
     "ExperimentView",
     "History",
+    "ObjectiveRow",
     "Page",
+    "ParetoTrial",
+    "ParetoView",
     "Sample",
     "TTPTFilter",
     "TrialDetail",
@@ -78,47 +84,16 @@ __all__ = [
 ]
 
 
-class Browser(ABC, Generic[H]):
+class Browser(EarlyAnswers[H]):
     """The read verbs of a store, over one kind of snapshot handle `H` (a connection, a journal
     state). Safe to call from many threads. It never writes."""
 
-    answers_early = True
-    """Whether it answers before its digests are built (`warm_in_background`)."""
-
     def __init__(self) -> None:
-        self._digests = Digests()
-        self._lock = threading.Lock()
+        super().__init__()
         self._local = threading.local()
-        self._early = False
-
-    def warm_in_background(self) -> threading.Thread:
-        """Start reading the whole store into the digests in a thread of its own (the dashboard
-        does at start; at a million trials it takes seconds). Until it is done, overviews, the
-        experiments list in a column's order and trial pages without a state or TTPT filter are
-        answered at once from the store's indexes, marked `counting`
-        (`tracker.read.records.ExperimentOverview`); the other verbs wait for the digests. A
-        failed read is left to the next verb, which reads the store itself."""
-        self._early = True
-
-        def build() -> None:
-            try:
-                self._run(self._build)
-            except Exception as exc:  # noqa: BLE001 - the next verb reads again and raises it
-                logging.getLogger("tracker").warning("reading the store into the digests failed: %s", exc)
-            finally:
-                self._early = False
-
-        thread = threading.Thread(target=build, name="tracker-digests", daemon=True)
-        thread.start()
-        return thread
-
-    def _build(self, handle: H) -> None:
-        with self._lock:
-            self._sync(handle)
-
-    def _counting(self) -> bool:
-        """Whether the digests are still being built in the background (`warm_in_background`)."""
-        return self.answers_early and self._early and not self._digests.ready
+        self._paretos: dict[int, ParetoCache] = {}
+        self._paretos_of: Digests | None = None
+        self._pareto_lock = threading.Lock()
 
     # the verbs -------------------------------------------------------------------------------
 
@@ -227,19 +202,49 @@ class Browser(ABC, Generic[H]):
 
         return self._run(work)
 
+    def pareto(
+        self, experiment_id: int, x: str | None = None, y: str | None = None, max_points: int = 2_000
+    ) -> ParetoView:
+        """The experiment's Pareto front over all its objectives (`tracker.store.objectives`),
+        shown for the objectives named `x` and `y` (by default the first two), with the
+        hypervolume history (`ParetoView`). Kept per experiment and brought up to date from the
+        trials added since the last call. Raises NotFoundError; ValidationError for an
+        experiment with one objective, an objective name it does not have, or `max_points`
+        outside 10-100,000."""
+        if not 10 <= max_points <= 100_000:
+            raise ValidationError("max_points", f"must be between 10 and 100000, got {max_points}")
+
+        def work(handle: H) -> ParetoView:
+            experiment = self._experiments(handle, [experiment_id])[experiment_id]
+            objectives = objectives_of(experiment)
+            pair = pick_pair(objectives, x, y)
+            with self._lock:
+                self._update(handle)
+                digest = self._digest(experiment_id)
+                key = (digest.last_trial_id, digest.n_trials)
+                alive = set(self._digests.by_experiment) if self._paretos_of is self._digests else set()
+                self._paretos_of = self._digests
+            with self._pareto_lock:
+                for gone in set(self._paretos) - alive:  # deleted experiments, or a new journal replay
+                    del self._paretos[gone]
+                cache = self._paretos.get(experiment_id)
+                if cache is None or cache.objectives != objectives:
+                    cache = self._paretos[experiment_id] = ParetoCache(objectives)
+                if cache.key != key:
+                    cache.add(self._objective_rows(handle, experiment, objectives, cache.mark))
+                    if cache.n_seen != key[1]:  # a trial committed below the mark (PostgreSQL): read all again
+                        cache = self._paretos[experiment_id] = ParetoCache(objectives)
+                        cache.add(self._objective_rows(handle, experiment, objectives, 0))
+                    cache.key = key
+                return cache.view(experiment_id, pair, key[1], max_points)
+
+        return self._run(work)
+
     # what a backend provides -----------------------------------------------------------------
 
     @abstractmethod
     def download(self, owner: Owner, name: str) -> Download:
         """The artifact `name` of `owner`, to stream (`tracker.read.downloads`); raises NotFoundError."""
-
-    @abstractmethod
-    def _run(self, work: Callable[[H], T]) -> T:
-        """Run `work` on one consistent snapshot of the store (read-only)."""
-
-    @abstractmethod
-    def _sync(self, handle: H) -> None:
-        """Bring `self._digests` up to date (called with `self._lock` held; see `_update`)."""
 
     @abstractmethod
     def _experiment_ids(self, handle: H, query: ExperimentPageQuery, sort: str, descending: bool) -> list[int]:
@@ -258,30 +263,21 @@ class Browser(ABC, Generic[H]):
         without a cursor)."""
 
     @abstractmethod
-    def _trial_detail(self, handle: H, trial_id: int) -> tuple[Trial, Experiment, list[TTPTResult]]:
-        """The trial, its experiment and its TTPT results by id; raises NotFoundError."""
-
-    @abstractmethod
     def _ties_before(self, handle: H, trial: Trial) -> int:
         """How many complete trials of its experiment have the trial's value and a lower number."""
-
-    @abstractmethod
-    def _best_trials(self, handle: H, experiment_id: int, n: int) -> list[Trial]:
-        """The `n` best complete trials with a value, best first."""
 
     @abstractmethod
     def _trials_by_number(self, handle: H, experiment_id: int, numbers: Sequence[int]) -> list[Trial]:
         """The complete trials with a value among these trial numbers."""
 
     @abstractmethod
-    def _early_counts(self, handle: H, experiment_id: int, checks: bool = True) -> tuple[int, int, int]:
-        """(trials, TTPT checks, failed checks) of the experiment, on its indexes; without
-        `checks`, (trials, 0, 0)."""
-
-    @abstractmethod
-    def _latest_outcomes(self, handle: H, trial_ids: Sequence[int]) -> dict[int, bool]:
-        """Whether each trial's latest check passed (`tracker.ttpt.verdict.latest_check`); the
-        unchecked trials left out."""
+    def _objective_rows(
+        self, handle: H, experiment: Experiment, objectives: Objectives, after: int
+    ) -> list[ObjectiveRow]:
+        """One row per trial of the experiment with an id above `after`, any state: its id,
+        number and its value of each objective (the trial's `value` for the first, its
+        performance's number under the name for the others), or None when it is not complete or
+        some value is missing or not finite."""
 
     @abstractmethod
     def _artifacts(self, handle: H, owner: Owner) -> list[Artifact]:
@@ -354,42 +350,11 @@ class Browser(ABC, Generic[H]):
             rank = 1 + digest.better_than(trial.value) + ties if ranked and trial.value is not None else None
             return TrialDetail(trial, experiment, tuple(results), rank, digest.n_ranked)
 
-    def _early_overview(self, handle: H, e: Experiment) -> ExperimentOverview:
-        """The overview from the store's indexes, before the digests are built: exact, but for
-        what needs every trial (left out, see `ExperimentOverview`)."""
-        best = self._best_trials(handle, e.id, BEST_K)
-        return _early(e, self._early_counts(handle, e.id), best, self._latest_outcomes(handle, [t.id for t in best]))
-
-    def _early_best(self, handle: H, trial_id: int) -> TrialDetail:
-        """The best trial of an early overview: rank 1, of a number of ranked trials not known yet."""
-        trial, experiment, results = self._trial_detail(handle, trial_id)
-        return TrialDetail(trial, experiment, tuple(results), 1, None)
-
     def _digest(self, experiment_id: int) -> Digest:
         digest = self._digests.by_experiment.get(experiment_id)
         if digest is None:
             raise NotFoundError(f"experiment {experiment_id} does not exist")
         return digest
-
-
-def _early(
-    e: Experiment, counts: tuple[int, int, int], best: list[Trial], outcomes: dict[int, bool]
-) -> ExperimentOverview:
-    n_trials, checks, failed = counts
-    return ExperimentOverview(
-        experiment=e,
-        n_trials=n_trials,
-        n_by_state={},
-        best_value=best[0].value if best else None,
-        best_trial_id=best[0].id if best else None,
-        ttpt_total=checks,
-        ttpt_failed=failed,
-        ttpt_checked_trials=None,
-        verdict=verdict([outcomes.get(t.id) for t in best], None, checks, failed),
-        improvement=None,
-        version=(0, 0),
-        counting=True,
-    )
 
 
 def _history(experiment_id: int, objective: str, digest: Digest, max_points: int) -> History:

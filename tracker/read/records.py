@@ -273,4 +273,43 @@ class TrialView:
     step_metrics: tuple[StepMetric, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ParetoTrial:
+    """A trial on the Pareto chart: its value of every objective, in the experiment's order."""
+
+    trial_id: int
+    trial_number: int
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParetoView:
+    """An experiment's Pareto front over all its objectives (`tracker.read.pareto`), shown for
+    the pair of objectives `x` and `y` (indices into `objectives`).
+
+    `front` holds every complete trial no other dominates (best `x` first); `others` at most
+    `max_points` - len(front) of the rest, drawn evenly by trial number (`sampled` says whether
+    some were left out). `reference` is the point the hypervolumes are measured from: the worst
+    value of each objective among the `n_points` complete trials with a finite value for every
+    objective. `history` is (trial number, hypervolume of the front of the trials up to it) at
+    each change, at most `max_points` of them, the first and last kept (`history_sampled`)."""
+
+    experiment_id: int
+    objectives: tuple[tuple[str, str], ...]
+    x: int
+    y: int
+    n_trials: int
+    n_points: int
+    front: tuple[ParetoTrial, ...]
+    others: tuple[ParetoTrial, ...]
+    sampled: bool
+    reference: tuple[float, ...] | None
+    hypervolume: float | None
+    history: tuple[tuple[int, float], ...]
+    history_sampled: bool
+    max_points: int
+    version: tuple[int, int]
+    """(highest trial id, trials) of the experiment when it was computed."""
+
+
 __all__ = ["Download"]

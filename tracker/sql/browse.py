@@ -19,12 +19,14 @@ from sqlalchemy import ColumnElement, Connection, Select, String, and_, case, fu
 from tracker.errors import NotFoundError
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery, decode_cursor
 from tracker.read.downloads import Download
+from tracker.read.pareto_cache import ObjectiveRow
 from tracker.sql import browse_metric
 from tracker.sql.browse_feed import DigestFeed, json_leaf
 from tracker.sql.models import MYSQL_DIALECTS, experiment_tags, experiments, trials, ttpt_results
 from tracker.sql.queries import latest_ttpt_id
 from tracker.sql.rows import EXPERIMENT_COLUMNS, TRIAL_COLUMNS, TTPT_COLUMNS, RecordReader
 from tracker.sql.unit_of_work import UnitOfWork
+from tracker.store.objectives import Objectives
 from tracker.store.records import Artifact, Experiment, Owner, StepMetric, Trial, TTPTResult
 
 T = TypeVar("T")
@@ -40,6 +42,13 @@ class SqlBrowser(Browser[Connection]):
 
     def _run(self, work: Callable[[Connection], T]) -> T:
         return self.uow.read(work)
+
+    def _objective_rows(
+        self, conn: Connection, experiment: Experiment, objectives: Objectives, after: int
+    ) -> list[ObjectiveRow]:
+        from tracker.sql.browse_pareto import objective_rows
+
+        return objective_rows(conn, experiment.id, objectives, after)
 
     def _artifacts(self, conn: Connection, owner: Owner) -> list[Artifact]:
         from tracker.sql.attachments import list_artifacts

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from tracker.errors import NotFoundError, StoreError, TrackerError, ValidationError
 from tracker.store.records import OwnerKind
-from tracker.ui import download, pages, params, payloads
+from tracker.ui import download, pages, params, pareto, payloads
 from tracker.ui.dashboard import Dashboard
 from tracker.ui.pages import compare_ids, experiment_id, root, trial_id, trial_query
 from tracker.ui.render import code_css, render
@@ -51,6 +51,9 @@ API: dict[str, Build] = {
     ),
     "/api/experiments/{experiment_id:int}/history": lambda d, r: payloads.history(
         d.browser, experiment_id(r), params.int_param(r.query_params, "max_points", HISTORY_POINTS)
+    ),
+    "/api/experiments/{experiment_id:int}/pareto": lambda d, r: pareto.pareto(
+        d.browser, experiment_id(r), r.query_params
     ),
     "/api/experiments/{experiment_id:int}/sample": lambda d, r: payloads.sample_of(d.browser, experiment_id(r)),
     "/api/experiments/{experiment_id:int}/importance": lambda d, r: d.importance(experiment_id(r)),
@@ -117,6 +120,7 @@ def _endpoints() -> dict[str, Any]:
             "/api/experiments/{id}/artifacts/{name}",
             "/api/experiments/{id}/trials?offset=&limit=&sort=&order=&state=&ttpt=&after=",
             "/api/experiments/{id}/history?max_points=",
+            "/api/experiments/{id}/pareto?x=&y=&max_points=",
             "/api/experiments/{id}/sample",
             "/api/experiments/{id}/importance",
             "/api/experiments/{id}/overfitting",

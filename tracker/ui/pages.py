@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tracker.errors import ValidationError
 from tracker.read.browser import TrialPageQuery
-from tracker.ui import params, payloads
+from tracker.ui import params, pareto, payloads
 from tracker.ui.dashboard import Dashboard
 from tracker.ui.render import render
 
@@ -50,8 +50,14 @@ def experiment_page(d: Dashboard, request: Request) -> Response:
     view = payloads.experiment_view(d.browser, eid, query, root(request))
     d.with_overfitting(view["experiment"])
     states = request.query_params.getlist("state")
+    front = None
+    if len(view["experiment"]["objectives"]) > 1:
+        front = pareto.pareto(d.browser, eid, request.query_params)
     return HTMLResponse(
-        render("experiment.html", **d.context(request, e=view["experiment"], table=view["trials"], states=states))
+        render(
+            "experiment.html",
+            **d.context(request, e=view["experiment"], table=view["trials"], states=states, pareto=front),
+        )
     )
 
 

@@ -29,7 +29,7 @@ from tracker.read.browser import (
 )
 from tracker.reports.analysis import flat, identity
 from tracker.store.records import Artifact, Experiment, Trial, TTPTResult, stored_fields
-from tracker.ui import artifacts, checks, params, steps
+from tracker.ui import artifacts, checks, params, pareto, steps
 
 if TYPE_CHECKING:
     pass
@@ -143,6 +143,7 @@ def experiment_view(browser: Browser[Any], experiment_id: int, query: TrialPageQ
         "note": e.note,
         "provenance": e.provenance,
         "artifacts": artifact_list(view.artifacts, root),
+        "objectives": pareto.objectives(e),
     }
     return {"experiment": answer, "trials": trial_page(view.trials, query, e)}
 

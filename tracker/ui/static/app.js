@@ -236,6 +236,48 @@
       if (Object.keys(t.step_metrics).length > keys.length) { say(el.appendChild(document.createElement("div")), "The first 12 keys are shown; the API serves them all."); }
     },
 
+    // The front over all objectives, shown for the chosen pair: others grey, the front in blue
+    // (connected for 2 objectives, where it is a staircase). Axes say which way is better.
+    pareto: function (el, p) {
+      if (!p.n_points) { return say(el, "No complete trial has a number for every objective yet."); }
+      var xi = p.objectives.findIndex(function (o) { return o.name === p.x; });
+      var yi = p.objectives.findIndex(function (o) { return o.name === p.y; });
+      function axis(i) {
+        var o = p.objectives[i];
+        return { title: { text: plain(o.name) + (o.direction === "maximize" ? " ↑" : " ↓") } };
+      }
+      var hover = "trial %{text}<br>" + plain(p.x) + " %{x}<br>" + plain(p.y) + " %{y}<extra></extra>";
+      function trace(points, name, color, lines) {
+        return {
+          type: "scatter", mode: lines ? "lines+markers" : "markers", name: name,
+          x: points.map(function (t) { return t.values[xi]; }), y: points.map(function (t) { return t.values[yi]; }),
+          text: points.map(function (t) { return t.trial_number; }),
+          customdata: points.map(function (t) { return t.trial_id; }),
+          marker: { color: color, size: lines ? 8 : 5, opacity: lines ? 1 : 0.5 },
+          line: { color: color, shape: "hv", width: 1.5 }, hovertemplate: hover,
+        };
+      }
+      var two = p.objectives.length === 2;
+      var front = p.front.slice().sort(function (a, b) { return a.values[xi] - b.values[xi]; });
+      var title = "Pareto front: " + p.front.length.toLocaleString() + " of " + p.n_points.toLocaleString() + " trials" +
+        (p.sampled ? " (others downsampled to " + p.others.length.toLocaleString() + ")" : "");
+      Plotly.react(el, [trace(p.others, "trial", GREY, false), trace(front, two ? "front" : "front (all objectives)", BLUE, two)],
+        layout(title, { xaxis: axis(xi), yaxis: axis(yi) }), config);
+      openTrial(el);
+    },
+
+    // The hypervolume of the front of the trials up to each trial number, as a step line.
+    hypervolume: function (el, p) {
+      if (!p.history.length) { return say(el, "No hypervolume yet: no complete trial has every objective."); }
+      var xs = p.history.map(function (h) { return h[0]; }), ys = p.history.map(function (h) { return h[1]; });
+      Plotly.react(el, [{
+        type: "scatter", mode: "lines+markers", name: "hypervolume", x: xs, y: ys,
+        line: { shape: "hv", color: BLUE, width: 2 }, marker: { size: 5, color: BLUE },
+        hovertemplate: "trial %{x}<br>hypervolume %{y}<extra></extra>",
+      }], layout("Hypervolume history (from the worst value of each objective)" + (p.history_sampled ? ", downsampled" : ""),
+        { xaxis: trialAxis(xs[xs.length - 1]), yaxis: { title: { text: "hypervolume" } } }), config);
+    },
+
     // Running best, overlaid: as recorded, or each curve divided by its own final best, so an
     // honest study is not flattened under a leaky one's scale.
     compare: function (el, data) {
@@ -317,6 +359,20 @@
       draw(chart, false);
     });
   });
+
+  // The Pareto chart's pair of objectives (3 or more): picking the other axis's objective swaps them.
+  var pair = document.getElementById("pareto-pair");
+  if (pair) {
+    var chosen = { x: pair.elements.x.value, y: pair.elements.y.value };
+    pair.addEventListener("change", function (event) {
+      var axis = event.target.name, other = axis === "x" ? "y" : "x";
+      if (pair.elements[axis].value === pair.elements[other].value) { pair.elements[other].value = chosen[axis]; }
+      chosen = { x: pair.elements.x.value, y: pair.elements.y.value };
+      var chart = document.getElementById("pareto-chart");
+      chart.dataset.src = pair.dataset.src + "?x=" + encodeURIComponent(chosen.x) + "&y=" + encodeURIComponent(chosen.y);
+      draw(chart, false);
+    });
+  }
 
   drawAll("[data-chart]", false);
   var box = document.getElementById("experiment");
