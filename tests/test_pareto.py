@@ -301,3 +301,36 @@ def test_the_chart_holds_the_whole_front_and_a_downsample_of_the_rest(tmp_path: 
         assert len(view.history) <= 300
     finally:
         reader.close()
+
+
+def test_pareto_front_and_the_cli_list_the_front_by_name(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    names = ["sharpe", "max_drawdown", "turnover"]
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    with ExperimentTracker(url) as t:
+        e, items = seed(t)
+        found = t.pareto_front(e)
+        single = t.create_experiment("one", "T", "m")
+        with pytest.raises(ValidationError, match="declare them"):
+            t.pareto_front(single)
+    points = reference_points(items, names)
+    numbers = sorted(points)
+    keep = brute_front([(-points[n][0], points[n][1], points[n][2]) for n in numbers])
+    front = [n for n, kept in zip(numbers, keep, strict=True) if kept]
+    assert found["objectives"] == [
+        {"name": "sharpe", "direction": "maximize"},
+        {"name": "max_drawdown", "direction": "minimize"},
+        {"name": "turnover", "direction": "minimize"},
+    ]
+    assert sorted(row["trial_number"] for row in found["front"]) == front
+    assert all(tuple(row[n] for n in names) == points[row["trial_number"]] for row in found["front"])
+    assert found["n_points"] == len(points)
+    cli = [sys.executable, "-m", "tracker.cli", "--url", url, "trials", "pareto", "mo", "--format", "json"]
+    listed = subprocess.run(cli, capture_output=True, text=True, check=True)
+    assert json.loads(listed.stdout) == found["front"]
+    refused = subprocess.run([*cli[:-3], "one"], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "a Pareto front needs two or more" in refused.stderr

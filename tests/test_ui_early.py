@@ -166,3 +166,18 @@ def test_the_dashboard_shows_a_page_while_it_counts_and_says_so(tmp_path: Any) -
         again = client.get(f"/experiments/{ids['up']}")
     assert "still reading the store" not in again.text
     assert "overfitting: counting" not in again.text
+
+
+def test_the_background_pass_also_computes_the_pareto_views(store_url: str) -> None:
+    with ExperimentTracker(store_url) as t:
+        two = t.create_experiment("two", "Momentum", "tpe", objectives={"sharpe": "maximize", "turnover": "minimize"})
+        t.log_trials(
+            two,
+            [{"trial_number": n, "params": {}, "performance": {"sharpe": n % 7, "turnover": n % 5}} for n in range(30)],
+        )
+        one = t.create_experiment("one", "Momentum", "tpe")
+        t.log_trials(one, [{"trial_number": 0, "params": {}, "performance": {"sharpe": 1.0}}])
+    browser = browser_of(open_reader(store_url))
+    browser.warm_in_background().join(60)
+    assert set(browser._paretos) == {two}  # computed before anyone asked; none for one objective
+    assert browser.pareto(two) == browser_of(open_reader(store_url)).pareto(two)

@@ -128,6 +128,26 @@ def trials_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+@command(
+    "trials pareto",
+    "the Pareto front of a multi-objective experiment: its trials no other beats on every objective",
+    arg("experiment", help=EXPERIMENT),
+)
+def trials_pareto(args: argparse.Namespace) -> int:
+    with open_tracker(args) as tracker:
+        [experiment_id] = experiment_ids(args, tracker, [args.experiment])
+        found = tracker.pareto_front(experiment_id)
+    arrows = {"maximize": "↑", "minimize": "↓"}
+    columns = [field("trial_id", "id"), field("trial_number", "number")]
+    columns += [field(o["name"], f"{o['name']} {arrows[o['direction']]}") for o in found["objectives"]]
+    title = (
+        f"Pareto front of experiment {experiment_id}: {len(found['front'])} of {found['n_points']} complete trials, "
+        f"hypervolume {found['hypervolume']}"
+    )
+    emit(found["front"], columns, args.format, title)
+    return 0
+
+
 @command("compare", "compare experiments", arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS))
 def compare(args: argparse.Namespace) -> int:
     with open_tracker(args) as tracker:

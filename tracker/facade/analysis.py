@@ -158,3 +158,26 @@ class Analysis(Core):
             tags=check_tag_filter(tags),
             strategy_code=check_bool(strategy_code, "strategy_code"),
         )
+
+    def pareto_front(self, experiment_id: int) -> dict[str, Any]:
+        """The Pareto front of a multi-objective experiment over all its objectives
+        (docs/ui.md#pareto-front): `objectives` ([{"name", "direction"}], the experiment's order),
+        `front` (one dict per trial no other complete trial dominates: `trial_id`,
+        `trial_number` and its value of each objective by name, best first objective first),
+        `n_points` (complete trials with a finite value for every objective), `reference` and
+        `hypervolume` (by objective name). Raises NotFoundError; ValidationError for an
+        experiment with one objective, saying how to declare more."""
+        from tracker.stores import browser_of
+
+        view = browser_of(self._repo).pareto(check_id(experiment_id, "experiment_id"))
+        names = [name for name, _ in view.objectives]
+        return {
+            "objectives": [{"name": name, "direction": direction} for name, direction in view.objectives],
+            "front": [
+                {"trial_id": t.trial_id, "trial_number": t.trial_number, **dict(zip(names, t.values, strict=True))}
+                for t in view.front
+            ],
+            "n_points": view.n_points,
+            "reference": None if view.reference is None else dict(zip(names, view.reference, strict=True)),
+            "hypervolume": view.hypervolume,
+        }

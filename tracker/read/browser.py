@@ -12,6 +12,7 @@ with one digest update.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
@@ -19,7 +20,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from tracker.errors import NotFoundError, ValidationError
+from tracker.errors import NotFoundError, TrackerError, ValidationError
 from tracker.read.digest import Digest, Digests, Point
 from tracker.read.downloads import Download
 from tracker.read.early import EarlyAnswers
@@ -239,6 +240,15 @@ class Browser(EarlyAnswers[H]):
                 return cache.view(experiment_id, pair, key[1], max_points)
 
         return self._run(work)
+
+    def _after_build(self) -> None:
+        """Compute the Pareto view of each multi-objective experiment, so that the first one
+        asked for is answered from memory too."""
+        found = self._run(lambda handle: self._experiments(handle, list(self._digests.by_experiment)))
+        for experiment in found.values():
+            if len(objectives_of(experiment)) > 1:
+                with contextlib.suppress(TrackerError):  # deleted meanwhile: nothing to keep
+                    self.pareto(experiment.id)
 
     # what a backend provides -----------------------------------------------------------------
 

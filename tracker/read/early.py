@@ -37,7 +37,8 @@ class EarlyAnswers(ABC, Generic[H]):
         experiments list in a column's order and trial pages without a state or TTPT filter are
         answered at once from the store's indexes, marked `counting`
         (`tracker.read.records.ExperimentOverview`); the other verbs wait for the digests. A
-        failed read is left to the next verb, which reads the store itself."""
+        failed read is left to the next verb, which reads the store itself. Then, still in that
+        thread, `_after_build` (the browser's Pareto views)."""
         self._early = True
 
         def build() -> None:
@@ -45,12 +46,20 @@ class EarlyAnswers(ABC, Generic[H]):
                 self._run(self._build)
             except Exception as exc:  # noqa: BLE001 - the next verb reads again and raises it
                 logging.getLogger("tracker").warning("reading the store into the digests failed: %s", exc)
+                return
             finally:
                 self._early = False
+            try:
+                self._after_build()
+            except Exception as exc:  # noqa: BLE001 - a view asked for later computes it again
+                logging.getLogger("tracker").warning("computing views in the background failed: %s", exc)
 
         thread = threading.Thread(target=build, name="tracker-digests", daemon=True)
         thread.start()
         return thread
+
+    def _after_build(self) -> None:
+        """What else to compute in the background once the digests are built (nothing here)."""
 
     def _build(self, handle: H) -> None:
         with self._lock:
