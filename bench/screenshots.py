@@ -30,8 +30,8 @@ FLAGS = [
     "--disable-sync",
 ]
 BOUND_MS = 30_000
-HONEST, LEAKY = 1, 2
-"""The demo's experiment ids."""
+HONEST, LEAKY, PARETO = 1, 2, 3
+"""The demo's experiment ids, and the two-objective copy of the honest one made here."""
 MONTH = 21
 """Trading days per step of the per-month metrics."""
 
@@ -89,6 +89,20 @@ def annotate(store: str) -> int | None:
         honest = code.replace(".shift(-1)", ".shift(1)").replace("Too good: momentum plus a peek at", "Honest:")
         last = max(r["trial_number"] for r in t.get_trials(LEAKY))
         t.log_trial(LEAKY, last + 1, params, {"sharpe": 0.4}, strategy_code=honest, generation_method="llm-fix")
+        # The honest study's trials again, judged on two objectives: the Pareto front.
+        both = t.create_experiment(
+            "honest: sharpe and drawdown",
+            "Momentum",
+            "tpe",
+            objectives={"sharpe": "maximize", "max_drawdown": "maximize"},  # drawdowns are negative
+        )
+        t.log_trials(
+            both,
+            [
+                {"trial_number": r["trial_number"], "params": r["params"], "performance": r["performance"]}
+                for r in t.get_trials(HONEST, states=["complete"])
+            ],
+        )
         return last + 1
     return None
 
@@ -134,6 +148,11 @@ def main() -> int:
                     first_screen = name in ("ui-experiment-first-screen.png", "ui-trial-diff.png")
                     page.screenshot(path=str(IMAGES / name), full_page=not first_screen)
                     print(f"wrote docs/images/{name}")
+                page.goto(f"{address}/experiments/{PARETO}")
+                page.wait_for_selector("#pareto-chart[data-drawn]", timeout=BOUND_MS)
+                page.mouse.move(5, 5)
+                page.locator("#pareto").screenshot(path=str(IMAGES / "ui-pareto.png"))
+                print("wrote docs/images/ui-pareto.png")
                 page.set_viewport_size({"width": 1400, "height": 2200})
                 page.goto(f"{address}/experiments/{LEAKY}")
                 page.wait_for_selector("[data-chart]:not([data-drawn])", state="detached", timeout=BOUND_MS)

@@ -66,3 +66,30 @@ def test_the_pareto_section_renders_switches_axes_and_keeps_names_as_text(
     assert page.locator("svg a[href]").count() == 0
     assert page.locator("svg b, svg tspan[style*='bold']").count() == 0
     assert page.locator("a[href^='https://evil']").count() == 0
+
+
+def test_the_two_objective_staircase_turns_at_the_dominated_corners(
+    store_url: str,
+    page: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Front (1, 3), (2, 2), (3, 1): maximising x and y, the region the front dominates lies below
+    and left, so from (1, 3) the boundary goes down to 2 first ("vh"); minimising x, right first."""
+    points = [(1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (0.5, 0.5)]
+    with ExperimentTracker(store_url) as t:
+        ids = {}
+        for direction in ("maximize", "minimize"):
+            e = t.create_experiment(direction, "T", "m", objectives={"a": direction, "b": direction})
+            t.log_trials(
+                e,
+                [{"trial_number": n, "params": {}, "performance": {"a": a, "b": b}} for n, (a, b) in enumerate(points)],
+            )
+            ids[direction] = e
+    server = Served(create_app(store_url))
+    try:
+        for direction, shape in (("maximize", "vh"), ("minimize", "hv")):
+            page.goto(f"{server.url}/experiments/{ids[direction]}")
+            wait_drawn(page, "pareto-chart")
+            drawn = page.evaluate("() => document.getElementById('pareto-chart').data[1].line.shape")
+            assert drawn == shape, direction
+    finally:
+        server.stop()

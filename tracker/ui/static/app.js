@@ -254,7 +254,10 @@
           text: points.map(function (t) { return t.trial_number; }),
           customdata: points.map(function (t) { return t.trial_id; }),
           marker: { color: color, size: lines ? 8 : 5, opacity: lines ? 1 : 0.5 },
-          line: { color: color, shape: "hv", width: 1.5 }, hovertemplate: hover,
+          // The staircase bounds the region the front dominates: by x ascending, it turns at the
+          // inner corners, first along x when x is minimised, first along y when maximised.
+          line: { color: color, shape: p.objectives[xi].direction === "maximize" ? "vh" : "hv", width: 1.5 },
+          hovertemplate: hover,
         };
       }
       var two = p.objectives.length === 2;
