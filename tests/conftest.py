@@ -4,7 +4,8 @@ tests need TRACKER_TEST_POSTGRES_URL and MariaDB tests TRACKER_TEST_MYSQL_URL; w
 skip and say why, unless TRACKER_REQUIRE_POSTGRES=1 or TRACKER_REQUIRE_MYSQL=1 (both set by CI),
 which turn every such skip into a failure. PgBouncer tests use TRACKER_TEST_PGBOUNCER_URL (a
 PgBouncer in transaction mode in front of that PostgreSQL), or start their own PgBouncer when it is
-unset and pgbouncer is installed; TRACKER_REQUIRE_PGBOUNCER=1 turns their skips into failures."""
+unset and pgbouncer is installed; TRACKER_REQUIRE_PGBOUNCER=1 turns their skips into failures.
+TRACKER_REQUIRE_ALL=1 (set by CI) turns any skip into a failure."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -35,6 +37,9 @@ SERVER_BACKENDS = ("postgresql", "mysql")
 _skipped_postgres: list[str] = []
 _skipped_mysql: list[str] = []
 _skipped_pgbouncer: list[str] = []
+_skipped_any: list[str] = []
+REQUIRE_ALL_ENV = "TRACKER_REQUIRE_ALL"
+"""Set by CI: any skipped test fails the run (the browser, root-only and server tests included)."""
 
 
 def postgres_base_url() -> str:
@@ -240,6 +245,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skipped_mysql.append(report.nodeid)
     if report.skipped and "pgbouncer" in report.nodeid.lower():
         _skipped_pgbouncer.append(report.nodeid)
+    if report.skipped:
+        _skipped_any.append(report.nodeid)
 
 
 def _required_but_skipped() -> list[tuple[str, str, list[str]]]:
@@ -247,6 +254,7 @@ def _required_but_skipped() -> list[tuple[str, str, list[str]]]:
         ("PostgreSQL", REQUIRE_ENV, _skipped_postgres),
         ("MariaDB", REQUIRE_MYSQL_ENV, _skipped_mysql),
         ("PgBouncer", REQUIRE_PGBOUNCER_ENV, _skipped_pgbouncer),
+        ("any", REQUIRE_ALL_ENV, _skipped_any),
     ]
     return [(name, env, skipped) for name, env, skipped in found if os.environ.get(env) == "1" and skipped]
 
@@ -259,3 +267,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, env, skipped in _required_but_skipped():
         terminalreporter.write_line(f"FAILED: {len(skipped)} {name} test(s) skipped although {env}=1", red=True)
+
+
+@pytest.fixture(scope="session")
+def cluster_executor() -> Iterator[Any]:
+    """The executor of a real Dask LocalCluster of 2 single-threaded worker processes, shared by
+    the tests that run work on a cluster."""
+    import distributed
+
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client.get_executor()

@@ -8,11 +8,12 @@ import math
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import distributed
 import pytest
 
 from bench.catalogue import HONEST, LEAKS, Case, ma_crossover, prices
@@ -21,18 +22,7 @@ from tracker import ExperimentTracker, ValidationError
 from tracker.ttpt import LookaheadMonitor, LookaheadOptions, check_lookahead
 from tracker.ttpt._executor import IN_FLIGHT
 
-distributed = pytest.importorskip("distributed")
 MARKER_ENV = "TRACKER_TEST_DIE_ONCE"
-
-
-@pytest.fixture(scope="module")
-def cluster_executor() -> Iterator[Any]:
-    """The executor of a LocalCluster of 2 single-threaded worker processes."""
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client.get_executor()
 
 
 def outcome(case: Case, **options: Any) -> Any:

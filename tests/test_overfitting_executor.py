@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,6 @@ from tracker import ExperimentTracker, ValidationError
 from tracker.reports import family as family_module
 from tracker.reports import overfitting as stats
 from tracker.reports.parallel import IN_FLIGHT
-
-distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="module")
-def cluster_executor() -> Iterator[Any]:
-    """The executor of a LocalCluster of 2 single-threaded worker processes."""
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client.get_executor()
 
 
 @pytest.fixture
