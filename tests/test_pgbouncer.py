@@ -271,3 +271,21 @@ class TestThePoolerOption:
         with pytest.raises(ValidationError, match="PostgreSQL URLs only"):
             ExperimentTracker(f"sqlite:///{tmp_path / 'a.db'}?pooler=transaction")
         assert not (tmp_path / "a.db").exists()
+
+
+def test_a_prepared_statement_error_says_to_name_the_pooler_in_the_url(pg_url: str) -> None:
+    """The error a transaction pooler causes when the URL does not say `?pooler=transaction` (a
+    real one from the server: a prepared statement this connection does not have) tells how to
+    fix it, with a URL that opens the store."""
+    from tracker.errors import StoreError
+
+    with ExperimentTracker(pg_url) as t:
+        repository: Any = t._repo
+        with pytest.raises(StoreError) as raised:
+            repository.uow.read(lambda conn: conn.exec_driver_sql("EXECUTE _pg3_0"))
+    message = str(raised.value)
+    assert 'prepared statement "_pg3_0" does not exist' in message
+    suggested = message.rsplit("Say so in the URL: ", 1)[1]
+    assert suggested.endswith("pooler=transaction")
+    with ExperimentTracker(suggested) as t:  # the URL it gives works as it is
+        assert t.list_experiments() == []

@@ -101,6 +101,13 @@ def translate(exc: SQLAlchemyError, location: StoreLocation) -> StoreError:
         return ReadOnlyStoreError(f"the disk holding {where} is full: {detail}")
     if "file is not a database" in lowered or "malformed" in lowered:
         return CorruptStoreError(f"{where} is not a usable SQLite database: {detail}")
+    if "prepared statement" in lowered and location.backend == "postgresql" and "pooler=" not in location.url:
+        pooled = where + ("&" if "?" in where else "?") + "pooler=transaction"
+        return StoreError(
+            f"database error on {where}: {detail}. tracker prepares no statement itself: the driver does "
+            "once a statement has run 5 times, and a transaction pooler (PgBouncer in transaction mode) "
+            f"runs the next transaction on another server connection. Say so in the URL: {pooled}"
+        )
     if "unable to open database" in lowered:
         return StoreConnectionError(f"cannot open the SQLite file behind {where}: {detail}")
     return StoreError(f"database error on {where}: {detail}")
