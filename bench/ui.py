@@ -259,6 +259,7 @@ def measure_tracker(store: Path, big_id: int) -> dict[str, Any]:
     try:
         while json.loads(server.get(f"/api/experiments/{big_id}")[1])["counting"]:
             time.sleep(0.05)  # the views below are timed once the digests are built
+        server.get(f"/api/experiments/{big_id}/pareto")  # and once the background pass computed the front
         body = server.get(f"/api/experiments/{big_id}/trials?sort=trial_number&limit=1")[1]
         middle = json.loads(body)["items"][0]["id"] + json.loads(body)["total"] // 2
         views = {

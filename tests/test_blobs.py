@@ -4,6 +4,7 @@ more, on every backend, and a journal's content names are data, never paths."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select
@@ -139,3 +140,25 @@ def test_a_journal_line_whose_sha256_is_not_a_content_name_is_a_corrupt_line(
     assert main(["--url", str(path), "artifacts", "get", "experiment", "1", "x", "-o", str(tmp_path / "out")]) != 0
     assert "line 4: damaged journal record" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_only_writers_keep_a_large_sqlite_page_cache(tmp_path: Path) -> None:
+    """A writer's connections cache up to CACHE_KIB of pages (index inserts stay in memory); a
+    reader's keep SQLite's default, so that ten dashboard clients streaming a 100 MiB artifact
+    each through its own connection do not keep most of it in memory (bench/ui.py's RSS row)."""
+    from sqlalchemy import text
+
+    from tracker.sql.engine import CACHE_KIB
+    from tracker.stores import open_reader
+
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    with ExperimentTracker(url) as t:
+        repository: Any = t._repo
+        writer = repository.uow.read(lambda conn: conn.execute(text("PRAGMA cache_size")).scalar_one())
+    reader: Any = open_reader(url)
+    try:
+        read = reader.uow.read(lambda conn: conn.execute(text("PRAGMA cache_size")).scalar_one())
+    finally:
+        reader.close()
+    assert writer == -CACHE_KIB
+    assert read == -2000  # SQLite's default: 2,000 KiB

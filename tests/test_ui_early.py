@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from tracker import ExperimentTracker
@@ -20,6 +21,8 @@ from tracker.journal.browse import JournalBrowser
 from tracker.read.browser import Browser, ExperimentPageQuery, TrialPageQuery
 from tracker.stores import browser_of, open_reader
 from tracker.ui import create_app
+
+pytestmark = pytest.mark.early_answers
 
 
 def seed(url: str) -> dict[str, int]:
@@ -181,3 +184,32 @@ def test_the_background_pass_also_computes_the_pareto_views(store_url: str) -> N
     browser.warm_in_background().join(60)
     assert set(browser._paretos) == {two}  # computed before anyone asked; none for one objective
     assert browser.pareto(two) == browser_of(open_reader(store_url)).pareto(two)
+
+
+def test_the_page_does_not_wait_for_a_pareto_front_being_computed(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with ExperimentTracker(url) as t:
+        two = t.create_experiment("two", "Momentum", "tpe", objectives={"sharpe": "maximize", "turnover": "minimize"})
+        rows = [
+            {"trial_number": n, "params": {}, "performance": {"sharpe": n % 7, "turnover": n % 5}} for n in range(30)
+        ]
+        t.log_trials(two, rows)
+    app = create_app(url)
+    browser = app.app.state.dashboard.browser
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        answers: list[Any] = []
+        with browser._pareto_lock:  # a front being computed, by the background pass or a chart
+            asking = threading.Thread(target=lambda: answers.append(client.get(f"/experiments/{two}")))
+            asking.start()
+            asking.join(30)
+            assert answers, "the page waited for the front"
+        pending = answers[0]
+        computed = client.get(f"/api/experiments/{two}/pareto").json()
+        ready = client.get(f"/experiments/{two}")
+    assert pending.status_code == 200
+    assert "being computed in the background" in pending.text
+    assert 'id="pareto-chart"' in pending.text
+    assert 'id="pareto-table"' not in pending.text
+    assert computed["front"]
+    assert 'id="pareto-table"' in ready.text
+    assert "being computed in the background" not in ready.text

@@ -241,6 +241,17 @@ class Browser(EarlyAnswers[H]):
 
         return self._run(work)
 
+    def pareto_ready(self, experiment_id: int) -> bool:
+        """Whether `pareto` would answer at once: the experiment's trials were read for it before
+        (only those added since are read then), and neither the digests nor another Pareto view
+        are being computed."""
+        if self._counting() or not self._pareto_lock.acquire(blocking=False):
+            return False
+        try:
+            return experiment_id in self._paretos
+        finally:
+            self._pareto_lock.release()
+
     def _after_build(self) -> None:
         """Compute the Pareto view of each multi-objective experiment, so that the first one
         asked for is answered from memory too."""

@@ -108,7 +108,7 @@ def make_engine(location: StoreLocation, synchronous: Synchronous, *, read_only:
             f"cannot use the database URL {location.safe_url}: {mask_password(str(exc))}"
         ) from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, synchronous)
+        _configure_sqlite(engine, synchronous, CACHE_KIB if not read_only else None)
         if read_only:
             event.listen(engine, "connect", _query_only)
     elif engine.dialect.name in MYSQL_DIALECTS:
@@ -216,12 +216,14 @@ def _read_only_transactions(dbapi_conn: Any, _record: Any) -> None:
 
 
 CACHE_KIB = 65_536
-"""SQLite's page cache per connection, at most (it grows as used): a batch's index inserts
-(trials, trial_performance) then land on pages still in memory; with the default 2 MiB they are
-read again from the file once a store passes about 100,000 trials."""
+"""SQLite's page cache per writable connection, at most (it grows as used): a batch's index
+inserts (trials, trial_performance) then land on pages still in memory; with the default 2 MiB
+they are read again from the file once a store passes about 100,000 trials. Read-only engines
+(the dashboard's) keep the default: each of its connections streaming an artifact would
+otherwise keep up to this much of it."""
 
 
-def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
+def _configure_sqlite(engine: Engine, synchronous: Synchronous, cache_kib: int | None) -> None:
     pragma = {"off": "OFF", "normal": "NORMAL", "full": "FULL"}[synchronous]
 
     @event.listens_for(engine, "connect")
@@ -231,7 +233,8 @@ def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA synchronous = {pragma}")
-        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        if cache_kib is not None:
+            cursor.execute(f"PRAGMA cache_size = -{cache_kib}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -50,9 +50,11 @@ def experiment_page(d: Dashboard, request: Request) -> Response:
     view = payloads.experiment_view(d.browser, eid, query, root(request))
     d.with_overfitting(view["experiment"])
     states = request.query_params.getlist("state")
-    front = None
-    if len(view["experiment"]["objectives"]) > 1:
+    front, listed = None, view["experiment"]["objectives"]
+    if len(listed) > 1 and d.browser.pareto_ready(eid):
         front = pareto.pareto(d.browser, eid, request.query_params)
+    elif len(listed) > 1:  # being computed in the background: the charts load it from the API
+        front = pareto.pending(listed, request.query_params)
     return HTMLResponse(
         render(
             "experiment.html",

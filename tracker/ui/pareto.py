@@ -20,6 +20,15 @@ def objectives(e: Experiment) -> list[dict[str, str]]:
     return [{"name": name, "direction": direction} for name, direction in objectives_of(e)]
 
 
+def pending(listed: list[dict[str, str]], query: Mapping[str, str]) -> dict[str, Any]:
+    """What the page shows while the front is computed in the background: the objectives (as
+    `objectives` lists them) and the pair asked for; the charts load from the API when it is done."""
+    names = [o["name"] for o in listed]
+    x = query.get("x") or names[0]
+    y = query.get("y") or next(name for name in names if name != x)
+    return {"pending": True, "objectives": listed, "x": x, "y": y}
+
+
 def pareto(browser: Browser[Any], experiment_id: int, query: Mapping[str, str]) -> dict[str, Any]:
     """The answer for the query's `x`, `y` (objective names) and `max_points`; raises
     NotFoundError, ValidationError."""
