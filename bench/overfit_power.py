@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker.reports.family import Family, assess  # noqa: E402
+from tracker.reports.family import Family, OverfittingSettings, assess  # noqa: E402
 from tracker.store.returns import ReturnSeries  # noqa: E402
 
 DOCS = ROOT / "docs" / "analysis.md"
@@ -66,7 +66,7 @@ def study(cell: Cell, seed: int) -> np.ndarray:
 def judge(matrix: np.ndarray) -> tuple[str, int | None, float | None, float | None]:
     family = Family(list(range(len(matrix))))
     family.take([(i, ReturnSeries(row.astype("<f8").tobytes())) for i, row in enumerate(matrix)])
-    found = assess(family, periods_per_year=252, n_effective=None, splits=16, alpha=ALPHA)
+    found = assess(family, OverfittingSettings(alpha=ALPHA))
     return found.status, found.best_trial_id, found.dsr, found.pbo
 
 

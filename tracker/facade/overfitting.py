@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from tracker.errors import ValidationError
 from tracker.facade.arguments import check_int, check_number, check_tag_filter, tag_pairs
@@ -15,38 +16,23 @@ if TYPE_CHECKING:
     from tracker.reports.overfitting import Overfitting
 
 
+P = ParamSpec("P")
+
+
+def _as_dict(report: Callable[P, Overfitting], name: str, doc: str) -> Callable[P, dict[str, Any]]:
+    """The method `name`: `report`'s parameters, its record as a dict (`Overfitting.as_dict`)."""
+
+    def method(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        found: dict[str, Any] = report(*args, **kwargs).as_dict()
+        return found
+
+    method.__name__, method.__qualname__, method.__doc__ = name, f"OverfittingAnalysis.{name}", doc
+    method.__signature__ = inspect.signature(report).replace(return_annotation="dict[str, Any]")  # type: ignore[attr-defined]
+    return method
+
+
 class OverfittingAnalysis(Reading):
     """`overfitting()`: PSR, DSR, the expected maximum Sharpe, PBO by CSCV and more."""
-
-    def overfitting(
-        self,
-        experiments: int | str | Sequence[int | str] | None = None,
-        *,
-        tags: Mapping[str, str] | None = None,
-        periods_per_year: float = 252,
-        n_effective: float | None = None,
-        splits: int = 16,
-        alpha: float = 0.05,
-        executor: Executor | None = None,
-    ) -> dict[str, Any]:
-        """The overfitting numbers of the complete trials with returns of `experiments` (an id, a
-        name, or a list of them) and/or of the experiments with every tag of `tags`, taken as one
-        family: n_trials, n_effective, best_trial_id, sharpe (annualised), psr, expected_max_sharpe,
-        dsr, min_track_record_length, pbo, degradation_slope, prob_oos_loss and status
-        ("significant", "not-significant", "unknown"). Definitions: docs/analysis.md#overfitting.
-        With `executor` (any concurrent.futures.Executor, e.g. a Dask client's `get_executor()`) the
-        matrix passes and CSCV's splits run there in bounded batches, with identical numbers.
-        Raises NotFoundError for an unknown experiment, ValidationError for bad settings."""
-        found: dict[str, Any] = self.overfitting_report(
-            experiments,
-            tags=tags,
-            periods_per_year=periods_per_year,
-            n_effective=n_effective,
-            splits=splits,
-            alpha=alpha,
-            executor=executor,
-        ).as_dict()
-        return found
 
     def overfitting_report(
         self,
@@ -61,7 +47,7 @@ class OverfittingAnalysis(Reading):
     ) -> Overfitting:
         """`overfitting`'s numbers as a frozen `tracker.reports.overfitting.Overfitting` record,
         with CSCV's logits (for the dashboard's histogram)."""
-        from tracker.reports.family import overfitting_of
+        from tracker.reports.family import OverfittingSettings, overfitting_of
         from tracker.reports.parallel import check_executor
 
         pool = check_executor(executor)
@@ -79,9 +65,20 @@ class OverfittingAnalysis(Reading):
         level = check_number(alpha, "alpha")
         if level is None or not 0 < level < 1:
             raise ValidationError("alpha", f"must be between 0 and 1, got {alpha!r}")
-        return overfitting_of(
-            self._repo, ids, periods_per_year=ppy, n_effective=n_effective, splits=splits, alpha=level, executor=pool
-        )
+        return overfitting_of(self._repo, ids, OverfittingSettings(ppy, n_effective, splits, level), pool)
+
+    overfitting = _as_dict(
+        overfitting_report,
+        "overfitting",
+        """The overfitting numbers of the complete trials with returns of `experiments` (an id, a
+        name, or a list of them) and/or of the experiments with every tag of `tags`, taken as one
+        family: n_trials, n_effective, best_trial_id, sharpe (annualised), psr, expected_max_sharpe,
+        dsr, min_track_record_length, pbo, degradation_slope, prob_oos_loss and status
+        ("significant", "not-significant", "unknown"). Definitions: docs/analysis.md#overfitting.
+        With `executor` (any concurrent.futures.Executor, e.g. a Dask client's `get_executor()`) the
+        matrix passes and CSCV's splits run there in bounded batches, with identical numbers.
+        Raises NotFoundError for an unknown experiment, ValidationError for bad settings.""",
+    )
 
     def _family_ids(self, experiments: object, tags: Mapping[str, str] | None) -> list[int]:
         """The ids of the experiments named or tagged; raises NotFoundError, ValidationError."""

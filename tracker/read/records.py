@@ -14,7 +14,16 @@ from tracker.errors import ValidationError
 from tracker.read.digest import Check, Point
 from tracker.read.downloads import Download
 from tracker.store.checks import check_tag_key
-from tracker.store.records import TRIAL_STATES, Artifact, Experiment, StepMetric, Trial, TrialState, TTPTResult
+from tracker.store.records import (
+    TRIAL_STATES,
+    Artifact,
+    Experiment,
+    ExperimentAggregates,
+    StepMetric,
+    Trial,
+    TrialState,
+    TTPTResult,
+)
 from tracker.ttpt.verdict import Verdict
 
 T = TypeVar("T")
@@ -162,19 +171,13 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class ExperimentOverview:
-    """An experiment with its aggregates and verdict. While the browser is still reading the
-    store (`counting`, see `Browser.warm`), what needs every trial is not known yet:
-    `n_by_state` is empty, and `ttpt_checked_trials`, `improvement` and the verdict's `n_ranked`
-    are None; the rest is exact."""
+class ExperimentOverview(ExperimentAggregates):
+    """An experiment with its aggregates (`ExperimentAggregates`) and verdict. While the browser
+    is still reading the store (`counting`, see `Browser.warm`), what needs every trial is not
+    known yet: `n_by_state` is empty, and `ttpt_checked_trials`, `improvement` and the verdict's
+    `n_ranked` are None; the rest is exact."""
 
-    experiment: Experiment
-    n_trials: int
-    n_by_state: dict[str, int]
-    best_value: float | None
     best_trial_id: int | None
-    ttpt_total: int
-    ttpt_failed: int
     ttpt_checked_trials: int | None
     verdict: Verdict
     improvement: float | None
@@ -183,10 +186,6 @@ class ExperimentOverview:
     """(highest trial id, highest TTPT id) of the experiment: changes whenever either is added;
     (0, 0) while counting."""
     counting: bool = False
-
-    @property
-    def violation_rate(self) -> float | None:
-        return self.ttpt_failed / self.ttpt_total if self.ttpt_total else None
 
 
 @dataclass(frozen=True, slots=True)

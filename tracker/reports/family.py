@@ -129,15 +129,19 @@ def read_family(repo: Repository, experiment_ids: Sequence[int]) -> Family:
     return family
 
 
-def assess(
-    family: Family,
-    *,
-    periods_per_year: float,
-    n_effective: float | None,
-    splits: int,
-    alpha: float,
-    executor: Executor | None = None,
-) -> Overfitting:
+@dataclass(frozen=True, slots=True)
+class OverfittingSettings:
+    """How a family is assessed, as `ExperimentTracker.overfitting` takes the settings (checked
+    there): periods a year (annualises the Sharpe), the number of independent trials (None:
+    estimated from the trials' correlations), CSCV's splits (even) and the significance level."""
+
+    periods_per_year: float = 252
+    n_effective: float | None = None
+    splits: int = 16
+    alpha: float = 0.05
+
+
+def assess(family: Family, settings: OverfittingSettings, executor: Executor | None = None) -> Overfitting:
     """The overfitting numbers of a family (definitions in `tracker.reports.overfitting`); the
     matrix passes run on `executor` when given, with the same numbers."""
     n = len(family.trial_ids)
@@ -149,6 +153,7 @@ def assess(
     finite = family.sharpes[np.isfinite(family.sharpes)]
     t = int((~np.isnan(family.best_series)).sum())
     skew, kurt = stats.moments(family.best_series)
+    n_effective = settings.n_effective
     if n_effective is None:
         z = np.zeros(columns.size)
         for part in ordered_map(stats.standardized_sum, ((b,) for b in family.blocks(columns)), executor):
@@ -157,9 +162,11 @@ def assess(
     variance = float(finite.var(ddof=1)) if finite.size >= 2 else math.nan
     sr0 = stats.expected_max_sharpe(variance, n_effective) if n >= 2 else None
     dsr = None if sr0 is None else stats.psr(sr, sr0, t, skew, kurt)
-    scale = math.sqrt(periods_per_year)
-    cross = _cscv(family, columns, splits, executor) if n >= 2 else None
-    status: stats.Status = "unknown" if dsr is None else ("significant" if dsr >= 1 - alpha else "not-significant")
+    scale = math.sqrt(settings.periods_per_year)
+    cross = _cscv(family, columns, settings.splits, executor) if n >= 2 else None
+    status: stats.Status = (
+        "unknown" if dsr is None else ("significant" if dsr >= 1 - settings.alpha else "not-significant")
+    )
     return Overfitting(
         n_trials=n,
         n_effective=n_effective,
@@ -168,7 +175,7 @@ def assess(
         psr=stats.psr(sr, 0.0, t, skew, kurt),
         expected_max_sharpe=None if sr0 is None else sr0 * scale,
         dsr=dsr,
-        min_track_record_length=stats.min_track_record_length(sr, skew, kurt, alpha),
+        min_track_record_length=stats.min_track_record_length(sr, skew, kurt, settings.alpha),
         pbo=None if cross is None else cross.pbo,
         degradation_slope=None if cross is None else cross.degradation_slope,
         prob_oos_loss=None if cross is None else cross.prob_oos_loss,
@@ -194,23 +201,10 @@ def _cscv(family: Family, columns: np.ndarray, splits: int, executor: Executor |
 def overfitting_of(
     repo: Repository,
     experiment_ids: Sequence[int],
-    *,
-    periods_per_year: float = 252,
-    n_effective: float | None = None,
-    splits: int = 16,
-    alpha: float = 0.05,
+    settings: OverfittingSettings = OverfittingSettings(),
     executor: Executor | None = None,
 ) -> Overfitting:
-    """The overfitting numbers of the experiments' complete trials with returns, as one family
-    (arguments as `ExperimentTracker.overfitting` takes them, already checked). The read-side call
-    for the dashboard: a frozen record, with CSCV's logits. The store is read here, in the driver;
-    only the matrix passes go to `executor`."""
-    family = read_family(repo, experiment_ids)
-    return assess(
-        family,
-        periods_per_year=periods_per_year,
-        n_effective=n_effective,
-        splits=splits,
-        alpha=alpha,
-        executor=executor,
-    )
+    """The overfitting numbers of the experiments' complete trials with returns, as one family.
+    The read-side call for the dashboard: a frozen record, with CSCV's logits. The store is read
+    here, in the driver; only the matrix passes go to `executor`."""
+    return assess(read_family(repo, experiment_ids), settings, executor)

@@ -240,22 +240,30 @@ TTPT_FRAME_FIELDS = ("passed", "num_violations", "metrics")
 
 
 @dataclass(frozen=True, slots=True)
-class ExperimentStats:
-    """An experiment with the aggregates that listings, filters and comparisons need."""
+class ExperimentAggregates:
+    """An experiment with the aggregates of its trials and TTPT results: the fields that
+    `ExperimentStats` (a repository's listing) and the dashboard's `ExperimentOverview` share."""
 
     experiment: Experiment
     n_trials: int
     n_by_state: dict[str, int]
+    """Trials per state; empty when the aggregates were skipped or are not counted yet."""
     best_value: float | None
     ttpt_total: int
     ttpt_failed: int
-    n_ranked: int = 0
-    """Complete trials with a value (the ones best values and verdicts rank)."""
 
     @property
     def violation_rate(self) -> float | None:
         """Fraction of TTPT results that did not pass; None without TTPT results."""
         return self.ttpt_failed / self.ttpt_total if self.ttpt_total else None
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentStats(ExperimentAggregates):
+    """An experiment with the aggregates that listings, filters and comparisons need."""
+
+    n_ranked: int = 0
+    """Complete trials with a value (the ones best values and verdicts rank)."""
 
 
 @dataclass(frozen=True, slots=True)

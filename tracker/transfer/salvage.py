@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,30 +108,22 @@ def _open_string(text: str, pos: int) -> bool:
 def _object(text: str, pos: int, path: str, opened: list[str] | None = None) -> tuple[dict[str, Any], int, str | None]:
     """The object at `pos`; `opened` receives the name of the member the text stops inside."""
     found: dict[str, Any] = {}
-    pos = _skip(text, pos + 1)
-    while True:
-        if pos >= len(text):
-            return found, -1, path
-        if text[pos] == "}":
-            return found, pos + 1, None
-        if found:
-            if text[pos] != ",":
-                raise Unreadable(f"expected ',' or '}}' in {path or 'the top object'} (character {pos})")
-            pos = _skip(text, pos + 1)
-        key, pos, cut = _key(text, pos, path)
+
+    def member(at: int) -> tuple[int, str | None]:
+        key, at, cut = _key(text, at, path)
         if cut is not None:
             if cut != path and opened is not None:
                 opened.append(key)
-            return found, -1, cut
-        value, end, cut = _member_value(text, pos, _join(path, key))
-        if cut is not None:
-            if value is not None:
-                found[key] = value
-            if opened is not None:
-                opened.append(key)
-            return found, -1, cut
-        found[key] = value
-        pos = _skip(text, end)
+            return -1, cut
+        value, end, cut = _member_value(text, at, _join(path, key))
+        if cut is None or value is not None:
+            found[key] = value
+        if cut is not None and opened is not None:
+            opened.append(key)
+        return end, cut
+
+    end, cut = _items(text, pos, "}", path or "the top object", member, lambda: path)
+    return found, end, cut
 
 
 def _key(text: str, pos: int, path: str) -> tuple[str, int, str | None]:
@@ -158,20 +151,41 @@ def _key(text: str, pos: int, path: str) -> tuple[str, int, str | None]:
 
 def _array(text: str, pos: int, path: str) -> tuple[list[Any], int, str | None]:
     found: list[Any] = []
+
+    def item(at: int) -> tuple[int, str | None]:
+        value, end, cut = _member_value(text, at, f"{path}[{len(found)}]")
+        if cut is None or value is not None:
+            found.append(value)
+        return end, cut
+
+    end, cut = _items(text, pos, "]", path, item, lambda: f"{path}[{len(found)}]")
+    return found, end, cut
+
+
+def _items(
+    text: str,
+    pos: int,
+    close: str,
+    where: str,
+    read: Callable[[int], tuple[int, str | None]],
+    cut_at: Callable[[], str],
+) -> tuple[int, str | None]:
+    """Read the comma-separated items of the object or array opened at `pos` up to `close`, each
+    with `read` (its end, or -1 and the cut path). (end, None) when whole; (-1, cut path) when the
+    text stops first (`cut_at()` between items). Raises Unreadable naming `where`."""
     pos = _skip(text, pos + 1)
+    first = True
     while True:
         if pos >= len(text):
-            return found, -1, f"{path}[{len(found)}]"
-        if text[pos] == "]":
-            return found, pos + 1, None
-        if found:
+            return -1, cut_at()
+        if text[pos] == close:
+            return pos + 1, None
+        if not first:
             if text[pos] != ",":
-                raise Unreadable(f"expected ',' or ']' in {path} (character {pos})")
+                raise Unreadable(f"expected ',' or '{close}' in {where} (character {pos})")
             pos = _skip(text, pos + 1)
-        value, end, cut = _member_value(text, pos, f"{path}[{len(found)}]")
+        first = False
+        end, cut = read(pos)
         if cut is not None:
-            if value is not None:
-                found.append(value)
-            return found, -1, cut
-        found.append(value)
+            return -1, cut
         pos = _skip(text, end)
