@@ -292,6 +292,10 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[3])
 from ui import payload
 from tracker import ExperimentTracker
+if sys.argv[4] == "skip-fill":  # this tree with the trial_performance rows left out: their cost alone
+    from sqlalchemy import text
+    import tracker.sql.performance as performance
+    performance.SQLITE_FILL = text("SELECT :first + :last")
 batches = [[{"trial_number": n, "params": p, "performance": q} for n in range(b * BATCH, (b + 1) * BATCH)
             for p, q in [payload(n)]] for b in range(BATCHES)]
 with ExperimentTracker(sys.argv[2]) as t:
@@ -305,9 +309,10 @@ with ExperimentTracker(sys.argv[2]) as t:
 
 def measure_log_cost(folder: Path) -> dict[str, Any]:
     """Seconds of log_trials (LOG_BATCHES batches of LOG_BATCH trials, 5 params and 4 metrics each,
-    payloads built before the timer) into a fresh SQLite store: this tree against the tree it
-    before the trial_performance table (the parent of the commit that added revision 0005), run in
-    turns, medians of LOG_ROUNDS."""
+    payloads built before the timer) into a fresh SQLite store: this tree against the tree before
+    the trial_performance table (the parent of the commit that added revision 0005), and against
+    this tree with the table's rows left out (their cost alone: the tree before also lacks later
+    speed-ups), run in turns, medians of LOG_ROUNDS."""
     added = subprocess.run(
         ["git", "log", "--diff-filter=A", "--format=%H", "--", "migrations/versions/0005_trial_metrics.py"],
         capture_output=True,
@@ -325,12 +330,13 @@ def measure_log_cost(folder: Path) -> dict[str, Any]:
     )
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     (tree / "tracker" / "_migrations").symlink_to(tree / "migrations")
-    seconds: dict[str, list[float]] = {"base": [], "this": []}
+    seconds: dict[str, list[float]] = {"base": [], "this": [], "no-fill": []}
     for round_ in range(LOG_ROUNDS):
-        for name, source in (("base", tree), ("this", ROOT)):
+        for name, source in (("base", tree), ("this", ROOT), ("no-fill", ROOT)):
             store = folder / f"log-{name}-{round_}.db"
+            fill = "skip-fill" if name == "no-fill" else "fill"
             run = subprocess.run(
-                [sys.executable, "-c", LOG_SCRIPT, str(source), str(store), str(HERE)],
+                [sys.executable, "-c", LOG_SCRIPT, str(source), str(store), str(HERE), fill],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -511,6 +517,15 @@ def main() -> int:
                 f"{cost['this']:.2f} s with",
                 f"{cost['this'] / cost['base']:.2f}×",
                 "≤ 1.25×" + (" ✅" if cost["this"] / cost["base"] <= 1.25 else " ❌"),
+            )
+        )
+        rows.append(
+            (
+                "the same log_trials, this tree: writing the trial_performance rows vs leaving them out",
+                f"{cost['no-fill']:.2f} s without",
+                f"{cost['this']:.2f} s with",
+                f"{cost['this'] / cost['no-fill']:.2f}×",
+                "≤ 1.25×" + (" ✅" if cost["this"] / cost["no-fill"] <= 1.25 else " ❌"),
             )
         )
         download = measure_download(Path(folder))

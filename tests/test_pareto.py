@@ -157,7 +157,7 @@ def test_create_experiment_declares_objectives_and_refuses_malformed_ones(tmp_pa
 # the browser verb, on every backend --------------------------------------------------------------
 
 
-def seed(t: ExperimentTracker) -> tuple[int, list[dict[str, Any]]]:
+def seed(t: ExperimentTracker, n_trials: int = 80) -> tuple[int, list[dict[str, Any]]]:
     """A study of sharpe (maximise), max_drawdown (minimise) and turnover (minimise) with ties,
     duplicates, pruned trials, a missing metric, NaN, inf, a -0.0 and a 1e20 (stored tagged)."""
     rng = random.Random(3)
@@ -166,7 +166,7 @@ def seed(t: ExperimentTracker) -> tuple[int, list[dict[str, Any]]]:
     )
     items = []
     odd: list[Any] = [math.nan, math.inf, -0.0, 1e20, None]
-    for n in range(80):
+    for n in range(n_trials):
         perf: dict[str, Any] = {
             "sharpe": rng.choice([0.5, 1.0, 1.5, 2.0]),
             "max_drawdown": rng.choice([0.1, 0.2, 0.3]),
@@ -326,7 +326,7 @@ def test_pareto_front_and_the_cli_list_the_front_by_name(tmp_path: Path) -> None
         {"name": "turnover", "direction": "minimize"},
     ]
     assert sorted(row["trial_number"] for row in found["front"]) == front
-    assert all(tuple(row[n] for n in names) == points[row["trial_number"]] for row in found["front"])
+    assert all(tuple(row["values"][n] for n in names) == points[row["trial_number"]] for row in found["front"])
     assert found["n_points"] == len(points)
     cli = [sys.executable, "-m", "tracker.cli", "--url", url, "trials", "pareto", "mo", "--format", "json"]
     listed = subprocess.run(cli, capture_output=True, text=True, check=True)
@@ -334,3 +334,27 @@ def test_pareto_front_and_the_cli_list_the_front_by_name(tmp_path: Path) -> None
     refused = subprocess.run([*cli[:-3], "one"], capture_output=True, text=True)
     assert refused.returncode != 0
     assert "a Pareto front needs two or more" in refused.stderr
+
+
+def test_a_large_read_takes_the_index_and_the_tagged_values_from_the_json(sql_url: str) -> None:
+    """From BULK complete trials on, a SQL store reads the other objectives from the
+    trial_performance index, and the values it lacks (-0.0, 1e20: stored tagged) from the trials'
+    JSON: the front still agrees with the definition, on every SQL backend."""
+    from tracker.sql.browse_pareto import BULK
+
+    names = ["sharpe", "max_drawdown", "turnover"]
+    with ExperimentTracker(sql_url) as t:
+        e, items = seed(t, BULK + 500)
+    reader = open_reader(sql_url)
+    try:
+        view = browser_of(reader).pareto(e)
+    finally:
+        reader.close()
+    points = reference_points(items, names)
+    assert len(points) >= BULK
+    assert {-0.0, 1e20} <= {p[1] for p in points.values()}
+    distinct = sorted(set(points.values()))
+    kept = dict(zip(distinct, brute_front([(-a, b, c) for a, b, c in distinct]), strict=True))
+    assert {p.trial_number for p in view.front} == {n for n, p in points.items() if kept[p]}
+    assert all(p.values == points[p.trial_number] for p in (*view.front, *view.others))
+    assert view.n_points == len(points)

@@ -285,7 +285,25 @@ def test_a_prepared_statement_error_says_to_name_the_pooler_in_the_url(pg_url: s
             repository.uow.read(lambda conn: conn.exec_driver_sql("EXECUTE _pg3_0"))
     message = str(raised.value)
     assert 'prepared statement "_pg3_0" does not exist' in message
-    suggested = message.rsplit("Say so in the URL: ", 1)[1]
+    suggested = message.rsplit("pooler=transaction in its query: ", 1)[1]
     assert suggested.endswith("pooler=transaction")
     with ExperimentTracker(suggested) as t:  # the URL it gives works as it is
+        assert t.list_experiments() == []
+
+
+def test_the_pooler_hint_keeps_a_password_out_and_says_to_put_it_back(pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tracker.errors import StoreError
+
+    url = make_url(pg_url).set(password="s3cret-pass").render_as_string(hide_password=False)  # noqa: S106 - a test password
+    with ExperimentTracker(url) as t:  # trust authentication: any password opens it
+        repository: Any = t._repo
+        with pytest.raises(StoreError) as raised:
+            repository.uow.read(lambda conn: conn.exec_driver_sql("EXECUTE _pg3_0"))
+    message = str(raised.value)
+    assert "s3cret-pass" not in message
+    assert message.endswith("pooler=transaction (with your password)")
+    suggested = message.rsplit("in its query: ", 1)[1].removesuffix(" (with your password)")
+    with ExperimentTracker(suggested.replace("***", "s3cret-pass")) as t:
         assert t.list_experiments() == []

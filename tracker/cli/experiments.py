@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tracker.cli._app import arg, command
-from tracker.cli._output import emit, emit_one, field, moment, out, percent
+from tracker.cli._output import Column, emit, emit_one, field, moment, out, percent, plain
 from tracker.cli._store import confirm, experiment_ids, open_tracker
 from tracker.store.retry import atomically
 
@@ -139,13 +139,18 @@ def trials_pareto(args: argparse.Namespace) -> int:
         found = tracker.pareto_front(experiment_id)
     arrows = {"maximize": "↑", "minimize": "↓"}
     columns = [field("trial_id", "id"), field("trial_number", "number")]
-    columns += [field(o["name"], f"{o['name']} {arrows[o['direction']]}") for o in found["objectives"]]
+    columns += [objective_column(o["name"], arrows[o["direction"]]) for o in found["objectives"]]
     title = (
         f"Pareto front of experiment {experiment_id}: {len(found['front'])} of {found['n_points']} complete trials, "
         f"hypervolume {found['hypervolume']}"
     )
     emit(found["front"], columns, args.format, title)
     return 0
+
+
+def objective_column(name: str, arrow: str) -> Column:
+    """The column of a front row's value of the objective `name`."""
+    return Column(f"{name} {arrow}", lambda row: plain(row["values"][name]))
 
 
 @command("compare", "compare experiments", arg("experiments", nargs="+", metavar="EXPERIMENT", help=EXPERIMENTS))

@@ -163,7 +163,7 @@ class Analysis(Core):
         """The Pareto front of a multi-objective experiment over all its objectives
         (docs/ui.md#pareto-front): `objectives` ([{"name", "direction"}], the experiment's order),
         `front` (one dict per trial no other complete trial dominates: `trial_id`,
-        `trial_number` and its value of each objective by name, best first objective first),
+        `trial_number` and `values`, its value of each objective by name; best first objective first),
         `n_points` (complete trials with a finite value for every objective), `reference` and
         `hypervolume` (by objective name). Raises NotFoundError; ValidationError for an
         experiment with one objective, saying how to declare more."""
@@ -171,13 +171,21 @@ class Analysis(Core):
 
         view = browser_of(self._repo).pareto(check_id(experiment_id, "experiment_id"))
         names = [name for name, _ in view.objectives]
+
+        def by_name(values: tuple[float, ...]) -> dict[str, float]:
+            return dict(zip(names, values, strict=True))
+
         return {
             "objectives": [{"name": name, "direction": direction} for name, direction in view.objectives],
             "front": [
-                {"trial_id": t.trial_id, "trial_number": t.trial_number, **dict(zip(names, t.values, strict=True))}
+                {
+                    "trial_id": t.trial_id,
+                    "trial_number": t.trial_number,
+                    "values": dict(zip(names, t.values, strict=True)),
+                }
                 for t in view.front
             ],
             "n_points": view.n_points,
-            "reference": None if view.reference is None else dict(zip(names, view.reference, strict=True)),
+            "reference": None if view.reference is None else by_name(view.reference),
             "hypervolume": view.hypervolume,
         }

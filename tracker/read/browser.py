@@ -231,20 +231,20 @@ class Browser(EarlyAnswers[H]):
                 cache = self._paretos.get(experiment_id)
                 if cache is None or cache.objectives != objectives:
                     cache = self._paretos[experiment_id] = ParetoCache(objectives)
-                if cache.key != key:
+                if cache.key != key:  # new trials, read from this snapshot (the digests' may be newer)
                     cache.add(self._objective_rows(handle, experiment, objectives, cache.mark))
-                    if cache.n_seen != key[1]:  # a trial committed below the mark (PostgreSQL): read all again
-                        cache = self._paretos[experiment_id] = ParetoCache(objectives)
-                        cache.add(self._objective_rows(handle, experiment, objectives, 0))
-                    cache.key = key
-                return cache.view(experiment_id, pair, key[1], max_points)
+                    if cache.n_seen != self._early_counts(handle, experiment_id, checks=False)[0]:
+                        cache = self._paretos[experiment_id] = ParetoCache(objectives)  # a late commit below
+                        cache.add(self._objective_rows(handle, experiment, objectives, 0))  # the mark: read all
+                    cache.key = (cache.mark, cache.n_seen)
+                return cache.view(experiment_id, pair, cache.n_seen, max_points)
 
         return self._run(work)
 
     def pareto_ready(self, experiment_id: int) -> bool:
-        """Whether `pareto` would answer at once: the experiment's trials were read for it before
-        (only those added since are read then), and neither the digests nor another Pareto view
-        are being computed."""
+        """Whether `pareto` would answer without reading all the experiment's trials: they were
+        read for it before (those added since are read then; all again only after a late commit
+        below the highest id), and neither the digests nor another Pareto view are being computed."""
         if self._counting() or not self._pareto_lock.acquire(blocking=False):
             return False
         try:
@@ -255,11 +255,10 @@ class Browser(EarlyAnswers[H]):
     def _after_build(self) -> None:
         """Compute the Pareto view of each multi-objective experiment, so that the first one
         asked for is answered from memory too."""
-        found = self._run(lambda handle: self._experiments(handle, list(self._digests.by_experiment)))
-        for experiment in found.values():
-            if len(objectives_of(experiment)) > 1:
-                with contextlib.suppress(TrackerError):  # deleted meanwhile: nothing to keep
-                    self.pareto(experiment.id)
+        for experiment_id in list(self._digests.by_experiment):
+            with contextlib.suppress(TrackerError):  # deleted meanwhile: nothing to keep
+                if len(objectives_of(self.overview(experiment_id).experiment)) > 1:
+                    self.pareto(experiment_id)
 
     # what a backend provides -----------------------------------------------------------------
 

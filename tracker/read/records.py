@@ -173,7 +173,7 @@ class Page(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class ExperimentOverview(ExperimentAggregates):
     """An experiment with its aggregates (`ExperimentAggregates`) and verdict. While the browser
-    is still reading the store (`counting`, see `Browser.warm`), what needs every trial is not
+    is still reading the store (`counting`; `tracker.read.early`), what needs every trial is not
     known yet: `n_by_state` is empty, and `ttpt_checked_trials`, `improvement` and the verdict's
     `n_ranked` are None; the rest is exact."""
 

@@ -106,7 +106,8 @@ def translate(exc: SQLAlchemyError, location: StoreLocation) -> StoreError:
         return StoreError(
             f"database error on {where}: {detail}. tracker prepares no statement itself: the driver does "
             "once a statement has run 5 times, and a transaction pooler (PgBouncer in transaction mode) "
-            f"runs the next transaction on another server connection. Say so in the URL: {pooled}"
+            "runs the next transaction on another server connection. Say so in the URL, with "
+            f"pooler=transaction in its query: {pooled}" + (" (with your password)" if "***" in where else "")
         )
     if "unable to open database" in lowered:
         return StoreConnectionError(f"cannot open the SQLite file behind {where}: {detail}")

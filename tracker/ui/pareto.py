@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracker.read.browser import Browser, ParetoTrial
+from tracker.read.pareto_cache import pick_pair
 from tracker.store.objectives import objectives_of
 from tracker.store.records import Experiment
 from tracker.ui import params
@@ -22,11 +23,11 @@ def objectives(e: Experiment) -> list[dict[str, str]]:
 
 def pending(listed: list[dict[str, str]], query: Mapping[str, str]) -> dict[str, Any]:
     """What the page shows while the front is computed in the background: the objectives (as
-    `objectives` lists them) and the pair asked for; the charts load from the API when it is done."""
-    names = [o["name"] for o in listed]
-    x = query.get("x") or names[0]
-    y = query.get("y") or next(name for name in names if name != x)
-    return {"pending": True, "objectives": listed, "x": x, "y": y}
+    `objectives` lists them) and the pair asked for, chosen as `pareto` would; the charts load
+    from the API when it is done. Raises ValidationError for a name the experiment lacks."""
+    known = tuple((o["name"], o["direction"]) for o in listed)
+    first, second = pick_pair(known, query.get("x") or None, query.get("y") or None)  # type: ignore[arg-type]
+    return {"pending": True, "objectives": listed, "x": known[first][0], "y": known[second][0]}
 
 
 def pareto(browser: Browser[Any], experiment_id: int, query: Mapping[str, str]) -> dict[str, Any]:
