@@ -358,3 +358,37 @@ def test_a_large_read_takes_the_index_and_the_tagged_values_from_the_json(sql_ur
     assert {p.trial_number for p in view.front} == {n for n, p in points.items() if kept[p]}
     assert all(p.values == points[p.trial_number] for p in (*view.front, *view.others))
     assert view.n_points == len(points)
+
+
+def test_a_front_read_from_an_older_snapshot_than_the_digests_is_read_again(tmp_path: Path) -> None:
+    """A request whose snapshot predates a trial that the digests already counted (another request
+    synced them from a newer snapshot meanwhile) answers from its snapshot, and the next request
+    reads that trial: the cache is labelled with what it read, not with the digests' count."""
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path / 'skew.db'}"
+    objectives = {"sharpe": "maximize", "turnover": "minimize"}
+    with ExperimentTracker(url) as t:
+        e = t.create_experiment("two", "T", "m", objectives=objectives)
+        t.log_trials(
+            e, [{"trial_number": n, "params": {}, "performance": {"sharpe": n, "turnover": n}} for n in range(5)]
+        )
+        reader = open_reader(url)
+        browser: Any = browser_of(reader)
+        assert browser.pareto(e).n_points == 5
+        answers: list[Any] = []
+        with browser._lock:  # the request below takes its snapshot, then waits here
+            older = threading.Thread(target=lambda: answers.append(browser.pareto(e)))
+            older.start()
+            time.sleep(0.5)
+            t.log_trial(e, 5, {}, {"sharpe": 9.0, "turnover": 0.0})  # dominates every other trial
+            browser._run(browser._sync)  # another request brings the digests up to date meanwhile
+        older.join(30)
+    try:
+        latest = browser.pareto(e)
+    finally:
+        reader.close()
+    assert [p.trial_number for p in latest.front] == [5]
+    assert latest.n_points == 6
+    assert answers[0].n_points in (5, 6)  # whichever snapshot that request had
