@@ -157,14 +157,11 @@ def test_the_dashboard_shows_a_page_while_it_counts_and_says_so(tmp_path: Any) -
     ids = seed(url)
     app = create_app(url)
     browser = app.app.state.dashboard.browser
+    with browser._lock, TestClient(app, base_url="http://127.0.0.1") as client:  # start-up's builder waits
+        page = client.get(f"/experiments/{ids['up']}")
+        listed = client.get("/api/experiments?limit=10").json()
+    app.app.state.dashboard.warming.join(60)  # the lock released, it builds
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        with browser._lock:  # start-up's builder waits here
-            page = client.get(f"/experiments/{ids['up']}")
-            listed = client.get("/api/experiments?limit=10").json()
-        for _ in range(6_000):  # then it builds, and the pages are whole again
-            if not browser._counting():
-                break
-            threading.Event().wait(0.01)
         again = client.get(f"/experiments/{ids['up']}")
     assert page.status_code == 200
     assert "still reading the store" in page.text
@@ -200,14 +197,16 @@ def test_the_page_does_not_wait_for_a_pareto_front_being_computed(tmp_path: Any)
         t.log_trials(two, rows)
     app = create_app(url)
     browser = app.app.state.dashboard.browser
+    answers: list[Any] = []
+    # A front being computed: the background pass waits for this lock to compute it.
+    with browser._pareto_lock, TestClient(app, base_url="http://127.0.0.1") as client:
+        asking = threading.Thread(target=lambda: answers.append(client.get(f"/experiments/{two}")))
+        asking.start()
+        asking.join(30)
+        assert answers, "the page waited for the front"
+    pending = answers[0]
+    app.app.state.dashboard.warming.join(60)  # the lock released, the pass computes the front
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        answers: list[Any] = []
-        with browser._pareto_lock:  # a front being computed, by the background pass or a chart
-            asking = threading.Thread(target=lambda: answers.append(client.get(f"/experiments/{two}")))
-            asking.start()
-            asking.join(30)
-            assert answers, "the page waited for the front"
-        pending = answers[0]
         computed = client.get(f"/api/experiments/{two}/pareto").json()
         ready = client.get(f"/experiments/{two}")
     assert pending.status_code == 200

@@ -29,8 +29,9 @@ class Dashboard:
         self.families = overfit.Families(repository)
 
     def warm_up(self) -> None:
-        """Start building the browser's digests; pages are answered meanwhile (`counting`)."""
-        self.browser.warm_in_background()
+        """Start building the browser's digests (`warming`: the thread doing it); pages are
+        answered meanwhile (`counting`)."""
+        self.warming = self.browser.warm_in_background()
 
     def context(self, request: Request, **values: Any) -> dict[str, Any]:
         return {
