@@ -68,6 +68,9 @@ class _Orders:
         return descending == (self.sign < 0)
 
 
+Rows = list[ObjectiveRow]
+
+
 class JournalBrowser(Browser[JournalState]):
     answers_early = False  # its best trials come from the orders kept with the digests
 
@@ -81,27 +84,8 @@ class JournalBrowser(Browser[JournalState]):
         with self.replica.reading() as state:
             return work(state)
 
-    def _objective_rows(
-        self, state: JournalState, experiment: Experiment, objectives: Objectives, after: int
-    ) -> list[ObjectiveRow]:
-        """From the replayed state: every trial of the experiment at first, then the newest
-        entries of the id-ordered trials."""
-        if after:
-            items = [t for t in _newer(state.trials, after) if t["experiment_id"] == experiment.id]
-        else:
-            items = [state.trials[i] for i in state.by_experiment.get(experiment.id, {}).values()]
-        others = [name for name, _ in objectives[1:]]
-        out: list[ObjectiveRow] = []
-        for t in items:
-            values: tuple[float, ...] | None = None
-            first = codec.number(t["value"])
-            if t["state"] == "complete" and first is not None and math.isfinite(first):
-                performance = t["performance"]
-                rest = [codec.number(performance.get(n)) if type(performance) is dict else None for n in others]
-                if all(v is not None and math.isfinite(v) for v in rest):
-                    values = (float(first), *(float(v) for v in rest if v is not None))
-            out.append((t["id"], t["trial_number"], values))
-        return out
+    def _objective_rows(self, state: JournalState, e: Experiment, objectives: Objectives, after: int) -> Rows:
+        return _objective_rows(state, e.id, objectives, after)
 
     def _artifacts(self, state: JournalState, owner: Owner) -> list[Artifact]:
         return queries.artifacts(state, owner)
@@ -314,13 +298,12 @@ class JournalBrowser(Browser[JournalState]):
         return bisect.bisect_left(ranked, (key, trial.trial_number, -1)) - bisect.bisect_left(ranked, (key, -1, -1))
 
     def _early_counts(self, state: JournalState, experiment_id: int, checks: bool = True) -> tuple[int, int, int]:
-        mine = state.by_experiment.get(experiment_id, {}).values()
-        found = [state.ttpt[c] for t in mine for c in state.ttpt_by_trial.get(t, [])] if checks else []
-        return len(mine), len(found), sum(1 for c in found if not c["passed"])
+        return _counts(state, experiment_id, checks)
 
     def _latest_outcomes(self, state: JournalState, trial_ids: Sequence[int]) -> dict[int, bool]:
-        found = {t: max(state.ttpt_by_trial[t]) for t in trial_ids if state.ttpt_by_trial.get(t)}
-        return {t: bool(state.ttpt[c]["passed"]) for t, c in found.items()}
+        return {
+            t: bool(state.ttpt[max(state.ttpt_by_trial[t])]["passed"]) for t in trial_ids if state.ttpt_by_trial.get(t)
+        }
 
     def _best_trials(self, state: JournalState, experiment_id: int, n: int) -> list[Trial]:
         orders = self._orders.get(experiment_id)
@@ -338,6 +321,34 @@ class JournalBrowser(Browser[JournalState]):
                 if t["state"] == "complete" and t["value"] is not None:
                     found.append(queries.trial(state, t))
         return found
+
+
+def _objective_rows(state: JournalState, experiment_id: int, objectives: Objectives, after: int) -> Rows:
+    """From the replayed state: every trial of the experiment at first, then the newest entries
+    of the id-ordered trials."""
+    if after:
+        items = [t for t in _newer(state.trials, after) if t["experiment_id"] == experiment_id]
+    else:
+        items = [state.trials[i] for i in state.by_experiment.get(experiment_id, {}).values()]
+    others = [name for name, _ in objectives[1:]]
+    out: list[ObjectiveRow] = []
+    for t in items:
+        values: tuple[float, ...] | None = None
+        first = codec.number(t["value"])
+        if t["state"] == "complete" and first is not None and math.isfinite(first):
+            performance = t["performance"]
+            rest = [codec.number(performance.get(n)) if type(performance) is dict else None for n in others]
+            if all(v is not None and math.isfinite(v) for v in rest):
+                values = (float(first), *(float(v) for v in rest if v is not None))
+        out.append((t["id"], t["trial_number"], values))
+    return out
+
+
+def _counts(state: JournalState, experiment_id: int, checks: bool) -> tuple[int, int, int]:
+    """(trials, TTPT checks, failed checks) of the experiment; (trials, 0, 0) without `checks`."""
+    mine = state.by_experiment.get(experiment_id, {}).values()
+    found = [state.ttpt[c] for t in mine for c in state.ttpt_by_trial.get(t, [])] if checks else []
+    return len(mine), len(found), sum(1 for c in found if not c["passed"])
 
 
 def _tagged(tags: dict[str, str], name: str, value: str | None) -> bool:
