@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,15 +157,8 @@ def pgbouncer_base_url() -> Iterator[str]:
         if os.environ.get(REQUIRE_PGBOUNCER_ENV) == "1":
             pytest.fail(f"{REQUIRE_PGBOUNCER_ENV}=1 but {reason}")
         pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="tracker_pgbouncer_"))
-    url, process = pgbouncer.start(folder, os.environ[PG_ENV], daemon=False)
-    assert process is not None
-    try:
+    with pgbouncer.running(os.environ[PG_ENV], "tracker_pgbouncer_") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

@@ -14,7 +14,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -109,6 +112,21 @@ def start(
         process = subprocess.Popen(command(ini, daemon=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_listening(port)
     return pooler_url(server_url, port), process
+
+
+@contextmanager
+def running(server_url: str, prefix: str, pool_mode: str = "transaction") -> Iterator[str]:
+    """A pgbouncer in the foreground, in a new folder named with `prefix`, for the block: its URL.
+    Stopped and its folder removed after."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    url, process = start(folder, server_url, daemon=False, pool_mode=pool_mode)
+    assert process is not None
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":  # python -m tests.pgbouncer start DIR SERVER_URL

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import distributed
 import pytest
 
 from bench.catalogue import HONEST, LEAKS, Case, ma_crossover, prices
+from tests.executors import RecordingExecutor
 from tests.test_cli import tracker_cli
 from tracker import ExperimentTracker, ValidationError
 from tracker.ttpt import LookaheadMonitor, LookaheadOptions, check_lookahead
@@ -76,31 +75,6 @@ def test_a_worker_killed_mid_check_is_retried_and_the_result_is_right(
     assert on_cluster.passed
 
 
-class RecordingExecutor(ThreadPoolExecutor):
-    """A real thread pool that records which check each batch belongs to, and the most batches
-    submitted and not finished at once."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=2)
-        self.checks: list[str] = []
-        self.pending = 0
-        self.most_pending = 0
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with self._lock:
-            self.checks.append(args[0])  # the batch's check key
-            self.pending += 1
-            self.most_pending = max(self.most_pending, self.pending)
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, _future: Future[Any]) -> None:
-        with self._lock:
-            self.pending -= 1
-
-
 def test_many_checks_are_spread_together_in_bounded_batches_with_the_results_of_one_by_one() -> None:
     data = prices(4, 2, 1)
     many = [{"fast": fast, "slow": 30} for fast in (3, 5, 8, 13)]
@@ -110,9 +84,9 @@ def test_many_checks_are_spread_together_in_bounded_batches_with_the_results_of_
         monitor = LookaheadMonitor(ma_crossover, data, options)
         results = monitor.check_many(many)
     assert results == [LookaheadMonitor(ma_crossover, data, exhaustive=True).check(params) for params in many]
-    assert len(set(executor.checks[:4])) == 4  # the first four batches belong to four different checks
+    assert len(set(executor.firsts[:4])) == 4  # the first four batches belong to four different checks
     batches = [math.ceil(result.metrics["boundaries"] / 3) for result in results]  # type: ignore[union-attr]
-    assert sorted(Counter(executor.checks).values()) == sorted(batches)
+    assert sorted(Counter(executor.firsts).values()) == sorted(batches)
     assert sum(batches) > IN_FLIGHT  # more batches than may be in flight: the bound was needed
     assert executor.most_pending <= IN_FLIGHT
 

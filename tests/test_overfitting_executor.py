@@ -5,10 +5,8 @@ too); tasks are submitted in bounded batches; the CLI's --dask."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.executors import RecordingExecutor
 from tests.test_cli import tracker_cli
 from tracker import ExperimentTracker, ValidationError
 from tracker.reports import family as family_module
@@ -64,30 +63,6 @@ def test_a_process_pool_gives_the_local_numbers_bit_for_bit(tmp_path: Path) -> N
             assert tracker.overfitting_report(ids, splits=splits, executor=pool) == tracker.overfitting_report(
                 ids, splits=splits
             )
-
-
-class RecordingExecutor(ThreadPoolExecutor):
-    """A real thread pool that records each task's function and the most tasks pending at once."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=2)
-        self.functions: list[str] = []
-        self.pending = 0
-        self.most_pending = 0
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with self._lock:
-            self.functions.append(fn.__name__)
-            self.pending += 1
-            self.most_pending = max(self.most_pending, self.pending)
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, _future: Future[Any]) -> None:
-        with self._lock:
-            self.pending -= 1
 
 
 @pytest.mark.usefixtures("small_steps")

@@ -8,7 +8,6 @@ import multiprocessing
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -239,15 +238,8 @@ def session_pgbouncer_url() -> Iterator[str]:
         if os.environ.get("TRACKER_REQUIRE_PGBOUNCER") == "1":
             pytest.fail("TRACKER_REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
         pytest.skip("the session-mode test needs pgbouncer installed")
-    folder = Path(tempfile.mkdtemp(prefix="tracker_pgbouncer_session_"))
-    url, process = pgbouncer.start(folder, os.environ[PG_ENV], daemon=False, pool_mode="session")
-    assert process is not None
-    try:
+    with pgbouncer.running(os.environ[PG_ENV], "tracker_pgbouncer_session_", pool_mode="session") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class TestThroughPgBouncerInSessionMode:
